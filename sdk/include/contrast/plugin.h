@@ -1,0 +1,346 @@
+/* contrast SDK — the plugin ABI (version 1).
+ *
+ * A plugin is a shared object exporting one symbol, made by
+ * CT_PLUGIN_DEFINE(), that returns its descriptor. The host dlopen()s it,
+ * checks the descriptor (ABI major equal, minor not newer, struct size,
+ * build tag), then calls init() with a registry and the host services
+ * table. init() registers role implementations with ct_register_*(), which
+ * pass the size of the plugin's struct so that structs can grow at the end
+ * within a major version (the host copies into a zeroed struct of its own
+ * size and refuses a larger one).
+ *
+ * Rules within ABI major 1: structs only grow at their end; a new field is
+ * zero for older plugins and must mean "absent/default" when zero;
+ * callbacks may be NULL where documented. */
+#ifndef CONTRAST_PLUGIN_H
+#define CONTRAST_PLUGIN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+#include "params.h"
+#include "rng.h"
+#include "settings.h"
+#include "status.h"
+#include "tensor.h"
+#include "threadpool.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define CT_EXPORT __declspec(dllexport)
+#else
+#define CT_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ---- roles ------------------------------------------------------------- */
+
+typedef enum ct_role {
+    CT_ROLE_SOURCE = 1u << 0,       /* yields samples */
+    CT_ROLE_PRETEXT = 1u << 1,      /* makes views (transforms, structures) */
+    CT_ROLE_ENCODER = 1u << 2,      /* the backbone */
+    CT_ROLE_ARCHITECTURE = 1u << 3, /* turns views into a loss; owns negatives */
+    CT_ROLE_EVALUATOR = 1u << 4,    /* measures a trained encoder */
+} ct_role;
+#define CT_ROLE_ALL 0x1fu
+
+/* "source", "pretext", ...; "unknown" for others. Static. */
+const char *ct_role_name(ct_role r);
+
+/* ---- host services ------------------------------------------------------ */
+
+typedef enum ct_log_level { CT_LOG_DEBUG = 0, CT_LOG_INFO, CT_LOG_WARN, CT_LOG_ERROR } ct_log_level;
+
+/* The services table the host hands to plugins. Starts with its size: a
+ * plugin must check `size > offsetof(ct_host, field)` before using a field
+ * added after the ABI minor it was built against. */
+typedef struct ct_host {
+    size_t size;
+    uint32_t abi_major, abi_minor;
+    /* Logging, prefixed by the host with the plugin's name. */
+    void (*log)(const struct ct_host *h, ct_log_level level, const char *fmt, ...);
+    /* Allocation (malloc-compatible; memory crossing the boundary uses these). */
+    void *(*alloc)(size_t bytes);
+    void *(*calloc)(size_t n, size_t bytes);
+    void *(*realloc)(void *p, size_t bytes);
+    void (*free)(void *p);
+    /* Config access (same as the settings.h functions, for plugins that
+     * prefer not to link them directly). */
+    int64_t (*settings_int)(const ct_settings *s, const char *name);
+    double (*settings_float)(const ct_settings *s, const char *name);
+    bool (*settings_bool)(const ct_settings *s, const char *name);
+    const char *(*settings_string)(const ct_settings *s, const char *name);
+    /* Randomness: the experiment seed and a keyed stream maker. */
+    uint64_t seed;
+    void (*rng_init)(ct_rng *r, uint64_t seed, uint64_t stream);
+    /* The host's thread pool (may be NULL: serial) and its size. */
+    ct_threadpool *pool;
+    int threads;
+    void *host_ctx; /* private to the host */
+    void *reserved[8];
+} ct_host;
+
+/* Log through the host (safe with h == NULL: goes to stderr). */
+void ct_log(const ct_host *h, ct_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- role: source --------------------------------------------------------- */
+
+typedef struct ct_source_info {
+    int64_t count;          /* items */
+    int channels, height, width; /* 0 where items differ */
+    int frames;             /* 1 for images; 0 for videos of varying length */
+    int num_classes;        /* 0 when unlabelled */
+    bool has_labels;
+    bool is_video;
+    double fps;             /* videos: nominal frame rate, else 0 */
+    char summary[192];      /* one human line: "60000 images 1x28x28, 10 classes" */
+} ct_source_info;
+
+typedef struct ct_source_ops {
+    size_t struct_size;            /* set by ct_register_source() */
+    const char *name;              /* unique, [a-z0-9_] */
+    const char *description;       /* one line */
+    const ct_param_spec *params;   /* schema, CT_PARAM_END-terminated */
+    /* Open the data described by `s`. Validate everything here. */
+    ct_status (*create)(const ct_settings *s, const ct_host *host, void **self, ct_error *err);
+    void (*destroy)(void *self);
+    void (*info)(void *self, ct_source_info *info);
+    /* Item `index` (0 <= index < count) into dst (reshaped by the source),
+     * pixels in [0,1]; *label = class or -1. Must be thread-safe. */
+    ct_status (*get)(void *self, int64_t index, ct_image *dst, int32_t *label, ct_error *err);
+    /* Videos (may be NULL): `nframes` frames from time t0 (seconds) every
+     * `step` seconds; duration_s gives the item's length. */
+    ct_status (*get_frames)(void *self, int64_t index, double t0, double step, int nframes,
+                            ct_image *dst, ct_error *err);
+    double (*duration)(void *self, int64_t index);
+    /* Optional interfaces by id; NULL when absent. */
+    const void *(*extension)(void *self, const char *id);
+} ct_source_ops;
+
+/* ---- role: pretext ------------------------------------------------------ */
+
+/* A pretext implementation. A transform-kind pretext implements apply();
+ * structure-kind pretexts (jigsaw, CPC, clip pairs) will be looked up
+ * through extension() with ids defined in a later minor version. */
+typedef struct ct_pretext_ops {
+    size_t struct_size;
+    const char *name;
+    const char *description;
+    const ct_param_spec *params;
+    ct_status (*create)(const ct_settings *s, const ct_host *host, void **self, ct_error *err);
+    void (*destroy)(void *self);
+    /* Transform src into dst (dst is reshaped as needed; never aliases src).
+     * Draw every random parameter once from rng and apply it to all
+     * src->t frames, so a clip is augmented consistently. Thread-safe:
+     * called concurrently with different images and rngs. */
+    ct_status (*apply)(void *self, const ct_image *src, ct_image *dst, ct_rng *rng, ct_error *err);
+    /* Output size for an input size (may be NULL: same size). */
+    void (*out_shape)(void *self, int c, int h, int w, int *oc, int *oh, int *ow);
+    const void *(*extension)(void *self, const char *id);
+} ct_pretext_ops;
+
+/* ---- role: encoder ------------------------------------------------------ */
+
+typedef struct ct_encoder_input {
+    int channels, height, width;
+    int frames; /* 1 for images */
+} ct_encoder_input;
+
+typedef struct ct_encoder_ops {
+    size_t struct_size;
+    const char *name;
+    const char *description;
+    const ct_param_spec *params;
+    /* Declare parameters and buffers in `store` under `prefix` ("encoder."),
+     * with torchvision-style names. The store is finalized by the caller. */
+    ct_status (*create)(const ct_settings *s, const ct_host *host, const ct_encoder_input *in,
+                        ct_params *store, const char *prefix, void **self, ct_error *err);
+    void (*destroy)(void *self);
+    /* Feature dimension of forward()'s output. */
+    int64_t (*out_dim)(void *self);
+    /* x (N,C,H,W) -> (N,D). Batch norm follows ct_graph_is_train(g). */
+    ct_tensor *(*forward)(void *self, ct_graph *g, ct_tensor *x);
+    const void *(*extension)(void *self, const char *id);
+} ct_encoder_ops;
+
+/* An encoder instance: its ops, state and output size. */
+typedef struct ct_encoder {
+    const ct_encoder_ops *ops;
+    void *self;
+    int64_t dim;
+    char prefix[64];
+} ct_encoder;
+
+/* ---- role: architecture ------------------------------------------------- */
+
+#define CT_MAX_VIEWS 16
+
+/* One training batch from one pipeline: view v of all n samples is the
+ * tensor views[v], (n, C, H, W); views may differ in size (multi-crop). */
+typedef struct ct_batch {
+    int n;
+    int n_views;
+    ct_tensor *views[CT_MAX_VIEWS];
+    const int64_t *items;  /* dataset index of each sample (n) */
+    const int32_t *labels; /* class of each sample or -1; never needed for training */
+    int pipeline;          /* which pipeline produced it */
+    float weight;          /* that pipeline's loss weight */
+} ct_batch;
+
+/* Progress, for schedules inside architectures (momentum ramps, freezes). */
+typedef struct ct_step_info {
+    int64_t epoch, step, total_steps, steps_per_epoch;
+} ct_step_info;
+
+/* What the host gives an architecture at creation. */
+typedef struct ct_arch_env {
+    size_t size;
+    const ct_host *host;
+    ct_params *store;          /* declare heads, banks, queues (as buffers) here */
+    ct_encoder *encoder;       /* the shared encoder, declared under "encoder." */
+    ct_encoder_input input;
+    int64_t dataset_size;      /* items of the (first) training source */
+    int64_t batch_size;
+    /* Make another encoder of the experiment's type and settings under
+     * `prefix` (e.g. "key_encoder."); the env owns it. */
+    ct_status (*make_encoder)(const struct ct_arch_env *env, const char *prefix, ct_encoder **out,
+                              ct_error *err);
+    void *host_ctx;
+} ct_arch_env;
+
+typedef struct ct_arch_ops {
+    size_t struct_size;
+    const char *name;
+    const char *description;
+    const ct_param_spec *params;
+    /* Declare heads and state in env->store (finalized by the host after). */
+    ct_status (*create)(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err);
+    void (*destroy)(void *self);
+    /* Called once after the store is finalized and initialised (copy query
+     * weights into a key encoder, fill a bank). May be NULL. */
+    ct_status (*start)(void *self, ct_error *err);
+    /* Build the loss graph for one batch; returns a scalar or NULL with the
+     * graph's error set. */
+    ct_tensor *(*loss)(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info);
+    /* After backward, before the optimizer (freeze prototypes). May be NULL. */
+    void (*after_backward)(void *self, const ct_step_info *info);
+    /* After the optimizer step (EMA, queue, bank updates). May be NULL. */
+    void (*after_step)(void *self, const ct_batch *b, const ct_step_info *info);
+    const void *(*extension)(void *self, const char *id);
+} ct_arch_ops;
+
+/* ---- role: evaluator ----------------------------------------------------- */
+
+/* What the host gives an evaluator. */
+typedef struct ct_eval_env {
+    size_t size;
+    const ct_host *host;
+    ct_encoder *encoder;
+    ct_params *store;
+    int num_classes;
+    uint64_t seed;
+    /* Features of split "train" or "test": the frozen encoder in eval mode
+     * over the evaluation transform. Arrays are malloc'd; the caller frees
+     * them with host->free. */
+    ct_status (*features)(const struct ct_eval_env *env, const char *split, float **feats,
+                          int32_t **labels, int64_t *n, int64_t *dim, ct_error *err);
+    void *host_ctx;
+} ct_eval_env;
+
+#define CT_METRIC_NAME_MAX 64
+#define CT_METRICS_MAX 32
+
+typedef struct ct_metrics {
+    int n;
+    char name[CT_METRICS_MAX][CT_METRIC_NAME_MAX];
+    double value[CT_METRICS_MAX];
+} ct_metrics;
+
+/* Add (or overwrite) a named metric; CT_ERR_INVALID when full. */
+ct_status ct_metrics_set(ct_metrics *m, const char *name, double value);
+
+typedef struct ct_evaluator_ops {
+    size_t struct_size;
+    const char *name;
+    const char *description;
+    const ct_param_spec *params;
+    ct_status (*create)(const ct_settings *s, const ct_host *host, void **self, ct_error *err);
+    void (*destroy)(void *self);
+    /* Measure; metric names are short ("top1", "top5"); the host prefixes
+     * the evaluator's name. */
+    ct_status (*run)(void *self, const ct_eval_env *env, ct_metrics *out, ct_error *err);
+    const void *(*extension)(void *self, const char *id);
+} ct_evaluator_ops;
+
+/* ---- registration -------------------------------------------------------- */
+
+typedef struct ct_registry ct_registry;
+
+/* Register a role implementation. The macros pass sizeof(*ops); the registry
+ * copies the struct into a zeroed one of its own size, refuses a larger one
+ * (CT_ERR_ABI), a missing name or required callback (CT_ERR_PLUGIN) and a
+ * duplicate name within the role (CT_ERR_EXISTS). */
+ct_status ct__register_source(ct_registry *r, const ct_source_ops *ops, size_t size);
+ct_status ct__register_pretext(ct_registry *r, const ct_pretext_ops *ops, size_t size);
+ct_status ct__register_encoder(ct_registry *r, const ct_encoder_ops *ops, size_t size);
+ct_status ct__register_architecture(ct_registry *r, const ct_arch_ops *ops, size_t size);
+ct_status ct__register_evaluator(ct_registry *r, const ct_evaluator_ops *ops, size_t size);
+
+#define ct_register_source(r, ops) ct__register_source((r), (ops), sizeof *(ops))
+#define ct_register_pretext(r, ops) ct__register_pretext((r), (ops), sizeof *(ops))
+#define ct_register_encoder(r, ops) ct__register_encoder((r), (ops), sizeof *(ops))
+#define ct_register_architecture(r, ops) ct__register_architecture((r), (ops), sizeof *(ops))
+#define ct_register_evaluator(r, ops) ct__register_evaluator((r), (ops), sizeof *(ops))
+
+/* ---- the descriptor ------------------------------------------------------- */
+
+typedef ct_status (*ct_plugin_init_fn)(ct_registry *reg, const ct_host *host, ct_error *err);
+
+/* Static description of a plugin file. The first three fields never move. */
+typedef struct ct_plugin_desc {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    uint32_t struct_size; /* sizeof(ct_plugin_desc) as the plugin saw it */
+    uint32_t flags;       /* reserved, 0 */
+    const char *build_tag; /* CT_BUILD_TAG */
+    const char *name;
+    const char *version;
+    const char *license;     /* SPDX id */
+    const char *description;
+    uint32_t roles;          /* CT_ROLE_* it registers */
+    ct_plugin_init_fn init;
+    void (*fini)(void);      /* may be NULL; called before dlclose */
+    void *reserved[6];
+} ct_plugin_desc;
+
+/* Name of the one exported symbol. */
+#define CT_PLUGIN_ENTRY_SYMBOL "contrast_plugin_entry"
+typedef const ct_plugin_desc *(*ct_plugin_entry_fn)(void);
+
+/* Define the plugin's entry point. Use once per .so:
+ *   CT_PLUGIN_DEFINE("idx", "1.0.0", "MIT", "IDX image files", CT_ROLE_SOURCE, idx_init)
+ */
+#define CT_PLUGIN_DEFINE(name_, version_, license_, description_, roles_, init_)                     \
+    CT_EXPORT const ct_plugin_desc *contrast_plugin_entry(void);                                  \
+    CT_EXPORT const ct_plugin_desc *contrast_plugin_entry(void) {                                 \
+        static const ct_plugin_desc desc = {CT_ABI_MAJOR, CT_ABI_MINOR, sizeof(ct_plugin_desc),   \
+                                            0, CT_BUILD_TAG, name_, version_, license_,            \
+                                            description_, (roles_), (init_), NULL,                 \
+                                            {NULL, NULL, NULL, NULL, NULL, NULL}};                \
+        return &desc;                                                                              \
+    }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/* Shared helpers for the Check test programs. */
+#include "ct_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+const char *ct_test_source_dir(void) {
+    const char *s = getenv("CT_SOURCE_DIR");
+    return s ? s : ".";
+}
+
+const char *ct_test_build_dir(void) {
+    const char *s = getenv("CT_BUILD_DIR");
+    return s ? s : "build";
+}
+
+const char *ct_test_tmpdir(void) {
+    static char path[256];
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/ct_test_XXXXXX", base ? base : "/tmp");
+    if (!mkdtemp(path)) return NULL;
+    return path;
+}
+
+int ct_test_run(const char *cmd, char *out, size_t n) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t used = 0;
+    if (out && n) out[0] = '\0';
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0) {
+        if (out && used + 1 < n) {
+            size_t take = got < n - 1 - used ? got : n - 1 - used;
+            memcpy(out + used, buf, take);
+            used += take;
+            out[used] = '\0';
+        }
+    }
+    int st = pclose(p);
+    if (st == -1) return -1;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -1;
+}
+
+int ct_test_write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    int rc = fclose(f);
+    return (w == len && rc == 0) ? 0 : -1;
+}
+
+int ct_test_main(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
