@@ -45,7 +45,7 @@ ct_tensor *ct_relu(ct_graph *g, ct_tensor *x);
 ct_tensor *ct_sigmoid(ct_graph *g, ct_tensor *x);
 ct_tensor *ct_tanh(ct_graph *g, ct_tensor *x);
 ct_tensor *ct_exp(ct_graph *g, ct_tensor *x);
-ct_tensor *ct_log(ct_graph *g, ct_tensor *x); /* x > 0 */
+ct_tensor *ct_ln(ct_graph *g, ct_tensor *x); /* natural log, x > 0 (named ct_ln: ct_log is the logging call of plugin.h) */
 
 /* Same-shape elementwise a + b, a * b; and a + b followed by ReLU (the
  * residual join, fused to save a pass over memory). */
@@ -118,6 +118,15 @@ ct_tensor *ct_nt_xent(ct_graph *g, ct_tensor *z, const int32_t *group, float tem
  * keys, neg (K,D) negatives (constant, no gradient) or NULL.
  * logits_i = [q_i.k_i, q_i.neg_j...] / T; loss = mean CE with target 0. */
 ct_tensor *ct_info_nce(ct_graph *g, ct_tensor *q, ct_tensor *k, const ct_tensor *neg, float temperature);
+
+/* ---- fused ops (added for the engine's speed; add-only) ----------------- */
+
+/* relu(batchnorm(x)) in one pass: same arguments and semantics as
+ * ct_batchnorm followed by ct_relu, one fewer activation-sized read and
+ * write in forward and backward. */
+ct_tensor *ct_batchnorm_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_tensor *bias,
+                             ct_tensor *running_mean, ct_tensor *running_var, float momentum,
+                             float eps);
 
 #ifdef __cplusplus
 }

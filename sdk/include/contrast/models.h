@@ -1,0 +1,65 @@
+/* contrast SDK — reusable model builders.
+ *
+ * The ResNet family lives in the SDK (not only in the `resnet` encoder
+ * plugin) so that benchmarks, tests and other plugins (a key encoder, a
+ * predictor) can build exactly the same network without the plugin loader;
+ * the plugin is a thin wrapper that maps its settings to ct_resnet_config. */
+#ifndef CONTRAST_MODELS_H
+#define CONTRAST_MODELS_H
+
+#include "params.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CT_RESNET_MAX_STAGES 8
+
+typedef enum ct_resnet_block {
+    CT_RESNET_BASIC = 0,      /* two 3x3 convs, expansion 1 (ResNet-18/34) */
+    CT_RESNET_BOTTLENECK = 1, /* 1x1, 3x3 (strided), 1x1 x4 expansion (ResNet-50+) */
+} ct_resnet_block;
+
+typedef struct ct_resnet_config {
+    ct_resnet_block block;
+    int n_stages;                      /* 1 .. CT_RESNET_MAX_STAGES */
+    int blocks[CT_RESNET_MAX_STAGES];  /* blocks per stage, >= 1 */
+    int widths[CT_RESNET_MAX_STAGES];  /* planes per stage (x4 output for bottleneck) */
+    int in_channels;                   /* input image channels */
+    bool imagenet_stem;                /* 7x7/2 conv + 3x3/2 max-pool; else 3x3/1 conv */
+    int stem_width;                    /* channels of conv1 */
+    float bn_momentum;                 /* 0: PyTorch's 0.1 */
+    float bn_eps;                      /* 0: PyTorch's 1e-5 */
+} ct_resnet_config;
+
+/* ResNet-18 with the ImageNet stem for `in_channels` inputs. */
+ct_resnet_config ct_resnet18_config(int in_channels);
+
+typedef struct ct_resnet ct_resnet;
+
+/* Validate cfg and declare every parameter and buffer in `store` under
+ * `prefix` (e.g. "encoder.") with torchvision's names (conv1.weight,
+ * bn1.running_mean, layer1.0.conv1.weight, layer2.0.downsample.0.weight,
+ * ...), initialised like torchvision (convs kaiming-normal fan_out, batch
+ * norm weight 1 bias 0). The store is finalized by the caller. The model
+ * keeps pointers into the store, which must outlive it. */
+ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const char *prefix,
+                        ct_resnet **out, ct_error *err);
+
+/* Free the model (not its parameters). NULL is ignored. */
+void ct_resnet_free(ct_resnet *r);
+
+/* Feature size of ct_resnet_forward's output: last width (x4 for bottleneck). */
+int64_t ct_resnet_out_dim(const ct_resnet *r);
+
+/* x (N, in_channels, H, W) -> (N, out_dim) after global average pooling.
+ * Batch norm follows ct_graph_is_train(g); in training mode running
+ * statistics and num_batches_tracked are updated. Must be called after the
+ * store is finalized. */
+ct_tensor *ct_resnet_forward(ct_resnet *r, ct_graph *g, ct_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

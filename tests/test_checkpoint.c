@@ -1,0 +1,343 @@
+/* Checkpoints: safetensors round trip, atomic write, corruption detection,
+ * store/optimizer save and load, rotation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "ct_test.h"
+
+/* Write a raw safetensors file: the header text as given, then `data`. */
+static void write_raw(const char *path, const char *header, uint64_t hlen, const void *data,
+                      size_t dlen) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hlen >> (8 * i));
+    ck_assert_uint_eq(fwrite(len8, 1, 8, f), 8);
+    if (header && *header) ck_assert_uint_eq(fwrite(header, 1, strlen(header), f), strlen(header));
+    if (dlen) ck_assert_uint_eq(fwrite(data, 1, dlen, f), dlen);
+    fclose(f);
+}
+
+/* Expect reading `path` to fail with CT_ERR_FORMAT and a message containing `what`. */
+static void expect_bad(const char *path, const char *what) {
+    ct_st_file *f = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ct_status st = ct_safetensors_read(path, &f, &err);
+    ck_assert_msg(st == CT_ERR_FORMAT, "status %d for %s (%s)", st, what, err.msg);
+    ck_assert_ptr_null(f);
+    ck_assert_msg(strstr(err.msg, what) != NULL, "message '%s' lacks '%s'", err.msg, what);
+    ck_assert_msg(strstr(err.msg, path) != NULL, "message '%s' does not name the file", err.msg);
+}
+
+static void hdr_file(const char *path, const char *header, size_t dlen) {
+    static const unsigned char zeros[64];
+    write_raw(path, header, strlen(header), zeros, dlen);
+}
+
+START_TEST(test_roundtrip_bit_identical) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.safetensors", dir);
+    float w[2][3];
+    uint32_t bits[6] = {0x7fc00001u, 0xff800000u, 0x00000001u, 0x80000000u, 0x3f800000u, 0xdeadbeefu};
+    memcpy(w, bits, sizeof w);
+    int64_t ints[4] = {-1, 0, INT64_MAX, 42};
+    float scalar = 3.5f;
+    ct_st_tensor t[4] = {
+        {"encoder.conv1.weight", CT_ST_F32, 2, {2, 3}, w, sizeof w},
+        {"steps", CT_ST_I64, 1, {4}, ints, sizeof ints},
+        {"empty", CT_ST_F32, 2, {0, 5}, NULL, 0},
+        {"scalar", CT_ST_F32, 0, {0}, &scalar, sizeof scalar},
+    };
+    const char *cfg = "name = \"x\";\n\ttab \\ back \"quote\" \x01 ctrl \xc3\xa9";
+    ct_st_meta meta[2] = {{"config", cfg}, {"epoch", "7"}};
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_safetensors_write(path, t, 4, meta, 2, &err), CT_OK);
+    ct_st_file *f;
+    ck_assert_msg(ct_safetensors_read(path, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_uint_eq(f->n, 4);
+    for (int i = 0; i < 4; i++) {
+        const ct_st_tensor *r = ct_st_find(f, t[i].name);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->dtype, t[i].dtype);
+        ck_assert_int_eq(r->ndim, t[i].ndim);
+        for (int d = 0; d < t[i].ndim; d++) ck_assert_int_eq(r->shape[d], t[i].shape[d]);
+        ck_assert_uint_eq(r->nbytes, t[i].nbytes);
+        if (r->nbytes) ck_assert_int_eq(memcmp(r->data, t[i].data, r->nbytes), 0);
+    }
+    ck_assert_str_eq(ct_st_meta_get(f, "config"), cfg);
+    ck_assert_str_eq(ct_st_meta_get(f, "epoch"), "7");
+    ck_assert_ptr_null(ct_st_meta_get(f, "nope"));
+    /* The data area starts 8-byte aligned, as the reference writer does. */
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)f->buf[i] << (8 * i);
+    ck_assert_uint_eq(hlen % 8, 0);
+    ct_st_file_free(f);
+}
+END_TEST
+
+START_TEST(test_atomic_crash_keeps_previous) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/c.safetensors", dir);
+    float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+    ct_st_tensor ta = {"x", CT_ST_F32, 1, {4}, a, sizeof a};
+    ct_st_tensor tb = {"x", CT_ST_F32, 1, {4}, b, sizeof b};
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_safetensors_write(path, &ta, 1, NULL, 0, &err), CT_OK);
+    ct__st_crash_before_rename = 1;
+    ck_assert_int_eq(ct_safetensors_write(path, &tb, 1, NULL, 0, &err), CT_ERR_INTERRUPTED);
+    ct__st_crash_before_rename = 0;
+    ct_st_file *f;
+    ck_assert_msg(ct_safetensors_read(path, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(memcmp(ct_st_find(f, "x")->data, a, sizeof a), 0);
+    ct_st_file_free(f);
+    /* A later successful write replaces it. */
+    ck_assert_int_eq(ct_safetensors_write(path, &tb, 1, NULL, 0, &err), CT_OK);
+    ck_assert_int_eq(ct_safetensors_read(path, &f, &err), CT_OK);
+    ck_assert_int_eq(memcmp(ct_st_find(f, "x")->data, b, sizeof b), 0);
+    ct_st_file_free(f);
+}
+END_TEST
+
+START_TEST(test_truncated) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/t.safetensors", dir);
+    float a[16] = {0};
+    ct_st_tensor t = {"x", CT_ST_F32, 1, {16}, a, sizeof a};
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_safetensors_write(path, &t, 1, NULL, 0, &err), CT_OK);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size - 4), 0);
+    expect_bad(path, "outside");
+    ck_assert_int_eq(truncate(path, 20), 0); /* inside the header */
+    expect_bad(path, "header length");
+    ck_assert_int_eq(truncate(path, 5), 0);
+    expect_bad(path, "too short");
+}
+END_TEST
+
+START_TEST(test_bad_header_length) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/h.safetensors", dir);
+    write_raw(path, "{}", (uint64_t)1 << 40, NULL, 0);
+    expect_bad(path, "header length");
+    write_raw(path, "{}", 1, NULL, 0);
+    expect_bad(path, "header length");
+    write_raw(path, "{}", 0, NULL, 0);
+    expect_bad(path, "header length");
+}
+END_TEST
+
+START_TEST(test_bad_json) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/j.safetensors", dir);
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4);
+    expect_bad(path, "bad JSON");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}}", 4);
+    expect_bad(path, "trailing");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4);
+    expect_bad(path, "non-negative integer");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4);
+    expect_bad(path, "missing data_offsets");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":1}}", 4);
+    expect_bad(path, "extra");
+    hdr_file(path, "{\"__metadata__\":{\"a\":1}}", 0);
+    expect_bad(path, "bad JSON");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                   "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+    expect_bad(path, "duplicate");
+    hdr_file(path, "{\"bad\\q\":{}}", 0);
+    expect_bad(path, "escape");
+}
+END_TEST
+
+START_TEST(test_offsets_out_of_file) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/o.safetensors", dir);
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8);
+    expect_bad(path, "outside");
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 8);
+    expect_bad(path, "end before begin");
+    /* Overlap: two tensors share bytes. */
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                   "\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
+    expect_bad(path, "overlaps");
+    /* A hole before a tensor. */
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+    expect_bad(path, "unused bytes");
+}
+END_TEST
+
+START_TEST(test_unknown_dtype) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/d.safetensors", dir);
+    hdr_file(path, "{\"x\":{\"dtype\":\"F31\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    expect_bad(path, "unknown dtype");
+}
+END_TEST
+
+START_TEST(test_shape_mismatch) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/s.safetensors", dir);
+    hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
+    expect_bad(path, "shape holds 12 bytes");
+    hdr_file(path, "{\"x\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+    expect_bad(path, "shape holds 16 bytes");
+}
+END_TEST
+
+/* A small model store: a conv weight, a bias and a running-stat buffer. */
+static ct_params *make_store(uint64_t seed, bool extra) {
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(seed);
+    ck_assert_ptr_nonnull(p);
+    int64_t w[4] = {4, 1, 3, 3}, b[1] = {4}, h[2] = {3, 4};
+    ck_assert_ptr_nonnull(ct_params_add(p, "encoder.conv1.weight", CT_PARAM_TRAINABLE, 4, w,
+                                        CT_INIT_KAIMING_NORMAL, 0, 0, &err));
+    ck_assert_ptr_nonnull(ct_params_add(p, "encoder.bn1.running_mean", CT_PARAM_BUFFER, 1, b,
+                                        CT_INIT_ZEROS, 0, 0, &err));
+    ck_assert_ptr_nonnull(ct_params_add(p, "head.0.weight", CT_PARAM_TRAINABLE, 2, h,
+                                        CT_INIT_LINEAR_DEFAULT, 0, 0, &err));
+    if (extra)
+        ck_assert_ptr_nonnull(ct_params_add(p, "head.0.bias", CT_PARAM_TRAINABLE, 1, h,
+                                            CT_INIT_ZEROS, 0, CT_PARAM_NO_DECAY, &err));
+    ck_assert_msg(ct_params_finalize(p, &err) == CT_OK, "%s", err.msg);
+    return p;
+}
+
+static void fill_grads(ct_params *p, float v) {
+    float *g = ct_params_grad(p);
+    for (size_t i = 0; i < ct_params_numel(p); i++) g[i] = v * (float)((i % 7) + 1);
+}
+
+START_TEST(test_store_and_optimizer_roundtrip) {
+    const char *dir = ct_test_tmpdir();
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = make_store(1, false);
+    ct_optim_config oc = ct_optim_defaults(CT_OPTIM_ADAMW);
+    oc.lr = 1e-2f;
+    ct_optim *o = ct_optim_new(p, &oc, &err);
+    ck_assert_ptr_nonnull(o);
+    for (int s = 0; s < 3; s++) {
+        fill_grads(p, 0.1f * (float)(s + 1));
+        ct_optim_step(o, 1e-2f);
+    }
+    ct_params_buffer_data(p)[2] = 0.25f;
+    ct_train_progress pr = {2, 3, 99};
+    char saved[1024];
+    ck_assert_msg(ct_checkpoint_save(dir, p, o, &pr, "seed = 99;", 3, saved, sizeof saved, &err) == CT_OK,
+                  "%s", err.msg);
+
+    ct_params *q = make_store(2, false);
+    ct_optim *o2 = ct_optim_new(q, &oc, &err);
+    ct_train_progress got = {0, 0, 0};
+    ck_assert_msg(ct_checkpoint_load(saved, q, o2, &got, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(memcmp(ct_params_data(p), ct_params_data(q), ct_params_numel(p) * 4), 0);
+    ck_assert_int_eq(memcmp(ct_params_buffer_data(p), ct_params_buffer_data(q),
+                            ct_params_buffer_numel(p) * 4), 0);
+    size_t n1, n2;
+    float *s1 = ct_optim_state(o, &n1), *s2 = ct_optim_state(o2, &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_int_eq(memcmp(s1, s2, n1 * 4), 0);
+    ck_assert_int_eq(ct_optim_steps(o2), 3);
+    ck_assert_int_eq(got.epoch, 2);
+    ck_assert_int_eq(got.step, 3);
+    ck_assert_uint_eq(got.seed, 99);
+    /* One more identical step on both gives identical weights. */
+    fill_grads(p, 0.5f);
+    fill_grads(q, 0.5f);
+    ct_optim_step(o, 1e-2f);
+    ct_optim_step(o2, 1e-2f);
+    ck_assert_int_eq(memcmp(ct_params_data(p), ct_params_data(q), ct_params_numel(p) * 4), 0);
+    char *sha = ct_checkpoint_meta(saved, "config_sha256", &err);
+    ck_assert_ptr_nonnull(sha);
+    ck_assert_uint_eq(strlen(sha), 64);
+    free(sha);
+    ct_optim_free(o);
+    ct_optim_free(o2);
+    ct_params_free(p);
+    ct_params_free(q);
+}
+END_TEST
+
+START_TEST(test_store_names_checked) {
+    const char *dir = ct_test_tmpdir();
+    ct_error err = CT_ERROR_INIT;
+    ct_params *small = make_store(1, false), *big = make_store(1, true);
+    ct_train_progress pr = {0, 1, 0};
+    char saved[1024];
+    ck_assert_int_eq(ct_checkpoint_save(dir, big, NULL, &pr, NULL, 0, saved, sizeof saved, &err), CT_OK);
+    ck_assert_int_eq(ct_checkpoint_load(saved, small, NULL, NULL, &err), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "unknown tensor 'head.0.bias'"), "%s", err.msg);
+    pr.step = 2;
+    ck_assert_int_eq(ct_checkpoint_save(dir, small, NULL, &pr, NULL, 0, saved, sizeof saved, &err), CT_OK);
+    ck_assert_int_eq(ct_checkpoint_load(saved, big, NULL, NULL, &err), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "'head.0.bias' is missing"), "%s", err.msg);
+    /* Without a companion file, asking for progress is an error naming it. */
+    ct_train_progress got;
+    ck_assert_int_eq(ct_checkpoint_load(saved, small, NULL, &got, &err), CT_ERR_IO);
+    ck_assert_msg(strstr(err.msg, ".state.safetensors"), "%s", err.msg);
+    ct_params_free(small);
+    ct_params_free(big);
+}
+END_TEST
+
+START_TEST(test_rotation_and_latest) {
+    const char *dir = ct_test_tmpdir();
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = make_store(1, false);
+    ct_optim_config oc = ct_optim_defaults(CT_OPTIM_SGD);
+    ct_optim *o = ct_optim_new(p, &oc, &err);
+    char latest[1024], saved[1024];
+    ck_assert_int_eq(ct_checkpoint_latest(dir, latest, sizeof latest, &err), CT_ERR_NOT_FOUND);
+    for (int s = 1; s <= 5; s++) {
+        ct_train_progress pr = {s, s * 10, 0};
+        ck_assert_int_eq(ct_checkpoint_save(dir, p, o, &pr, "", 2, saved, sizeof saved, &err), CT_OK);
+    }
+    ck_assert_int_eq(ct_checkpoint_latest(dir, latest, sizeof latest, &err), CT_OK);
+    ck_assert_str_eq(latest, saved);
+    ck_assert_msg(strstr(latest, "checkpoint-s00000050.safetensors"), "%s", latest);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/checkpoint-s00000040.safetensors", dir);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/checkpoint-s00000030.safetensors", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/checkpoint-s00000030.state.safetensors", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ct_optim_free(o);
+    ct_params_free(p);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("safetensors");
+    tcase_add_test(tc, test_roundtrip_bit_identical);
+    tcase_add_test(tc, test_atomic_crash_keeps_previous);
+    tcase_add_test(tc, test_truncated);
+    tcase_add_test(tc, test_bad_header_length);
+    tcase_add_test(tc, test_bad_json);
+    tcase_add_test(tc, test_offsets_out_of_file);
+    tcase_add_test(tc, test_unknown_dtype);
+    tcase_add_test(tc, test_shape_mismatch);
+    suite_add_tcase(s, tc);
+    TCase *tc2 = tcase_create("training");
+    tcase_add_test(tc2, test_store_and_optimizer_roundtrip);
+    tcase_add_test(tc2, test_store_names_checked);
+    tcase_add_test(tc2, test_rotation_and_latest);
+    suite_add_tcase(s, tc2);
+    return ct_test_main(s);
+}

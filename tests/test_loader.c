@@ -1,0 +1,273 @@
+/* The loader and the registry: one deliberately broken plugin per failure
+ * mode (tests/plugins/), each refused with a clear reason while the good
+ * plugin still loads; search path rules; unsafe permissions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "contrast/registry.h"
+#include "ct_test.h"
+#include "loader.h"
+
+static char plugin_dir[1024];
+
+static void setup(void) {
+    snprintf(plugin_dir, sizeof plugin_dir, "%s/tests/plugins", ct_test_build_dir());
+}
+
+static ct_plugin_set *load_dirs(const char *const *dirs, int n, bool allow_unsafe) {
+    ct_loader_opts o = {0};
+    o.paths = dirs;
+    o.n_paths = n;
+    o.no_env = true;
+    o.no_default_dirs = true;
+    o.allow_unsafe = allow_unsafe;
+    ct_plugin_set *set = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_plugins_load(&o, &set, &err), CT_OK);
+    return set;
+}
+
+static const ct_plugin_record *record(const ct_plugin_set *set, const char *file) {
+    for (int k = 0; k < set->n; k++) {
+        const char *slash = strrchr(set->items[k]->path, '/');
+        if (slash && strcmp(slash + 1, file) == 0) return set->items[k];
+    }
+    ck_abort_msg("no record for %s", file);
+    return NULL;
+}
+
+/* file, expected status, substrings the reason must hold */
+static const struct {
+    const char *file;
+    ct_status status;
+    const char *want[3];
+} refusals[] = {
+    {"bad_not_elf.so", CT_ERR_PLUGIN, {"not a loadable shared object", NULL, NULL}},
+    {"bad_no_entry.so", CT_ERR_PLUGIN, {"no entry symbol", "contrast_plugin_entry", NULL}},
+    {"bad_abi_major.so", CT_ERR_ABI, {"ABI 2.0", "this host is 1.0", "major"}},
+    {"bad_newer_minor.so", CT_ERR_ABI, {"ABI 1.1", "newer than this host's 1.0", NULL}},
+    {"bad_big_struct.so", CT_ERR_PLUGIN, {"source struct is", "this host", "knows"}},
+    {"bad_init_error.so", CT_ERR_IO, {"init failed", "/nonexistent/model.bin", NULL}},
+    {"bad_segv_init.so", CT_ERR_PLUGIN, {"crashed in init", "not loaded", NULL}},
+    {"bad_build_tag.so", CT_ERR_ABI, {"build tag 'f64-serial'", CT_BUILD_TAG, NULL}},
+    {"bad_role.so", CT_ERR_PLUGIN, {"unknown roles", NULL, NULL}},
+    {"zz_duplicate.so", CT_ERR_PLUGIN, {"duplicate source 'good_source'", "good.so", NULL}},
+};
+#define N_REFUSALS (sizeof refusals / sizeof refusals[0])
+
+START_TEST(each_bad_plugin_is_refused_with_its_reason) {
+    const char *dirs[] = {plugin_dir};
+    ct_plugin_set *set = load_dirs(dirs, 1, false);
+    const ct_plugin_record *rec = record(set, refusals[_i].file);
+    ck_assert_msg(!rec->loaded, "%s was loaded", refusals[_i].file);
+    ck_assert_msg(rec->status == refusals[_i].status, "%s: status %s, reason %s", refusals[_i].file,
+                  ct_status_name(rec->status), rec->reason);
+    for (int k = 0; k < 3 && refusals[_i].want[k]; k++)
+        ck_assert_msg(strstr(rec->reason, refusals[_i].want[k]), "%s: reason '%s' lacks '%s'",
+                      refusals[_i].file, rec->reason, refusals[_i].want[k]);
+    ct_plugins_free(set);
+}
+END_TEST
+
+START_TEST(good_plugin_loads_despite_the_bad_ones) {
+    const char *dirs[] = {plugin_dir};
+    ct_plugin_set *set = load_dirs(dirs, 1, false);
+    const ct_plugin_record *good = record(set, "good.so");
+    ck_assert_msg(good->loaded, "good.so refused: %s", good->reason);
+    ck_assert_str_eq(good->name, "good");
+    ck_assert_str_eq(good->version, "1.2.3");
+    ck_assert_int_eq(ct_plugins_refused(set), (int)N_REFUSALS);
+    const ct_registry_entry *src = ct_plugins_find(set, CT_ROLE_SOURCE, "good_source");
+    ck_assert_ptr_nonnull(src);
+    ck_assert_str_eq(src->plugin, "good");
+    ck_assert_ptr_nonnull(ct_plugins_find(set, CT_ROLE_PRETEXT, "good_noop"));
+    ck_assert_ptr_null(ct_plugins_find(set, CT_ROLE_SOURCE, "good_noop"));
+    /* The duplicate's registration was rolled back: good's source stays. */
+    ck_assert_ptr_nonnull(strstr(src->file, "/good.so"));
+    /* Nothing of a refused plugin stays registered. */
+    ck_assert_ptr_null(ct_plugins_find(set, CT_ROLE_SOURCE, "big_struct_source"));
+    /* The plugin's services table says whose it is. */
+    const ct_host *h = ct_plugins_host_for(set, src);
+    ck_assert_uint_eq(h->size, sizeof(ct_host));
+    ck_assert_str_eq(ct_host_owner(h), "good");
+    /* And the implementation works. */
+    ct_settings *s;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_settings_parse(src->ops.source->params, "count = 4;", "good", &s, &err), CT_OK);
+    void *self;
+    ck_assert_int_eq(src->ops.source->create(s, h, &self, &err), CT_OK);
+    ct_image img = CT_IMAGE_INIT;
+    int32_t label;
+    ck_assert_int_eq(src->ops.source->get(self, 3, &img, &label, &err), CT_OK);
+    ck_assert_int_eq(label, 1);
+    ck_assert(img.data[0] == 0.75f);
+    ct_image_free(&img);
+    src->ops.source->destroy(self);
+    ct_settings_free(s);
+    ct_plugins_free(set);
+}
+END_TEST
+
+/* Copy a file (mode 0644) into dir. */
+static void copy_to(const char *src, const char *dir, const char *name, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", dir, name);
+    char cmd[4000], text[256];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 0644 '%s'", src, out, out);
+    ck_assert_int_eq(ct_test_run(cmd, text, sizeof text), 0);
+}
+
+START_TEST(same_plugin_name_twice_keeps_the_first) {
+    char src[1200], copy[1200];
+    snprintf(src, sizeof src, "%s/good.so", plugin_dir);
+    const char *tmp = ct_test_tmpdir();
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", tmp);
+    chmod(dir, 0755);
+    copy_to(src, dir, "good.so", copy, sizeof copy);
+    const char *dirs[] = {plugin_dir, dir};
+    ct_plugin_set *set = load_dirs(dirs, 2, false);
+    ck_assert_int_eq(set->n_dirs, 2);
+    const ct_plugin_record *second = set->items[set->n - 1];
+    ck_assert_str_eq(second->path, copy);
+    ck_assert(!second->loaded);
+    ck_assert_int_eq(second->status, CT_ERR_EXISTS);
+    ck_assert_ptr_nonnull(strstr(second->reason, "duplicate plugin name 'good'"));
+    ck_assert(record(set, "good.so")->loaded); /* the first good.so */
+    ct_plugins_free(set);
+}
+END_TEST
+
+START_TEST(writable_by_others_is_refused_unless_allowed) {
+    char src[1200], copy[1200];
+    snprintf(src, sizeof src, "%s/good.so", plugin_dir);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", ct_test_tmpdir());
+    chmod(dir, 0755);
+    copy_to(src, dir, "good.so", copy, sizeof copy);
+    ck_assert_int_eq(chmod(copy, 0666), 0);
+    const char *dirs[] = {dir};
+    ct_plugin_set *set = load_dirs(dirs, 1, false);
+    ck_assert_int_eq(set->n, 1);
+    ck_assert(!set->items[0]->loaded);
+    ck_assert_int_eq(set->items[0]->status, CT_ERR_UNSAFE);
+    ck_assert_ptr_nonnull(strstr(set->items[0]->reason, "writable by others"));
+    ck_assert_ptr_nonnull(strstr(set->items[0]->reason, "--allow-unsafe-plugins"));
+    ct_plugins_free(set);
+    set = load_dirs(dirs, 1, true);
+    ck_assert(set->items[0]->loaded);
+    ct_plugins_free(set);
+    /* A group-writable directory taints every file in it. */
+    ck_assert_int_eq(chmod(copy, 0644), 0);
+    ck_assert_int_eq(chmod(dir, 0775), 0);
+    set = load_dirs(dirs, 1, false);
+    ck_assert(!set->items[0]->loaded);
+    ck_assert_ptr_nonnull(strstr(set->items[0]->reason, "directory"));
+    ck_assert_ptr_nonnull(strstr(set->items[0]->reason, "writable by group"));
+    ct_plugins_free(set);
+}
+END_TEST
+
+START_TEST(env_path_is_colon_separated_and_cwd_never_searched) {
+    char env[2048];
+    snprintf(env, sizeof env, "::/nonexistent/dir:%s:", plugin_dir);
+    setenv("CONTRAST_PLUGIN_PATH", env, 1);
+    ct_loader_opts o = {0};
+    o.no_default_dirs = true;
+    ct_plugin_set *set = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_plugins_load(&o, &set, &err), CT_OK);
+    ck_assert_int_eq(set->n_dirs, 1);
+    ck_assert_ptr_nonnull(ct_plugins_find(set, CT_ROLE_SOURCE, "good_source"));
+    ct_plugins_free(set);
+    /* From inside the plugin folder, with no path at all: nothing found. */
+    unsetenv("CONTRAST_PLUGIN_PATH");
+    ck_assert_int_eq(chdir(plugin_dir), 0);
+    ck_assert_int_eq(ct_plugins_load(&o, &set, &err), CT_OK);
+    ck_assert_int_eq(set->n_dirs, 0);
+    ck_assert_int_eq(set->n, 0);
+    ct_plugins_free(set);
+}
+END_TEST
+
+/* ---- the registry on its own ------------------------------------------------ */
+
+static ct_status s_create(const ct_settings *s, const ct_host *h, void **self, ct_error *err) {
+    (void)s, (void)h, (void)err;
+    *self = NULL;
+    return CT_OK;
+}
+static void s_destroy(void *self) { (void)self; }
+static void s_info(void *self, ct_source_info *i) {
+    (void)self;
+    memset(i, 0, sizeof *i);
+}
+static ct_status s_get(void *self, int64_t i, ct_image *d, int32_t *l, ct_error *e) {
+    (void)self, (void)i, (void)d, (void)l, (void)e;
+    return CT_OK;
+}
+
+START_TEST(registry_copies_checks_and_rolls_back) {
+    ct_registry *r = ct_registry_new();
+    ct_registry_begin(r, "p", "p.so", NULL);
+    ct_source_ops ops = {0};
+    ops.name = "src";
+    ops.create = s_create, ops.destroy = s_destroy, ops.info = s_info, ops.get = s_get;
+    ops.extension = (const void *(*)(void *, const char *))0x1; /* beyond the older size */
+    /* An older plugin's smaller struct: the fields it lacks read as zero. */
+    size_t older = offsetof(ct_source_ops, get) + sizeof ops.get;
+    ck_assert_int_eq(ct__register_source(r, &ops, older), CT_OK);
+    const ct_registry_entry *e = ct_registry_find(r, CT_ROLE_SOURCE, "src");
+    ck_assert_ptr_nonnull(e);
+    ck_assert(e->ops.source->extension == NULL);
+    ck_assert(e->ops.source->get_frames == NULL);
+    ck_assert_uint_eq(e->ops.source->struct_size, older);
+    ck_assert_ptr_ne(e->ops.source, &ops);
+    ck_assert_int_eq(ct_registry_errors(r, NULL), 0);
+    /* Larger than this SDK knows. */
+    ops.name = "big";
+    ck_assert_int_eq(ct__register_source(r, &ops, sizeof ops + 8), CT_ERR_ABI);
+    /* Duplicate name within the role. */
+    ops.name = "src";
+    ck_assert_int_eq(ct_register_source(r, &ops), CT_ERR_EXISTS);
+    /* Missing name, bad name, missing callback. */
+    ops.name = NULL;
+    ck_assert_int_eq(ct_register_source(r, &ops), CT_ERR_PLUGIN);
+    ops.name = "Bad Name";
+    ck_assert_int_eq(ct_register_source(r, &ops), CT_ERR_PLUGIN);
+    ops.name = "noget";
+    ops.get = NULL;
+    ck_assert_int_eq(ct_register_source(r, &ops), CT_ERR_PLUGIN);
+    ck_assert_ptr_null(ct_registry_find(r, CT_ROLE_SOURCE, "noget"));
+    const char *first;
+    ck_assert_int_eq(ct_registry_errors(r, &first), 5);
+    ck_assert_ptr_nonnull(strstr(first, "knows"));
+    /* Suggestions and rollback. */
+    ck_assert_str_eq(ct_registry_suggest(r, CT_ROLE_SOURCE, "srx"), "src");
+    ck_assert_ptr_null(ct_registry_suggest(r, CT_ROLE_SOURCE, "completely_else"));
+    ck_assert_ptr_null(ct_registry_suggest(r, CT_ROLE_PRETEXT, "src"));
+    ck_assert_uint_eq(ct_registry_count(r), 1);
+    ct_registry_rollback(r, 0);
+    ck_assert_ptr_null(ct_registry_find(r, CT_ROLE_SOURCE, "src"));
+    ck_assert_str_eq(ct_role_name(CT_ROLE_ARCHITECTURE), "architecture");
+    ck_assert_str_eq(ct_role_name((ct_role)0x40), "unknown");
+    ct_registry_free(r);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("loader");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, each_bad_plugin_is_refused_with_its_reason, 0, (int)N_REFUSALS);
+    tcase_add_test(tc, good_plugin_loads_despite_the_bad_ones);
+    tcase_add_test(tc, same_plugin_name_twice_keeps_the_first);
+    tcase_add_test(tc, writable_by_others_is_refused_unless_allowed);
+    tcase_add_test(tc, env_path_is_colon_separated_and_cwd_never_searched);
+    tcase_add_test(tc, registry_copies_checks_and_rolls_back);
+    suite_add_tcase(s, tc);
+    return ct_test_main(s);
+}
