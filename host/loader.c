@@ -346,7 +346,9 @@ static ct_status probe(ct_plugin_record *rec, const ct_host *tmpl) {
     if (WIFSIGNALED(ws))
         return refuse(rec, CT_ERR_PLUGIN, "crashed in %s (signal %d, %s); not loaded", stage.text,
                       WTERMSIG(ws), strsignal(WTERMSIG(ws)));
-    return refuse(rec, CT_ERR_PLUGIN, "died in %s (exit status %d) before reporting; not loaded",
+    /* A sanitizer's crash handler turns the signal into an exit status. */
+    return refuse(rec, CT_ERR_PLUGIN,
+                  "crashed in %s (the probe exited with status %d without reporting); not loaded",
                   stage.text, WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
 }
 

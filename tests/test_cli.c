@@ -51,7 +51,7 @@ START_TEST(plugins_survives_every_broken_plugin) {
     int rc = contrast(path, "plugins");
     ck_assert_msg(rc == 3, "rc %d: %s", rc, out); /* listed, some refused */
     ck_assert_ptr_nonnull(strstr(out, "good 1.2.3"));
-    ck_assert_ptr_nonnull(strstr(out, "bad_segv_init.so: crashed in init (signal 11"));
+    ck_assert_ptr_nonnull(strstr(out, "bad_segv_init.so: crashed in init"));
     ck_assert_ptr_nonnull(strstr(out, "bad_abi_major.so: built for plugin ABI 2.0"));
     ck_assert_ptr_nonnull(strstr(out, "bad_not_elf.so: not a loadable shared object"));
     ck_assert_ptr_nonnull(strstr(out, "contrast: 10 plugin files were refused"));

@@ -325,7 +325,9 @@ START_TEST(header_only_open_reports_at_read) {
 }
 END_TEST
 
-START_TEST(missing_root_is_named) {
+START_TEST(missing_root_and_bad_settings) {
+    write_png("a.png", 4, 4, 1, 0);
+    expect_error("channels = 2;", CT_ERR_CONFIG, "channels", NULL);
     char extra[700];
     snprintf(extra, sizeof extra, "root = \"%s/nowhere\";", root);
     ct_dataset d;
@@ -347,7 +349,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, non_image_file_is_named);
     tcase_add_test(tc, skip_bad_counts_skipped_files);
     tcase_add_test(tc, header_only_open_reports_at_read);
-    tcase_add_test(tc, missing_root_is_named);
+    tcase_add_test(tc, missing_root_and_bad_settings);
     suite_add_tcase(s, tc);
     return s;
 }

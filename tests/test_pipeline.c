@@ -15,16 +15,18 @@
 
 typedef struct synth {
     int64_t fail_item; /* get() fails for this item (-1: never) */
+    bool vary;         /* odd items are smaller */
 } synth;
 
 static ct_status synth_get(void *self, int64_t index, ct_image *dst, int32_t *label, ct_error *err) {
     const synth *s = self;
     if (index == s->fail_item) return ct_error_set(err, CT_ERR_FORMAT, "synth: item %lld is corrupted", (long long)index);
-    if (ct_image_reshape(dst, 1, 3, SIDE, SIDE) != CT_OK) return ct_error_set(err, CT_ERR_NOMEM, "synth: oom");
+    int side = s->vary && index % 2 ? SIDE - 3 : SIDE;
+    if (ct_image_reshape(dst, 1, 3, side, side) != CT_OK) return ct_error_set(err, CT_ERR_NOMEM, "synth: oom");
     for (int c = 0; c < 3; c++)
-        for (int y = 0; y < SIDE; y++)
-            for (int x = 0; x < SIDE; x++)
-                dst->data[(c * SIDE + y) * SIDE + x] =
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++)
+                dst->data[(c * side + y) * side + x] =
                     0.5f + 0.5f * sinf(0.3f * x + 0.2f * y * (c + 1) + 0.7f * (float)index);
     if (label) *label = (int32_t)(index % 10);
     return CT_OK;
@@ -62,6 +64,7 @@ static void setup(void) {
     dt_load_plugin(reg, "color");
     dt_load_plugin(reg, "geometric");
     src_state.fail_item = -1;
+    src_state.vary = false;
     memset(&data, 0, sizeof data);
     snprintf(data.name, sizeof data.name, "synth");
     data.ops = &synth_ops;
@@ -350,6 +353,27 @@ START_TEST(bad_specs_are_refused) {
 }
 END_TEST
 
+START_TEST(varying_sizes_need_a_fixed_size_transform) {
+    src_state.vary = true;
+    /* With the crop every view is 16x16: fine. */
+    ct_pipeline *p = new_pipeline(16, 2, 3, true, 0);
+    epoch_dump d = run_epoch(p, 0);
+    ck_assert_int_eq(d.n_batches, 6);
+    free(d.views);
+    ct_pipeline_free(p);
+    /* Without it, the first odd item is refused with a hint. */
+    spec.groups[0].chain.n = 1;
+    spec.groups[0].chain.t[0] = tr[3];
+    p = new_pipeline(16, 1, 3, true, 0);
+    ct_error err = CT_ERROR_INIT;
+    ct_pipeline_start_epoch(p, 0, &err);
+    const ct_data_batch *b;
+    ck_assert_int_eq(ct_pipeline_next(p, &b, &err), CT_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "fixed-size transform"));
+    ct_pipeline_free(p);
+}
+END_TEST
+
 /* `contrast preview` end to end: a multi-crop config over Fashion-MNIST's
  * test split (skipped when the data set is absent). */
 START_TEST(preview_writes_a_png) {
@@ -400,6 +424,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, source_errors_name_the_item);
     tcase_add_test(tc, multi_crop_groups);
     tcase_add_test(tc, bad_specs_are_refused);
+    tcase_add_test(tc, varying_sizes_need_a_fixed_size_transform);
     suite_add_tcase(s, tc);
     TCase *cli = tcase_create("preview");
     tcase_set_timeout(cli, 60);

@@ -474,6 +474,10 @@ static ct_status if_create(const ct_settings *s, const ct_host *host, void **sel
     if (ns > 2)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: imagefolder: size must be [], [s] or [height, width]",
                             ct_settings_origin(s, "size"));
+    int64_t want_c = ct_settings_int(s, "channels");
+    if (want_c == 2)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: imagefolder: channels = 2; use 0 (auto), 1 or 3",
+                            ct_settings_origin(s, "channels"));
     imagefolder *f = calloc(1, sizeof *f);
     if (!f) return ct_error_set(err, CT_ERR_NOMEM, "imagefolder: out of memory");
     if (ns > 0) {
@@ -484,7 +488,7 @@ static ct_status if_create(const ct_settings *s, const ct_host *host, void **sel
     ct_status st = collect(f, root, err);
     if (st == CT_OK)
         st = check_items(f, ct_settings_bool(s, "verify"), cache, ct_settings_bool(s, "skip_bad"),
-                         (int)ct_settings_int(s, "channels"), host, err);
+                         (int)want_c, host, err);
     if (st == CT_OK && f->count == 0)
         st = ct_error_set(err, CT_ERR_NOT_FOUND, "imagefolder: %s: no PNG or JPEG images found%s", root,
                           f->skipped ? " (all were skipped as bad)" : "");
