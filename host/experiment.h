@@ -6,7 +6,7 @@
  *
  *   name = "simclr_fmnist";            # run directory runs/<name>/
  *   seed = 0;
- *   plugins = { path = ["build/plugins"]; };            # optional
+ *   plugins = { path = ["../build/plugins"]; };  # optional, relative to this file
  *   data = {                                            # named datasets
  *     train = { type = "idx"; images = "..."; labels = "..."; };
  *     test  = { type = "idx"; images = "..."; labels = "..."; };

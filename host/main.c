@@ -40,7 +40,10 @@ static void usage(FILE *f) {
             "usage: contrast [--allow-unsafe-plugins] <command> [arguments]\n\n"
             "commands:\n");
     for (size_t k = 0; k < N_COMMANDS; k++)
-        fprintf(f, "  %-44s %s\n", commands[k].usage, commands[k].summary);
+        if (strlen(commands[k].usage) > 44) /* long usage: summary on the next line */
+            fprintf(f, "  %s\n  %-44s %s\n", commands[k].usage, "", commands[k].summary);
+        else
+            fprintf(f, "  %-44s %s\n", commands[k].usage, commands[k].summary);
     fprintf(f,
             "\nconfig options (commands taking CONFIG):\n"
             "  --set group.key=value   override a config value (repeatable)\n"

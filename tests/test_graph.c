@@ -163,6 +163,33 @@ START_TEST(params_receive_gradients) {
 }
 END_TEST
 
+/* Backward releases the gradients of intermediate tensors once their
+ * producer ran and reuses the memory; leaves keep theirs. */
+START_TEST(backward_releases_intermediate_grads) {
+    ct_graph *g = ct_graph_new(0);
+    size_t peaks[3];
+    for (int step = 0; step < 3; step++) {
+        ct_tensor *x = ct_tensor_new1(g, 100000);
+        for (int i = 0; i < 100000; i++) x->data[i] = (float)(i % 7) - 3.0f;
+        x->flags = CT_TENSOR_REQUIRES_GRAD;
+        ct_tensor *h = x;
+        for (int k = 0; k < 6; k++) h = ct_tanh(g, ct_scale(g, h, 0.5f));
+        ct_tensor *mid = h;
+        ct_tensor *loss = ct_sum(g, ct_relu(g, mid));
+        ck_assert_int_eq(ct_graph_backward(g, loss), CT_OK);
+        ck_assert_ptr_null(mid->grad);
+        ck_assert_ptr_nonnull(x->grad);
+        ck_assert(x->grad[4] > 0.0f); /* x = 1: a positive chain */
+        peaks[step] = ct_graph_arena_peak(g);
+        ct_graph_reset(g);
+    }
+    /* 13 activations of 400 KB + a few live gradients, not 13 more. */
+    ck_assert_uint_lt(peaks[0], 20u * 400000u);
+    ck_assert_uint_eq(peaks[1], peaks[2]);
+    ct_graph_free(g);
+}
+END_TEST
+
 START_TEST(train_flag) {
     ct_graph *g = ct_graph_new(0);
     ck_assert(ct_graph_is_train(g));
@@ -183,6 +210,7 @@ int main(void) {
     tcase_add_test(tc, sticky_error);
     tcase_add_test(tc, backward_needs_scalar);
     tcase_add_test(tc, params_receive_gradients);
+    tcase_add_test(tc, backward_releases_intermediate_grads);
     tcase_add_test(tc, train_flag);
     suite_add_tcase(s, tc);
     return ct_test_main(s);

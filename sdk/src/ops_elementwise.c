@@ -27,6 +27,7 @@ typedef struct {
     const float *gy;    /* output gradient (backward) */
     float *out;         /* forward result, or the gradient to accumulate into */
     float s;
+    bool fresh;         /* backward: out is uninitialised, assign instead of add */
 } ct__ew;
 
 static void ct__ew_forward(void *c, int64_t lo, int64_t hi, int worker) {
@@ -69,47 +70,65 @@ static void ct__ew_forward(void *c, int64_t lo, int64_t hi, int worker) {
     }
 }
 
-/* dx += f(gy, y, x) for the first input; `b` is the other operand of mul. */
+/* gx (op)= f(gy, y, x): OP is += normally, = when gx is a fresh buffer
+ * (the first gradient for x), which saves zero-filling it. `b` is the
+ * other operand of mul. */
+#define CT__EW_BACKWARD_LOOPS(OP)                                                   \
+    switch (k->op) {                                                                \
+    case CT__EW_RELU:                                                               \
+    case CT__EW_ADD_RELU:                                                           \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP(y[i] > 0.0f ? gy[i] : 0.0f);     \
+        break;                                                                      \
+    case CT__EW_SIGMOID:                                                            \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] * y[i] * (1.0f - y[i]);    \
+        break;                                                                      \
+    case CT__EW_TANH:                                                               \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] * (1.0f - y[i] * y[i]);    \
+        break;                                                                      \
+    case CT__EW_EXP:                                                                \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] * y[i];                    \
+        break;                                                                      \
+    case CT__EW_LOG:                                                                \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] / a[i];                    \
+        break;                                                                      \
+    case CT__EW_SCALE:                                                              \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] * s;                       \
+        break;                                                                      \
+    case CT__EW_ADD:                                                                \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i];                           \
+        break;                                                                      \
+    case CT__EW_MUL:                                                                \
+        for (int64_t i = lo; i < hi; i++) gx[i] OP gy[i] * b[i];                    \
+        break;                                                                      \
+    }
+
 static void ct__ew_backward(void *c, int64_t lo, int64_t hi, int worker) {
     (void)worker;
     const ct__ew *k = c;
     const float *restrict gy = k->gy, *restrict y = k->y, *restrict a = k->a, *restrict b = k->b;
     float *restrict gx = k->out;
     const float s = k->s;
-    switch (k->op) {
-    case CT__EW_RELU:
-    case CT__EW_ADD_RELU:
-        for (int64_t i = lo; i < hi; i++) gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
-        break;
-    case CT__EW_SIGMOID:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * y[i] * (1.0f - y[i]);
-        break;
-    case CT__EW_TANH:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * (1.0f - y[i] * y[i]);
-        break;
-    case CT__EW_EXP:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * y[i];
-        break;
-    case CT__EW_LOG:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] / a[i];
-        break;
-    case CT__EW_SCALE:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * s;
-        break;
-    case CT__EW_ADD:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i];
-        break;
-    case CT__EW_MUL:
-        for (int64_t i = lo; i < hi; i++) gx[i] += gy[i] * b[i];
-        break;
+    if (k->fresh) {
+        CT__EW_BACKWARD_LOOPS(=)
+    } else {
+        CT__EW_BACKWARD_LOOPS(+=)
     }
+}
+
+/* The gradient buffer of x and whether it is fresh (uninitialised, to be
+ * overwritten rather than accumulated into). */
+static float *ct__ew_grad(ct_graph *g, ct_tensor *x, bool *fresh) {
+    *fresh = x->grad == NULL;
+    if (*fresh) x->grad = ct_graph_alloc(g, (size_t)x->numel * sizeof(float));
+    return x->grad;
 }
 
 static void ct__ew_accumulate(ct_graph *g, ct_node *node, ct_tensor *x, const float *other) {
     if (!ct__needs(x)) return;
-    float *gx = ct_tensor_grad(g, x);
+    bool fresh;
+    float *gx = ct__ew_grad(g, x, &fresh);
     if (!gx) return;
-    ct__ew k = {(ct__ew_op)node->iarg[0], x->data, other, node->out->data, node->out->grad, gx, node->farg[0]};
+    ct__ew k = {(ct__ew_op)node->iarg[0], x->data, other, node->out->data, node->out->grad, gx, node->farg[0], fresh};
     ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
 }
 
@@ -131,7 +150,7 @@ static ct_tensor *ct__ew_unary(ct_graph *g, ct_tensor *x, ct__ew_op op, float s)
     if (!x) return NULL;
     ct_tensor *y = ct_tensor_new(g, x->ndim, x->shape);
     if (!y) return NULL;
-    ct__ew k = {op, x->data, NULL, NULL, NULL, y->data, s};
+    ct__ew k = {op, x->data, NULL, NULL, NULL, y->data, s, false};
     ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
     ct_node *node = ct_graph_record(g, ct__ew_names[op], ct__ew_unary_backward, y, &x, 1);
     if (node) {
@@ -150,7 +169,7 @@ static ct_tensor *ct__ew_binary(ct_graph *g, ct_tensor *a, ct_tensor *b, ct__ew_
     }
     ct_tensor *y = ct_tensor_new(g, a->ndim, a->shape);
     if (!y) return NULL;
-    ct__ew k = {op, a->data, b->data, NULL, NULL, y->data, 0.0f};
+    ct__ew k = {op, a->data, b->data, NULL, NULL, y->data, 0.0f, false};
     ct__parallel(a->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
     ct_tensor *in[2] = {a, b};
     ct_node *node = ct_graph_record(g, ct__ew_names[op], ct__ew_binary_backward, y, in, 2);
@@ -183,9 +202,10 @@ static void ct__add_bias_backward(ct_graph *g, ct_node *node) {
     ct_tensor *x = node->in[0], *bias = node->in[1];
     const float *gy = node->out->grad;
     if (ct__needs(x)) {
-        float *gx = ct_tensor_grad(g, x);
+        bool fresh;
+        float *gx = ct__ew_grad(g, x, &fresh);
         if (!gx) return;
-        ct__ew k = {CT__EW_ADD, NULL, NULL, NULL, gy, gx, 0.0f};
+        ct__ew k = {CT__EW_ADD, NULL, NULL, NULL, gy, gx, 0.0f, fresh};
         ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
     }
     if (ct__needs(bias)) {

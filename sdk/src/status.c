@@ -46,9 +46,17 @@ void ct_error_prefix(ct_error *err, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
+    /* Keep as much of the original message as fits after the prefix. */
     char tail[CT_ERROR_MSG_MAX];
     memcpy(tail, err->msg, sizeof tail);
-    snprintf(err->msg, sizeof err->msg, "%s%s", head, tail);
+    size_t hl = strlen(head);
+    if (hl >= sizeof err->msg) hl = sizeof err->msg - 1;
+    memcpy(err->msg, head, hl);
+    size_t room = sizeof err->msg - 1 - hl;
+    size_t tl = strnlen(tail, sizeof tail);
+    if (tl > room) tl = room;
+    memcpy(err->msg + hl, tail, tl);
+    err->msg[hl + tl] = '\0';
 }
 
 void ct_error_clear(ct_error *err) {

@@ -144,7 +144,10 @@ ct_node *ct_graph_record(ct_graph *g, const char *op, ct_backward_fn fn, ct_tens
                          ct_tensor *const *inputs, int n);
 
 /* Run reverse-mode autodiff from a scalar `loss` (its gradient is seeded to
- * 1). Parameter gradients accumulate into their store's grad buffer. */
+ * 1). Parameter gradients accumulate into their store's grad buffer.
+ * Leaf tensors (made by ct_tensor_new/wrap, not by an op) keep their .grad;
+ * the gradients of op outputs are released (set to NULL) as soon as their
+ * producing op's backward ran, and the memory is reused within the pass. */
 ct_status ct_graph_backward(ct_graph *g, ct_tensor *loss);
 
 /* Bytes of arena in use now / at the high-water mark (for memory reports). */

@@ -1,0 +1,356 @@
+/* memory_bank: InstDisc (Wu et al. 2018) and PIRL (Misra & van der Maaten
+ * 2020). Negatives come from a bank holding one L2-normalised embedding
+ * per item of the (first) training dataset.
+ *
+ * Per batch: every view goes through the shared encoder, a projection head
+ * (same layout and names as end_to_end's) and L2 normalisation. Each query
+ * row i gets K negatives sampled uniformly with replacement from the bank,
+ * never its own item (a fresh draw per row and step, keyed by (seed, step,
+ * pipeline), so a resumed run draws the same ones). Its positive is the
+ * bank entry m_I of its own item. Logits s = q.m / temperature.
+ *
+ * Losses (`loss`):
+ *   "infonce" (PIRL):    cross-entropy of [s_pos, s_neg...] with target 0.
+ *   "nce"     (InstDisc): binary NCE against the uniform noise distribution
+ *       1/n with K noise samples: h = sigmoid(s - log(Z K / n)),
+ *       L = -log h(s_pos) - sum log(1 - h(s_neg)). Z is estimated once, from
+ *       the first batch, as n * mean(exp(s)) over all its logits (as the
+ *       lemniscate reference does) and kept in the buffer "bank.nce_z" so
+ *       that a resumed run uses the same constant.
+ *
+ * Views: with one view, L = L(m_I, q_0) (InstDisc). With two or more, view 0
+ * plays the image v_I and views 1.. its transformed versions v_I^t:
+ *   L = lambda * mean_{v>=1} L(m_I, q_v) + (1 - lambda) * L(m_I, q_0),
+ * PIRL's lambda * L(m_I, g(v_I^t)) + (1-lambda) * L(m_I, f(v_I)); every view
+ * shares this architecture's encoder and head (a structure pretext such as
+ * jigsaw supplies its own aggregation before the head). The bank always
+ * stores view 0's embedding f(v_I).
+ *
+ * Bank update (after_step, i.e. after the optimizer step, with the
+ * embeddings computed in loss()): m_I <- beta m_I + (1-beta) f(v_I),
+ * renormalised to unit length.
+ *
+ * Initialisation (`init`):
+ *   "random":     every entry uniform on the unit sphere.
+ *   "first_seen": the one-encoder-pass initialisation done lazily: the first
+ *       time an item is seen, its entry is set to that step's embedding
+ *       f(v_I) (instead of the moving average), and within that step its
+ *       positive m_I is f(v_I) itself (detached). Until then the entry is
+ *       the random unit vector (it may be drawn as a negative). Which items
+ *       have been seen is the buffer "bank.seen", so resume keeps it.
+ *
+ * State in the store (saved in checkpoints): buffers "bank.memory" (n, D),
+ * "bank.seen" (n), "bank.nce_z" (1). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <contrast/contrast.h>
+
+#include "../common/arch_common.h"
+#include "bank_math.h"
+
+#define MB_PENDING 8 /* pipelines whose embeddings wait for after_step */
+
+/* Embeddings of view 0 from loss(), written into the bank by after_step. */
+typedef struct pending {
+    float *emb;
+    int64_t *items;
+    size_t cap;
+    int n;
+    bool valid;
+} pending;
+
+typedef struct mbank {
+    const ct_host *host;
+    ct_encoder *encoder;
+    arch_head head;
+    ct_tensor *bank, *seen, *nce_z;
+    int64_t n_items, dim, k;
+    float inv_t, beta, lambda;
+    bool nce, lazy;
+    pending pend[MB_PENDING];
+} mbank;
+
+static const ct_param_spec mb_params[] = {
+    CT_PARAM_CHOICE("loss", "\"infonce\"", "infonce|nce", "infonce (PIRL) or nce (InstDisc, Z estimated once)"),
+    CT_PARAM_FLOAT("temperature", "0.07", 1e-4, 100, "logit temperature"),
+    CT_PARAM_INT("negatives", "4096", 1, 1 << 24, "negatives sampled from the bank per query (K)"),
+    CT_PARAM_FLOAT("bank_momentum", "0.5", 0, 1, "beta of the bank update m <- beta m + (1-beta) f"),
+    CT_PARAM_CHOICE("init", "\"random\"", "random|first_seen",
+                    "bank entries start random on the sphere, or as the item's first embedding"),
+    CT_PARAM_FLOAT("lambda", "0.5", 0, 1, "PIRL weight of the transformed views (views 1..) against view 0"),
+    ARCH_HEAD_PARAMS("[128]", "128"),
+    CT_PARAM_END,
+};
+
+/* ---- op: logits of queries against their positive and bank negatives ------ */
+
+typedef struct logits_ctx {
+    const float *q, *pos, *bank;
+    const int64_t *idx; /* (n, k) negatives */
+    const float *dy;    /* backward: gradient of the logits */
+    float *out;         /* forward: logits; backward: dq */
+    int64_t k, d;
+    float inv_t;
+} logits_ctx;
+
+static void logits_rows(void *ctx, int64_t begin, int64_t end, int worker) {
+    (void)worker;
+    const logits_ctx *c = ctx;
+    for (int64_t i = begin; i < end; i++)
+        bank_row_logits(c->q + i * c->d, c->pos + i * c->d, c->bank, c->idx + i * c->k, c->k, c->d, c->inv_t,
+                        c->out + i * (c->k + 1));
+}
+
+/* dq_i = sum_j dy_ij m_j / T. */
+static void logits_grad_rows(void *ctx, int64_t begin, int64_t end, int worker) {
+    (void)worker;
+    const logits_ctx *c = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        float *gq = c->out + i * c->d;
+        const float *dy = c->dy + i * (c->k + 1);
+        for (int64_t j = 0; j <= c->k; j++) {
+            const float *m = j == 0 ? c->pos + i * c->d : c->bank + c->idx[i * c->k + j - 1] * c->d;
+            float s = dy[j] * c->inv_t;
+            for (int64_t e = 0; e < c->d; e++) gq[e] += s * m[e];
+        }
+    }
+}
+
+static void bank_logits_backward(ct_graph *g, ct_node *node) {
+    logits_ctx c = *(const logits_ctx *)node->ctx;
+    ct_tensor *q = node->in[0];
+    float *gq = ct_tensor_grad(g, q);
+    if (!gq || !node->out->grad) return;
+    c.dy = node->out->grad;
+    c.out = gq;
+    ct_parallel_for(ct_default_pool(), q->shape[0], 16, logits_grad_rows, &c);
+}
+
+/* q (n, d) -> (n, k+1): [q_i.pos_i, q_i.bank[idx_i0], ...] / T. pos and
+ * idx are copied into the arena; bank must stay unchanged until backward. */
+static ct_tensor *bank_logits(ct_graph *g, ct_tensor *q, const float *pos, const float *bank,
+                              const int64_t *idx, int64_t k, float inv_t) {
+    if (!q) return NULL;
+    int64_t n = q->shape[0], d = q->shape[1];
+    ct_tensor *y = ct_tensor_new2(g, n, k + 1);
+    float *pos_c = ct_graph_alloc(g, (size_t)(n * d) * sizeof *pos_c);
+    int64_t *idx_c = ct_graph_alloc(g, (size_t)(n * k) * sizeof *idx_c);
+    logits_ctx *c = ct_graph_alloc(g, sizeof *c);
+    if (!y || !pos_c || !idx_c || !c) return NULL;
+    memcpy(pos_c, pos, (size_t)(n * d) * sizeof *pos_c);
+    memcpy(idx_c, idx, (size_t)(n * k) * sizeof *idx_c);
+    *c = (logits_ctx){q->data, pos_c, bank, idx_c, NULL, y->data, k, d, inv_t};
+    ct_parallel_for(ct_default_pool(), n, 16, logits_rows, c);
+    ct_node *node = ct_graph_record(g, "bank_logits", bank_logits_backward, y, &q, 1);
+    if (node) node->ctx = c;
+    return y;
+}
+
+/* ---- op: InstDisc's NCE loss over rows of logits ------------------------------- */
+
+static void bank_nce_backward(ct_graph *g, ct_node *node) {
+    ct_tensor *x = node->in[0];
+    float *gx = ct_tensor_grad(g, x);
+    if (!gx || !node->out->grad) return;
+    const float *saved = node->ctx;
+    float dy = node->out->grad[0];
+    for (int64_t i = 0; i < x->numel; i++) gx[i] += dy * saved[i];
+}
+
+/* logits (n, k+1), positive first -> mean over rows of the NCE loss. */
+static ct_tensor *bank_nce(ct_graph *g, ct_tensor *logits, double shift) {
+    if (!logits) return NULL;
+    int64_t n = logits->shape[0], k = logits->shape[1] - 1;
+    ct_tensor *y = ct_tensor_new(g, 0, NULL);
+    float *dx = ct_graph_alloc(g, (size_t)logits->numel * sizeof *dx);
+    if (!y || !dx) return NULL;
+    double loss = 0;
+    for (int64_t i = 0; i < n; i++) {
+        loss += bank_nce_row(logits->data + i * (k + 1), k, shift, dx + i * (k + 1));
+        for (int64_t j = 0; j <= k; j++) dx[i * (k + 1) + j] /= (float)n;
+    }
+    y->data[0] = (float)(loss / (double)n);
+    ct_node *node = ct_graph_record(g, "bank_nce", bank_nce_backward, y, &logits, 1);
+    if (node) node->ctx = dx;
+    return y;
+}
+
+/* ---- the plugin ---------------------------------------------------------------- */
+
+static ct_tensor *declare_buffer(ct_params *store, const char *name, int ndim, const int64_t *shape, ct_init init,
+                                 ct_error *err) {
+    return ct_params_add(store, name, CT_PARAM_BUFFER, ndim, shape, init, 0, 0, err);
+}
+
+static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
+    if (!env->encoder || env->encoder->dim <= 0)
+        return ct_error_set(err, CT_ERR_INVALID, "memory_bank: the encoder has no output size");
+    if (env->dataset_size < 2)
+        return ct_error_set(err, CT_ERR_CONFIG, "memory_bank: needs a training dataset of at least 2 items (got %lld)",
+                            (long long)env->dataset_size);
+    mbank *a = calloc(1, sizeof *a);
+    if (!a) return ct_error_set(err, CT_ERR_NOMEM, "memory_bank: out of memory");
+    a->host = env->host;
+    a->encoder = env->encoder;
+    a->inv_t = (float)(1.0 / ct_settings_float(s, "temperature"));
+    a->k = ct_settings_int(s, "negatives");
+    a->beta = (float)ct_settings_float(s, "bank_momentum");
+    a->lambda = (float)ct_settings_float(s, "lambda");
+    a->nce = strcmp(ct_settings_string(s, "loss"), "nce") == 0;
+    a->lazy = strcmp(ct_settings_string(s, "init"), "first_seen") == 0;
+    a->n_items = env->dataset_size;
+    ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "memory_bank", err);
+    if (st != CT_OK) {
+        free(a);
+        return st;
+    }
+    a->dim = a->head.out_dim;
+    int64_t bs[2] = {a->n_items, a->dim}, one[1] = {1};
+    a->bank = declare_buffer(env->store, "bank.memory", 2, bs, CT_INIT_UNIFORM_SPHERE, err);
+    a->seen = a->bank ? declare_buffer(env->store, "bank.seen", 1, bs, CT_INIT_ZEROS, err) : NULL;
+    a->nce_z = a->seen ? declare_buffer(env->store, "bank.nce_z", 1, one, CT_INIT_ZEROS, err) : NULL;
+    if (!a->nce_z) {
+        ct_error_prefix(err, "memory_bank: ");
+        free(a);
+        return err ? err->code : CT_ERR_INVALID;
+    }
+    *self = a;
+    return CT_OK;
+}
+
+static void mb_destroy(void *self) {
+    mbank *a = self;
+    if (!a) return;
+    for (int i = 0; i < MB_PENDING; i++) {
+        free(a->pend[i].emb);
+        free(a->pend[i].items);
+    }
+    free(a);
+}
+
+/* Positives: the bank entry of each item, or (first_seen, unseen item) the
+ * detached embedding q0 itself. */
+static void fill_positives(const mbank *a, const ct_batch *b, const float *q0, float *pos) {
+    for (int i = 0; i < b->n; i++) {
+        int64_t it = b->items[i];
+        const float *src = a->lazy && a->seen->data[it] == 0.0f ? q0 + (int64_t)i * a->dim
+                                                               : a->bank->data + it * a->dim;
+        memcpy(pos + (int64_t)i * a->dim, src, (size_t)a->dim * sizeof *pos);
+    }
+}
+
+/* InstDisc's normalisation constant from the first batch's logits. */
+static void estimate_z(mbank *a, const ct_tensor *logits) {
+    double s = 0;
+    for (int64_t i = 0; i < logits->numel; i++) s += exp((double)logits->data[i]);
+    a->nce_z->data[0] = (float)(s / (double)logits->numel * (double)a->n_items);
+    ct_log(a->host, CT_LOG_INFO, "memory_bank: NCE normalisation constant Z = %g", (double)a->nce_z->data[0]);
+}
+
+static ct_tensor *term_loss(mbank *a, ct_graph *g, ct_tensor *q, const float *pos, const int64_t *idx,
+                            const int32_t *zeros) {
+    ct_tensor *logits = bank_logits(g, q, pos, a->bank->data, idx, a->k, a->inv_t);
+    if (!logits) return NULL;
+    if (!a->nce) return ct_cross_entropy(g, logits, zeros);
+    if (a->nce_z->data[0] <= 0.0f) estimate_z(a, logits);
+    double shift = log((double)a->nce_z->data[0] * (double)a->k / (double)a->n_items);
+    return bank_nce(g, logits, shift);
+}
+
+static bool stash(mbank *a, const ct_batch *b, const float *q0) {
+    pending *p = &a->pend[b->pipeline % MB_PENDING];
+    size_t n = (size_t)b->n;
+    if (n > p->cap) {
+        float *e = realloc(p->emb, n * (size_t)a->dim * sizeof *e);
+        if (e) p->emb = e;
+        int64_t *it = realloc(p->items, n * sizeof *it);
+        if (it) p->items = it;
+        if (!e || !it) return false;
+        p->cap = n;
+    }
+    memcpy(p->emb, q0, n * (size_t)a->dim * sizeof *q0);
+    memcpy(p->items, b->items, n * sizeof *b->items);
+    p->n = b->n;
+    p->valid = true;
+    return true;
+}
+
+static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
+    mbank *a = self;
+    if (!arch_check_batch(g, b, 1, "memory_bank")) return NULL;
+    if (!b->items) return ct_graph_fail(g, CT_ERR_INVALID, "memory_bank: the batch has no item indices");
+    for (int i = 0; i < b->n; i++)
+        if (b->items[i] < 0 || b->items[i] >= a->n_items)
+            return ct_graph_fail(g, CT_ERR_INVALID,
+                                 "memory_bank: item %lld of pipeline %d is outside the bank of %lld items "
+                                 "(the bank is sized by the first pipeline's dataset)",
+                                 (long long)b->items[i], b->pipeline, (long long)a->n_items);
+    int64_t row_of[CT_MAX_VIEWS];
+    ct_tensor *z = arch_embed_views(a->encoder, &a->head, g, b, row_of);
+    if (!z) return NULL;
+    int64_t n = b->n, d = a->dim;
+    int64_t *idx = ct_graph_alloc(g, (size_t)(n * a->k) * sizeof *idx);
+    float *pos = ct_graph_alloc(g, (size_t)(n * d) * sizeof *pos);
+    int32_t *zeros = ct_graph_alloc(g, (size_t)n * sizeof *zeros);
+    if (!idx || !pos || !zeros) return NULL;
+    memset(zeros, 0, (size_t)n * sizeof *zeros);
+    ct_rng r;
+    ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)b->pipeline, 0x62616e6bu);
+    for (int64_t i = 0; i < n; i++) bank_sample_negatives(&r, b->items[i], a->n_items, a->k, idx + i * a->k);
+    const float *q0 = z->data + row_of[0] * d;
+    fill_positives(a, b, q0, pos);
+    ct_tensor *l0 = term_loss(a, g, ct_slice(g, z, 0, row_of[0], n), pos, idx, zeros);
+    ct_tensor *loss = l0;
+    if (b->n_views > 1 && l0) {
+        ct_tensor *lt = NULL;
+        for (int v = 1; v < b->n_views; v++) {
+            ct_tensor *l = term_loss(a, g, ct_slice(g, z, 0, row_of[v], n), pos, idx, zeros);
+            lt = lt && l ? ct_add(g, lt, l) : l;
+        }
+        lt = lt ? ct_scale(g, lt, a->lambda / (float)(b->n_views - 1)) : NULL;
+        loss = lt ? ct_add(g, lt, ct_scale(g, l0, 1.0f - a->lambda)) : NULL;
+    }
+    if (loss && !stash(a, b, q0)) return ct_graph_fail(g, CT_ERR_NOMEM, "memory_bank: out of memory");
+    return loss;
+}
+
+static void mb_after_step(void *self, const ct_batch *b, const ct_step_info *info) {
+    (void)info;
+    mbank *a = self;
+    pending *p = &a->pend[b->pipeline % MB_PENDING];
+    if (!p->valid) return;
+    for (int i = 0; i < p->n; i++) {
+        int64_t it = p->items[i];
+        float *m = a->bank->data + it * a->dim;
+        const float *f = p->emb + (int64_t)i * a->dim;
+        if (a->lazy && a->seen->data[it] == 0.0f)
+            memcpy(m, f, (size_t)a->dim * sizeof *m);
+        else
+            bank_ema_row(m, f, a->dim, a->beta);
+        a->seen->data[it] = 1.0f;
+    }
+    p->valid = false;
+}
+
+static const ct_arch_ops mb_ops = {
+    .name = "memory_bank",
+    .description = "InstDisc/PIRL: negatives sampled from a bank of per-item embeddings (NCE or InfoNCE)",
+    .params = mb_params,
+    .create = mb_create,
+    .destroy = mb_destroy,
+    .loss = mb_loss,
+    .after_step = mb_after_step,
+};
+
+static ct_status mb_init(ct_registry *reg, const ct_host *host, ct_error *err) {
+    (void)host;
+    ct_status st = ct_register_architecture(reg, &mb_ops);
+    if (st != CT_OK) ct_error_set(err, st, "memory_bank: registration failed");
+    return st;
+}
+
+CT_PLUGIN_DEFINE("memory_bank", "1.0.0", "MIT", "InstDisc/PIRL memory-bank architecture", CT_ROLE_ARCHITECTURE,
+                 mb_init)

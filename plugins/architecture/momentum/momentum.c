@@ -1,0 +1,269 @@
+/* momentum: MoCo v2 (He et al. 2020; Chen et al. 2020).
+ *
+ * Query path: shared encoder ("encoder.") -> projection head ("head.", the
+ * end_to_end layout) -> L2 normalisation. Key path: a key encoder
+ * ("key_encoder.", made with env->make_encoder) and key head ("key_head."),
+ * run without gradient, whose weights are an exponential moving average
+ * of the query ones: after every optimizer step,
+ *     key <- m * key + (1 - m) * query          (trainable tensors)
+ * and start() copies the query weights (and batch-norm buffers) into the
+ * key ones. The key tensors are frozen in the store (no gradient, skipped
+ * by the optimizer) but saved in checkpoints with everything else.
+ *
+ * Negatives: a FIFO queue of K past keys, the buffer "queue" (K, D)
+ * (random unit vectors at the start, as in MoCo), with its write pointer
+ * in the buffer "queue_ptr" so that resume continues the same ring. Loss:
+ * InfoNCE of query view 0 against the key of view 1 (positive) and the
+ * queue (negatives), temperature T. The queue is updated after the loss:
+ * after_step writes this step's keys at the pointer, wrapping around.
+ *
+ * Shuffling BN emulated on one process: keys are computed over
+ * `shuffle_splits` sub-batches of a randomly permuted batch (permutation
+ * keyed by (seed, step, pipeline)), each sub-batch with its own batch-norm
+ * statistics, and the original order is restored; so a query and its
+ * positive key never share batch statistics in the same way, and the
+ * model cannot cheat through them. Sub-batches keep at least 2 samples.
+ *
+ * symmetric = true: loss = (L(q0, k1) + L(q1, k0)) / 2, and both key views
+ * are enqueued (MoCo's symmetrised CIFAR variant). With more than two
+ * views, views 0 and 1 are used. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <contrast/contrast.h>
+
+#include "../common/arch_common.h"
+#include "queue_math.h"
+
+#define MOCO_PENDING 8
+
+typedef struct pending {
+    float *keys;
+    size_t cap;
+    int64_t n;
+    bool valid;
+} pending;
+
+/* A key tensor and the query tensor it follows. */
+typedef struct ema_pair {
+    ct_tensor *key, *query;
+} ema_pair;
+
+typedef struct moco {
+    const ct_host *host;
+    ct_params *store;
+    ct_encoder *encoder, *key_encoder;
+    arch_head head, key_head;
+    ct_tensor *queue, *queue_ptr;
+    int64_t k, dim;
+    float temperature, momentum;
+    int splits;
+    bool symmetric;
+    ema_pair *pairs;
+    size_t n_pairs;
+    int64_t last_ema_step;
+    bool warned_views;
+    pending pend[MOCO_PENDING];
+    int64_t *perm; /* scratch for the shuffle */
+    size_t perm_cap;
+} moco;
+
+static const ct_param_spec moco_params[] = {
+    CT_PARAM_FLOAT("temperature", "0.2", 1e-4, 100, "InfoNCE temperature"),
+    CT_PARAM_INT("queue_size", "4096", 1, 1 << 24, "keys in the FIFO queue (K)"),
+    CT_PARAM_FLOAT("momentum", "0.99", 0, 1, "key encoder EMA momentum m (key <- m key + (1-m) query)"),
+    CT_PARAM_INT("shuffle_splits", "4", 1, 1024, "sub-batches of the shuffled key forward (1: no shuffling BN)"),
+    CT_PARAM_BOOL("symmetric", "false", "also contrast query view 1 against key view 0 (loss averaged)"),
+    ARCH_HEAD_PARAMS("[128]", "128"),
+    CT_PARAM_END,
+};
+
+static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
+    if (!env->encoder || env->encoder->dim <= 0)
+        return ct_error_set(err, CT_ERR_INVALID, "momentum: the encoder has no output size");
+    if (!env->make_encoder || env->size < sizeof *env)
+        return ct_error_set(err, CT_ERR_INVALID, "momentum: the host cannot make a key encoder (no make_encoder)");
+    moco *a = calloc(1, sizeof *a);
+    if (!a) return ct_error_set(err, CT_ERR_NOMEM, "momentum: out of memory");
+    a->host = env->host;
+    a->store = env->store;
+    a->encoder = env->encoder;
+    a->temperature = (float)ct_settings_float(s, "temperature");
+    a->momentum = (float)ct_settings_float(s, "momentum");
+    a->k = ct_settings_int(s, "queue_size");
+    a->splits = (int)ct_settings_int(s, "shuffle_splits");
+    a->symmetric = ct_settings_bool(s, "symmetric");
+    a->last_ema_step = -1;
+    ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "momentum", err);
+    if (st == CT_OK) st = env->make_encoder(env, "key_encoder.", &a->key_encoder, err);
+    if (st == CT_OK)
+        st = arch_head_create(s, env->store, "key_head", a->key_encoder->dim, &a->key_head, "momentum", err);
+    if (st == CT_OK) {
+        a->dim = a->head.out_dim;
+        int64_t qs[2] = {a->k, a->dim}, one[1] = {1};
+        a->queue = ct_params_add(env->store, "queue", CT_PARAM_BUFFER, 2, qs, CT_INIT_UNIFORM_SPHERE, 0, 0, err);
+        a->queue_ptr = a->queue ? ct_params_add(env->store, "queue_ptr", CT_PARAM_BUFFER, 1, one, CT_INIT_ZEROS, 0,
+                                                0, err)
+                                : NULL;
+        st = a->queue_ptr ? CT_OK : (err ? err->code : CT_ERR_INVALID);
+    }
+    if (st != CT_OK) {
+        ct_error_prefix(err, "momentum: ");
+        free(a);
+        return st;
+    }
+    /* The key side learns only through the moving average. */
+    ct_params_set_trainable(env->store, "key_encoder.", false);
+    ct_params_set_trainable(env->store, "key_head.", false);
+    *self = a;
+    return CT_OK;
+}
+
+static void moco_destroy(void *self) {
+    moco *a = self;
+    if (!a) return;
+    for (int i = 0; i < MOCO_PENDING; i++) free(a->pend[i].keys);
+    free(a->pairs);
+    free(a->perm);
+    free(a);
+}
+
+/* The query entry a key entry follows: key_encoder.X -> encoder.X,
+ * key_head.X -> head.X; NULL for other names. */
+static const char *query_name(const char *key, char *buf, size_t n) {
+    if (strncmp(key, "key_encoder.", 12) == 0 || strncmp(key, "key_head.", 9) == 0) {
+        snprintf(buf, n, "%s", key + 4);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Pair every key tensor with its query tensor, copy the query values over
+ * (weights and batch-norm buffers alike) and keep the trainable pairs for
+ * the moving average. */
+static ct_status moco_start(void *self, ct_error *err) {
+    moco *a = self;
+    size_t n = ct_params_count(a->store);
+    a->pairs = calloc(n ? n : 1, sizeof *a->pairs);
+    if (!a->pairs) return ct_error_set(err, CT_ERR_NOMEM, "momentum: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        ct_param_kind kind;
+        uint32_t flags;
+        ct_tensor *kt = ct_params_at(a->store, i, &name, &kind, &flags);
+        char buf[256];
+        const char *qn = query_name(name, buf, sizeof buf);
+        if (!qn) continue;
+        ct_tensor *qt = ct_params_find(a->store, qn);
+        if (!qt || qt->numel != kt->numel)
+            return ct_error_set(err, CT_ERR_INVALID, "momentum: key tensor %s has no query tensor %s of %lld values",
+                                name, qn, (long long)kt->numel);
+        memcpy(kt->data, qt->data, (size_t)kt->numel * sizeof *kt->data);
+        if (kind == CT_PARAM_TRAINABLE) a->pairs[a->n_pairs++] = (ema_pair){kt, qt};
+    }
+    return CT_OK;
+}
+
+/* Keys of one view: the key path over shuffled sub-batches, order restored. */
+static ct_tensor *shuffled_keys(moco *a, ct_graph *g, ct_tensor *x, const ct_batch *b, const ct_step_info *info,
+                                int view) {
+    int64_t n = b->n;
+    if (!arch_reserve((void **)&a->perm, &a->perm_cap, 2 * (size_t)n, sizeof *a->perm))
+        return ct_graph_fail(g, CT_ERR_NOMEM, "momentum: out of memory");
+    int64_t *perm = a->perm, *inv = a->perm + n;
+    int splits = moco_splits(n, a->splits);
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    if (splits > 1) {
+        ct_rng r;
+        ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)b->pipeline,
+                          0x73687566u + (uint64_t)view);
+        ct_rng_shuffle(&r, perm, n);
+    }
+    ct_tensor *parts[1024];
+    for (int s = 0; s < splits; s++) {
+        int64_t lo = s * n / splits, hi = (s + 1) * n / splits;
+        ct_tensor *xs = splits == 1 ? x : ct_index_select(g, x, perm + lo, hi - lo);
+        parts[s] = arch_embed(a->key_encoder, &a->key_head, g, xs);
+        if (!parts[s]) return NULL;
+    }
+    if (splits == 1) return parts[0];
+    ct_tensor *k = ct_concat(g, parts, splits, 0);
+    for (int64_t j = 0; j < n; j++) inv[perm[j]] = j;
+    return k ? ct_index_select(g, k, inv, n) : NULL;
+}
+
+static bool stash(moco *a, const ct_batch *b, ct_tensor *const *keys, int n_keys) {
+    pending *p = &a->pend[b->pipeline % MOCO_PENDING];
+    size_t rows = (size_t)b->n * (size_t)n_keys;
+    if (!arch_reserve((void **)&p->keys, &p->cap, rows * (size_t)a->dim, sizeof *p->keys)) return false;
+    for (int i = 0; i < n_keys; i++)
+        memcpy(p->keys + (size_t)i * (size_t)b->n * (size_t)a->dim, keys[i]->data,
+               (size_t)b->n * (size_t)a->dim * sizeof *p->keys);
+    p->n = (int64_t)rows;
+    p->valid = true;
+    return true;
+}
+
+static ct_tensor *moco_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
+    moco *a = self;
+    if (!arch_check_batch(g, b, 2, "momentum")) return NULL;
+    if (b->n_views > 2 && !a->warned_views) {
+        ct_log(a->host, CT_LOG_WARN, "momentum: batches have %d views; MoCo uses views 0 and 1 only", b->n_views);
+        a->warned_views = true;
+    }
+    int n_q = a->symmetric ? 2 : 1;
+    ct_tensor *q[2] = {NULL, NULL}, *k[2] = {NULL, NULL};
+    for (int v = 0; v < n_q; v++) q[v] = arch_embed(a->encoder, &a->head, g, b->views[v]);
+    if (!q[0] || (a->symmetric && !q[1])) return NULL;
+    bool grad = ct_graph_set_grad(g, false);
+    for (int v = 0; v < n_q; v++) k[v] = shuffled_keys(a, g, b->views[1 - v], b, info, 1 - v);
+    ct_graph_set_grad(g, grad);
+    if (!k[0] || (a->symmetric && !k[1])) return NULL;
+    ct_tensor *loss = ct_info_nce(g, q[0], k[0], a->queue, a->temperature);
+    if (a->symmetric && loss) {
+        ct_tensor *l1 = ct_info_nce(g, q[1], k[1], a->queue, a->temperature);
+        loss = l1 ? ct_scale(g, ct_add(g, loss, l1), 0.5f) : NULL;
+    }
+    if (loss && !stash(a, b, k, n_q)) return ct_graph_fail(g, CT_ERR_NOMEM, "momentum: out of memory");
+    return loss;
+}
+
+static void moco_after_step(void *self, const ct_batch *b, const ct_step_info *info) {
+    moco *a = self;
+    /* The moving average once per optimizer step (after_step runs once per
+     * pipeline). */
+    if (info->step != a->last_ema_step) {
+        for (size_t i = 0; i < a->n_pairs; i++)
+            moco_ema(a->pairs[i].key->data, a->pairs[i].query->data, a->pairs[i].key->numel, a->momentum);
+        a->last_ema_step = info->step;
+    }
+    pending *p = &a->pend[b->pipeline % MOCO_PENDING];
+    if (!p->valid) return;
+    int64_t ptr = (int64_t)a->queue_ptr->data[0];
+    if (ptr < 0 || ptr >= a->k) ptr = 0; /* a damaged buffer restarts the ring */
+    moco_enqueue(a->queue->data, a->k, a->dim, &ptr, p->keys, p->n);
+    a->queue_ptr->data[0] = (float)ptr;
+    p->valid = false;
+}
+
+static const ct_arch_ops moco_ops = {
+    .name = "momentum",
+    .description = "MoCo v2: momentum key encoder, FIFO queue of negatives, shuffling BN",
+    .params = moco_params,
+    .create = moco_create,
+    .destroy = moco_destroy,
+    .start = moco_start,
+    .loss = moco_loss,
+    .after_step = moco_after_step,
+};
+
+static ct_status moco_init(ct_registry *reg, const ct_host *host, ct_error *err) {
+    (void)host;
+    ct_status st = ct_register_architecture(reg, &moco_ops);
+    if (st != CT_OK) ct_error_set(err, st, "momentum: registration failed");
+    return st;
+}
+
+CT_PLUGIN_DEFINE("momentum", "1.0.0", "MIT", "MoCo v2 momentum-encoder architecture", CT_ROLE_ARCHITECTURE, moco_init)
