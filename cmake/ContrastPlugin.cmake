@@ -13,7 +13,9 @@ function(contrast_add_plugin name)
   set_target_properties(${name} PROPERTIES
     PREFIX ""
     C_VISIBILITY_PRESET hidden
-    LIBRARY_OUTPUT_DIRECTORY "${out}")
+    LIBRARY_OUTPUT_DIRECTORY "${out}"
+    # Installed in <libdir>/contrast/plugins: libcontrast is two levels up.
+    INSTALL_RPATH "$ORIGIN/../..")
   if(NOT ARG_NO_INSTALL)
     install(TARGETS ${name} LIBRARY DESTINATION "${CONTRAST_PLUGIN_INSTALL_DIR}")
   endif()

@@ -18,6 +18,7 @@ int ct_cmd_train(int argc, char **argv);   /* training */
 int ct_cmd_eval(int argc, char **argv);    /* training */
 int ct_cmd_embed(int argc, char **argv);   /* training */
 int ct_cmd_preview(int argc, char **argv); /* data pipeline */
+int ct_cmd_new_plugin(int argc, char **argv); /* new_plugin.c: plugin skeletons */
 
 /* ---- shared option handling (cli.c) ----------------------------------------- */
 

@@ -863,3 +863,20 @@ ct_status ct_experiment_write_resolved(const ct_experiment *ex, const char *file
         return ct_error_set(err, CT_ERR_IO, "writing %s: %s", file, strerror(errno));
     return CT_OK;
 }
+
+/* ---- host schemas, for documentation ------------------------------------------- */
+
+const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group) {
+    static const struct {
+        const char *group;
+        const ct_param_spec *spec;
+    } schemas[] = {
+        {"(top level)", top_spec},          {"plugins", plugins_spec},
+        {"optimizer", ct_optimizer_spec},   {"schedule", ct_schedule_spec},
+        {"train", ct_train_spec},           {"pipelines[]", pipeline_spec},
+        {"pipelines[].views[]", crop_spec}, {"evaluation", evaluation_spec},
+    };
+    if (i >= sizeof schemas / sizeof schemas[0]) return NULL;
+    if (group) *group = schemas[i].group;
+    return schemas[i].spec;
+}

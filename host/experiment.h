@@ -137,4 +137,10 @@ ct_status ct_experiment_write_resolved(const ct_experiment *ex, const char *file
 ct_status ct_chain_apply(const ct_chain *c, const ct_image *src, ct_image *out, ct_image *scratch,
                          ct_rng *rng, ct_error *err);
 
+/* The schemas of the groups the host itself reads, for documentation
+ * (`contrast plugins --markdown`): the i-th group's name ("(top level)",
+ * "optimizer", "pipelines[]", ...) into *group and its schema; NULL when i
+ * is past the last. */
+const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group);
+
 #endif

@@ -57,6 +57,36 @@ static bool running_from_build_tree(void) {
 #endif
 }
 
+/* The installed plugin directory. An installed program finds it relative
+ * to its own location (CONTRAST_PLUGIN_INSTALL_REL, e.g.
+ * "../lib/contrast/plugins" from bin/), so a prefix moved after
+ * installation, or installed with `cmake --install --prefix P`, still finds
+ * its bundled plugins; the configured absolute directory is the fallback
+ * (and what a program in the build tree uses). */
+static void install_dir(char *out, size_t n, bool in_build_tree) {
+    out[0] = '\0';
+#if defined(CONTRAST_PLUGIN_INSTALL_REL)
+    char exe[PATH_MAX];
+    ssize_t len = in_build_tree ? -1 : readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            int w = snprintf(out, n, "%s/%s", exe, CONTRAST_PLUGIN_INSTALL_REL);
+            if (w > 0 && (size_t)w < n) return;
+        }
+    }
+#else
+    (void)in_build_tree;
+#endif
+#if defined(CONTRAST_PLUGIN_INSTALL_DIR)
+    snprintf(out, n, "%s", CONTRAST_PLUGIN_INSTALL_DIR);
+#else
+    (void)n;
+#endif
+}
+
 static ct_status build_search_path(ct_plugin_set *set, const ct_loader_opts *o) {
     ct_status st = CT_OK;
     for (int k = 0; k < o->n_paths && !st; k++) st = add_dir(set, o->paths[k]);
@@ -70,11 +100,12 @@ static ct_status build_search_path(ct_plugin_set *set, const ct_loader_opts *o) 
         free(copy);
     }
     if (!o->no_default_dirs && !st) {
-#ifdef CONTRAST_PLUGIN_INSTALL_DIR
-        st = add_dir(set, CONTRAST_PLUGIN_INSTALL_DIR);
-#endif
+        bool in_build = running_from_build_tree();
+        char inst[PATH_MAX];
+        install_dir(inst, sizeof inst, in_build);
+        st = add_dir(set, inst);
 #ifdef CONTRAST_PLUGIN_BUILD_DIR
-        if (!st && running_from_build_tree()) st = add_dir(set, CONTRAST_PLUGIN_BUILD_DIR);
+        if (!st && in_build) st = add_dir(set, CONTRAST_PLUGIN_BUILD_DIR);
 #endif
     }
     return st;

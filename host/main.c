@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config_doc.h"
 
 typedef struct ct_command {
     const char *name;
@@ -19,8 +20,9 @@ typedef struct ct_command {
 /* Only commands whose implementation exists are listed; each part of the
  * host adds its row here (train/eval/embed: training; preview: data). */
 static const ct_command commands[] = {
-    {"plugins", ct_cmd_plugins, "plugins [-v] [--markdown]",
-     "list the plugins found on the search path (-v: parameters too)"},
+    {"plugins", ct_cmd_plugins, "plugins [-v] [--markdown] [--no-default-path]",
+     "list the plugins found on the search path (-v: parameters too; --markdown: the config "
+     "reference, docs/config.md)"},
     {"check", ct_cmd_check, "check CONFIG [--set group.key=value]...",
      "validate a config, open its datasets and print what it would run"},
     {"version", ct_cmd_version, "version", "print the program, SDK and ABI versions"},
@@ -32,6 +34,8 @@ static const ct_command commands[] = {
      "write encoder features (and labels.npy beside them) as NumPy files"},
     {"preview", ct_cmd_preview, "preview CONFIG --out grid.png [--n 8] [--epoch E]",
      "write a PNG grid of samples and their augmented views"},
+    {"new-plugin", ct_cmd_new_plugin, "new-plugin ROLE NAME [DIR]",
+     "write a plugin skeleton (C file, CMakeLists.txt, README) for a role"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -106,45 +110,30 @@ static void range_text(const ct_param_spec *p, char *buf, size_t n) {
     }
 }
 
-static void print_params(const ct_param_spec *spec, bool markdown) {
-    if (markdown) {
-        printf("\n| parameter | type | default | range | description |\n|---|---|---|---|---|\n");
-    }
+static void print_params(const ct_param_spec *spec) {
     if (!spec || !spec->name) {
-        if (!markdown) printf("      (no parameters)\n");
+        printf("      (no parameters)\n");
         return;
     }
     for (const ct_param_spec *p = spec; p->name; p++) {
         char range[160];
         range_text(p, range, sizeof range);
-        const char *def = p->def ? p->def : "required";
-        if (markdown)
-            printf("| `%s` | %s | `%s` | %s | %s |\n", p->name, ct_ptype_name(p->type), def, range,
-                   p->doc ? p->doc : "");
-        else
-            printf("      %-18s %-12s %-14s %-18s %s\n", p->name, ct_ptype_name(p->type), def, range,
-                   p->doc ? p->doc : "");
+        printf("      %-18s %-12s %-14s %-18s %s\n", p->name, ct_ptype_name(p->type),
+               p->def ? p->def : "required", range, p->doc ? p->doc : "");
     }
 }
 
-static void print_entries(const ct_plugin_set *set, const ct_plugin_record *rec, bool verbose,
-                          bool markdown) {
+static void print_entries(const ct_plugin_set *set, const ct_plugin_record *rec, bool verbose) {
     for (size_t k = 0; k < ct_registry_count(set->reg); k++) {
         const ct_registry_entry *e = ct_registry_at(set->reg, k);
         if (strcmp(e->file, rec->path) != 0) continue;
-        if (markdown) {
-            printf("\n### %s `%s` (plugin %s %s)\n\n%s\n", ct_role_name(e->role), e->name, rec->name,
-                   rec->version, entry_description(e));
-            print_params(ct_registry_entry_params(e), true);
-            continue;
-        }
         printf("    %-12s %-22s %s\n", ct_role_name(e->role), e->name, entry_description(e));
-        if (verbose) print_params(ct_registry_entry_params(e), false);
+        if (verbose) print_params(ct_registry_entry_params(e));
     }
 }
 
 int ct_cmd_plugins(int argc, char **argv) {
-    bool verbose = false, markdown = false;
+    bool verbose = false, markdown = false, no_default = false;
     ct_cli_config c;
     ct_cli_config_init(&c);
     for (int i = 1; i < argc;) {
@@ -153,32 +142,32 @@ int ct_cmd_plugins(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) verbose = true;
         else if (!strcmp(argv[i], "--markdown")) markdown = true;
-        else return ct_cli_error("plugins: unexpected argument '%s' (usage: plugins [-v] [--markdown])", argv[i]), 2;
+        /* Only CONTRAST_PLUGIN_PATH: what docs/config.md is generated from. */
+        else if (!strcmp(argv[i], "--no-default-path")) no_default = true;
+        else return ct_cli_error("plugins: unexpected argument '%s' (usage: plugins [-v] [--markdown] "
+                                 "[--no-default-path])", argv[i]), 2;
         i++;
     }
     ct_loader_opts lo = {0};
     lo.allow_unsafe = c.opts.allow_unsafe_plugins;
+    lo.no_default_dirs = no_default;
     ct_plugin_set *set = NULL;
     ct_error err = CT_ERROR_INIT;
     if (ct_plugins_load(&lo, &set, &err)) return ct_cli_error("%s", err.msg);
-    if (markdown) printf("# contrast plugins\n");
+    if (markdown) ct_config_doc_write(stdout, set);
     else {
         printf("search path:%s\n", set->n_dirs ? "" : " (empty: set CONTRAST_PLUGIN_PATH)");
         for (int k = 0; k < set->n_dirs; k++) printf("  %s\n", set->dirs[k]);
         printf("plugins:\n");
     }
-    for (int k = 0; k < set->n; k++) {
+    for (int k = 0; !markdown && k < set->n; k++) {
         const ct_plugin_record *rec = set->items[k];
         if (!rec->loaded) continue;
         char roles[96];
         roles_text(rec->roles, roles, sizeof roles);
-        if (markdown)
-            printf("\n## %s %s\n\n%s (%s, ABI %u.%u), `%s`\n", rec->name, rec->version,
-                   rec->description, rec->license, rec->abi_major, rec->abi_minor, rec->path);
-        else
-            printf("  %s %s [%s] %s\n    file: %s\n", rec->name, rec->version, roles,
-                   rec->description, rec->path);
-        print_entries(set, rec, verbose, markdown);
+        printf("  %s %s [%s] %s\n    file: %s\n", rec->name, rec->version, roles,
+               rec->description, rec->path);
+        print_entries(set, rec, verbose);
     }
     int refused = ct_plugins_refused(set);
     if (refused && !markdown) {

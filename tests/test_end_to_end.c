@@ -189,8 +189,9 @@ END_TEST
 /* ---- whole runs through the CLI ---------------------------------------------- */
 
 #define SMALL_SETS                                                                      \
-    "--set data.train.limit=512 --set data.test.limit=256 --set train.batch_size=32 "  \
-    "--set train.threads=1 --set train.log_every=5 --set train.keep=0 "
+    "--set data.train.limit=512 --set data.test.limit=256 --set train.batch_size=16 "  \
+    "--set train.threads=1 --set train.log_every=5 --set train.keep=0 "                 \
+    "--set encoder.stem_width=8 --set encoder.widths=[8,16,32] "
 
 static void cli(char *out, size_t n, int want_rc, const char *fmt, ...) {
     char cmd[4096];
@@ -259,7 +260,7 @@ START_TEST(test_smoke_run_loss_decreases) {
     ck_assert_int_eq(fread(head, 1, 127, fp), 127);
     fclose(fp);
     ck_assert_int_eq(memcmp(head, "\x93NUMPY\x01\x00", 8), 0);
-    ck_assert_msg(strstr(head + 10, "'shape': (256, 128)"), "%s", head + 10);
+    ck_assert_msg(strstr(head + 10, "'shape': (256, 32)"), "%s", head + 10);
     snprintf(npy, sizeof npy, "%s/labels.npy", dir);
     ck_assert_int_eq(access(npy, R_OK), 0);
 }
@@ -268,7 +269,7 @@ END_TEST
 START_TEST(test_resume_identical_losses) {
     const char *dir = ct_test_tmpdir();
     const char *sets = SMALL_SETS "--set train.max_steps=24 --set train.epochs=2 --set evaluation.every=0";
-    /* 512/32 = 16 steps per epoch: the stop at 10 is mid-epoch. */
+    /* 512/16 = 32 steps per epoch: the stop at 10 is mid-epoch. */
     cli(g_out, sizeof g_out, 0, "%s/contrast train %s/configs/simclr_fmnist.cfg %s --run-dir %s/full",
         ct_test_build_dir(), ct_test_source_dir(), sets, dir);
     cli(g_out, sizeof g_out, 0, "%s/contrast train %s/configs/simclr_fmnist.cfg %s --run-dir %s/cut --stop-after 10",
@@ -301,8 +302,8 @@ START_TEST(test_sigint_checkpoints_and_exits) {
         snprintf(cfg, sizeof cfg, "%s/configs/simclr_fmnist.cfg", ct_test_source_dir());
         snprintf(rd, sizeof rd, "%s/run", dir);
         freopen("/dev/null", "w", stdout);
-        execl(cmd, cmd, "train", cfg, "--set", "data.train.limit=512", "--set", "train.batch_size=32",
-              "--set", "train.threads=1", "--set", "train.epochs=50", "--run-dir", rd, (char *)NULL);
+        execl(cmd, cmd, "train", cfg, "--set", "data.train.limit=512", "--set", "train.batch_size=16",
+              "--set", "train.threads=1", "--set", "encoder.widths=[8,16,32]", "--set", "train.epochs=50", "--run-dir", rd, (char *)NULL);
         _exit(127);
     }
     /* Wait until a few steps are logged, then interrupt. */

@@ -64,10 +64,49 @@ static int ct__conv_threads(void) {
 
 /* ---- im2col / col2im ---------------------------------------------------- */
 
+/* "Same" stride-1 convolutions (2*pad = k-1, output size = input size):
+ * each im2col row is the whole input plane shifted by (ky-pad, kx-pad), so
+ * it is one contiguous copy plus zeroed border rows and columns, instead of
+ * one short copy per output row. This is the shape of every 3x3 conv of a
+ * ResNet body and of their transposed (data-gradient) convolutions. */
+static void ct__im2col_same(const ct__conv_geom *q, const float *x, float *col, int64_t ld) {
+    const int64_t H = q->h, W = q->w, HW = H * W;
+    int64_t r = 0;
+    for (int64_t c = 0; c < q->c; c++) {
+        const float *xc = x + c * HW;
+        for (int64_t ky = 0; ky < q->kh; ky++) {
+            for (int64_t kx = 0; kx < q->kw; kx++, r++) {
+                float *row = col + r * ld;
+                const int64_t dy = ky - q->pad, dx = kx - q->pad, shift = dy * W + dx;
+                int64_t oy0 = dy < 0 ? -dy : 0, oy1 = dy > 0 ? H - dy : H;
+                if (oy1 < oy0) oy1 = oy0;
+                int64_t a = oy0 * W, b = oy1 * W;
+                int64_t a2 = a < -shift ? -shift : a, b2 = b > HW - shift ? HW - shift : b;
+                if (b2 < a2) b2 = a2;
+                for (int64_t j = 0; j < a2; j++) row[j] = 0.0f;
+                if (b2 > a2) memcpy(row + a2, xc + a2 + shift, (size_t)(b2 - a2) * sizeof(float));
+                for (int64_t j = b2; j < HW; j++) row[j] = 0.0f;
+                /* Columns that wrapped around a row edge. */
+                if (dx > 0) {
+                    for (int64_t oy = oy0; oy < oy1; oy++)
+                        for (int64_t ox = W - dx; ox < W; ox++) row[oy * W + ox] = 0.0f;
+                } else if (dx < 0) {
+                    for (int64_t oy = oy0; oy < oy1; oy++)
+                        for (int64_t ox = 0; ox < -dx; ox++) row[oy * W + ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
 /* Image x (C,H,W) -> columns col[r*ld + j] for r in [0,K), j in [0,P). */
 static void ct__im2col(const ct__conv_geom *q, const float *x, float *col, int64_t ld) {
     const int64_t H = q->h, W = q->w, HO = q->ho, WO = q->wo;
     const int s = q->stride, pad = q->pad;
+    if (s == 1 && HO == H && WO == W && pad < q->kw && pad < q->kh) {
+        ct__im2col_same(q, x, col, ld);
+        return;
+    }
     int64_t r = 0;
     for (int64_t c = 0; c < q->c; c++) {
         const float *xc = x + c * H * W;

@@ -99,8 +99,8 @@ ct_optim *ct_optim_new(ct_params *p, const ct_optim_config *cfg, ct_error *err) 
     if (o->state_n) {
         o->state = calloc(o->state_n, sizeof(float));
         if (!o->state) {
-            ct_optim_free(o);
             ct_error_set(err, CT_ERR_NOMEM, "optim: cannot allocate %zu floats of state", o->state_n);
+            ct_optim_free(o);
             return NULL;
         }
     }

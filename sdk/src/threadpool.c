@@ -26,7 +26,7 @@
 #define CT__PAUSE() ((void)0)
 #endif
 
-#define CT__SPIN_ITERS 20000
+#define CT__SPIN_ITERS 4000 /* ~50-250 us of pause: covers the gap between two ops */
 
 struct ct_job {
     void (*fn)(void *arg);

@@ -13,10 +13,13 @@
  *   "infonce" (PIRL):    cross-entropy of [s_pos, s_neg...] with target 0.
  *   "nce"     (InstDisc): binary NCE against the uniform noise distribution
  *       1/n with K noise samples: h = sigmoid(s - log(Z K / n)),
- *       L = -log h(s_pos) - sum log(1 - h(s_neg)). Z is estimated once, from
- *       the first batch, as n * mean(exp(s)) over all its logits (as the
- *       lemniscate reference does) and kept in the buffer "bank.nce_z" so
- *       that a resumed run uses the same constant.
+ *       L = -log h(s_pos) - sum log(1 - h(s_neg)). Z = sum_j exp(m_j.f/T)
+ *       over all n items is estimated once, from the first batch, as
+ *       n * mean(exp(s)) over its negative logits (uniform samples of the
+ *       bank: the Monte-Carlo estimate; lemniscate also averages in the
+ *       positive column, which is the same when the bank starts random but
+ *       skews Z under init = "first_seen"), and kept in the buffer
+ *       "bank.nce_z" so that a resumed run uses the same constant.
  *
  * Views: with one view, L = L(m_I, q_0) (InstDisc). With two or more, view 0
  * plays the image v_I and views 1.. its transformed versions v_I^t:
@@ -242,11 +245,14 @@ static void fill_positives(const mbank *a, const ct_batch *b, const float *q0, f
     }
 }
 
-/* InstDisc's normalisation constant from the first batch's logits. */
+/* InstDisc's normalisation constant from the first batch's negative logits
+ * (columns 1..k of each row). */
 static void estimate_z(mbank *a, const ct_tensor *logits) {
+    int64_t rows = logits->shape[0], w = logits->shape[1];
     double s = 0;
-    for (int64_t i = 0; i < logits->numel; i++) s += exp((double)logits->data[i]);
-    a->nce_z->data[0] = (float)(s / (double)logits->numel * (double)a->n_items);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 1; j < w; j++) s += exp((double)logits->data[i * w + j]);
+    a->nce_z->data[0] = (float)(s / (double)(rows * (w - 1)) * (double)a->n_items);
     ct_log(a->host, CT_LOG_INFO, "memory_bank: NCE normalisation constant Z = %g", (double)a->nce_z->data[0]);
 }
 
