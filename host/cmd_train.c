@@ -114,7 +114,7 @@ static int load_model(const cmd_opts *o, ct_experiment *ex, ct_model *m) {
     ct_status st = ct_model_build(m, ex, threads, true, &err);
     if (st == CT_OK && o->checkpoint) st = ct_checkpoint_load(o->checkpoint, m->store, NULL, NULL, &err);
     if (st != CT_OK) return ct_cli_error("%s", err.msg[0] ? err.msg : ct_status_str(st));
-    if (!o->checkpoint)
+    if (!o->checkpoint && ct_params_count(m->store) > 0)
         fprintf(stderr, "contrast: no --checkpoint: using the randomly initialised model (seed %llu)\n",
                 (unsigned long long)ex->seed);
     return 0;

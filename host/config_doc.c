@@ -11,6 +11,7 @@
 static void cell(FILE *f, const char *s) {
     for (; s && *s; s++) {
         if (*s == '|') fputs("\\|", f);
+        else if (*s == '<') fputs("&lt;", f); /* not an HTML tag */
         else if (*s == '\n') fputc(' ', f);
         else fputc(*s, f);
     }
@@ -46,7 +47,7 @@ static void params_table(FILE *f, const ct_param_spec *spec) {
             cell(f, p->def);
             fputc('`', f);
         } else {
-            fputs("required", f);
+            fputs("`required`", f);
         }
         fputs(" | ", f);
         cell(f, range);
@@ -103,14 +104,14 @@ static void write_host_groups(FILE *f) {
 }
 
 static void write_plugin(FILE *f, const ct_plugin_set *set, const ct_plugin_record *rec) {
-    fprintf(f, "\n## Plugin `%s` %s\n\n", rec->name, rec->version);
+    fprintf(f, "\n### Plugin `%s` %s\n\n", rec->name, rec->version);
     cell(f, rec->description);
     fprintf(f, " (%s, ABI %u.%u, file `%s`)\n", rec->license, rec->abi_major, rec->abi_minor,
             base_name(rec->path));
     for (size_t k = 0; k < ct_registry_count(set->reg); k++) {
         const ct_registry_entry *e = ct_registry_at(set->reg, k);
         if (strcmp(e->file, rec->path) != 0) continue;
-        fprintf(f, "\n### %s `%s`\n\n", ct_role_name(e->role), e->name);
+        fprintf(f, "\n#### %s `%s`\n\n", ct_role_name(e->role), e->name);
         cell(f, entry_description(e));
         fprintf(f, ". Selected with `type = \"%s\";` in %s.\n", e->name, role_place(e->role));
         params_table(f, ct_registry_entry_params(e));
@@ -133,7 +134,7 @@ void ct_config_doc_write(FILE *f, const ct_plugin_set *set) {
     for (int k = 0; recs && k < set->n; k++)
         if (set->items[k]->loaded) recs[n++] = set->items[k];
     if (n > 1) qsort(recs, (size_t)n, sizeof *recs, by_name);
-    fputs("\n# Plugins\n", f);
+    fputs("\n## Plugins\n", f);
     for (int k = 0; k < n; k++) write_plugin(f, set, recs[k]);
     free(recs);
 }

@@ -4,8 +4,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 #define EVAL_BATCH 256
 
@@ -96,6 +103,7 @@ typedef struct eval_ctx {
     float *feats[2];
     int32_t *labels[2];
     int64_t n[2], dim[2];
+    double feature_s; /* time spent extracting features */
 } eval_ctx;
 
 static ct_status env_features(const ct_eval_env *env, const char *split, float **feats,
@@ -104,7 +112,9 @@ static ct_status env_features(const ct_eval_env *env, const char *split, float *
     int s = strcmp(split, "train") == 0 ? 0 : strcmp(split, "test") == 0 ? 1 : -1;
     if (s < 0) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
     if (!c->feats[s]) {
+        double t0 = now_s();
         ct_status st = ct_extract_features(c->m, split, &c->feats[s], &c->labels[s], &c->n[s], &c->dim[s], err);
+        c->feature_s += now_s() - t0;
         if (st != CT_OK) return st;
     }
     size_t fb = (size_t)c->n[s] * (size_t)c->dim[s] * sizeof(float), lb = (size_t)c->n[s] * sizeof(int32_t);
@@ -142,7 +152,10 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
     for (int i = 0; i < ex->n_evaluators && st == CT_OK; i++) {
         const ct_evaluator *e = &ex->evaluators[i];
         ct_metrics r = {0};
+        double t0 = now_s(), f0 = c.feature_s;
         st = e->ops->run(e->self, &env, &r, err);
+        /* Seconds of the evaluator itself, feature extraction excluded. */
+        if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c.feature_s - f0));
         if (st != CT_OK) {
             ct_error_prefix(err, "evaluator %s: ", e->ops->name);
             break;
@@ -153,6 +166,7 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
             if (ct_metrics_set(out, name, r.value[k]) != CT_OK) break;
         }
     }
+    if (st == CT_OK) ct_metrics_set(out, "features.seconds", c.feature_s);
     for (int s = 0; s < 2; s++) {
         free(c.feats[s]);
         free(c.labels[s]);

@@ -100,13 +100,17 @@ static ct_status build_search_path(ct_plugin_set *set, const ct_loader_opts *o) 
         free(copy);
     }
     if (!o->no_default_dirs && !st) {
+        /* One or the other: a program in its build tree must not pick up
+         * plugins of an older installed copy (duplicates or stale code). */
         bool in_build = running_from_build_tree();
-        char inst[PATH_MAX];
-        install_dir(inst, sizeof inst, in_build);
-        st = add_dir(set, inst);
 #ifdef CONTRAST_PLUGIN_BUILD_DIR
-        if (!st && in_build) st = add_dir(set, CONTRAST_PLUGIN_BUILD_DIR);
+        if (in_build) st = add_dir(set, CONTRAST_PLUGIN_BUILD_DIR);
 #endif
+        if (!in_build) {
+            char inst[PATH_MAX];
+            install_dir(inst, sizeof inst, in_build);
+            st = add_dir(set, inst);
+        }
     }
     return st;
 }

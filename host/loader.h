@@ -6,9 +6,11 @@
  *   1. the config's `plugins.path` (relative entries are relative to the
  *      config file's folder),
  *   2. CONTRAST_PLUGIN_PATH (colon-separated),
- *   3. the installed plugin directory (CONTRAST_PLUGIN_INSTALL_DIR),
- *   4. for an uninstalled build only (the running program lives in the
- *      build tree), that build's plugin folder.
+ *   3. the installed plugin directory (found relative to the installed
+ *      program, CONTRAST_PLUGIN_INSTALL_REL, else CONTRAST_PLUGIN_INSTALL_DIR),
+ *      or, for the uninstalled program living in its build tree, that
+ *      build's plugin folder instead (never both, so a build never picks
+ *      up an older installed copy).
  * The current directory is never searched implicitly. In a directory the
  * `*.so` files are taken in name order.
  *

@@ -95,13 +95,15 @@ static ct_tensor *b_bn(ct_graph *g, ct_tensor **in, void *ctx) {
     return y;
 }
 
-static void check_grad(int ndim, const int64_t *xs, bool relu, bool eval, bool affine) {
+static void check_grad_g(int ndim, const int64_t *xs, bool relu, bool eval, bool affine, bool small_gamma) {
     const int64_t C = xs[1];
     ct_tensor *in[3];
     in[0] = ct_gradcheck_input(ndim, xs, 21);
     in[1] = ct_gradcheck_input(1, &C, 22);
     in[2] = ct_gradcheck_input(1, &C, 23);
-    for (int64_t i = 0; i < C; i++) in[1]->data[i] += 1.5f; /* gamma away from 0 */
+    /* gamma away from 0, or tiny: backward then reads x instead of
+     * recovering xhat from y */
+    for (int64_t i = 0; i < C; i++) in[1]->data[i] = small_gamma ? in[1]->data[i] * 1e-4f : in[1]->data[i] + 1.5f;
     ct_tensor *rm = ct_gradcheck_input(1, &C, 24), *rv = ct_gradcheck_input(1, &C, 25);
     for (int64_t i = 0; i < C; i++) rv->data[i] += 1.5f;
     bn_ctx c = {relu, eval, affine, rm, rv};
@@ -113,6 +115,10 @@ static void check_grad(int ndim, const int64_t *xs, bool relu, bool eval, bool a
                   affine ? "" : " no affine", report);
 }
 
+static void check_grad(int ndim, const int64_t *xs, bool relu, bool eval, bool affine) {
+    check_grad_g(ndim, xs, relu, eval, affine, false);
+}
+
 START_TEST(gradients) {
     const int64_t x4[4] = {3, 2, 3, 4}, x2[2] = {6, 3};
     for (int relu = 0; relu < 2; relu++)
@@ -121,6 +127,8 @@ START_TEST(gradients) {
             check_grad(2, x2, relu, eval, true);
         }
     check_grad(4, x4, false, false, false);
+    check_grad_g(4, x4, false, false, true, true);
+    check_grad_g(4, x4, true, false, true, true);
 }
 END_TEST
 

@@ -25,7 +25,9 @@
 
 /* Target GEMM columns per group (images x output pixels). Measured on the
  * reference model: 512-1024 balance GEMM efficiency against cache reuse. */
+#ifndef CT__CONV_COLS
 #define CT__CONV_COLS 768
+#endif
 
 typedef struct ct__conv_geom {
     int64_t n, c, h, w;  /* input */
@@ -235,7 +237,7 @@ typedef struct ct__conv_bwd {
     const float *x, *w, *dy;
     float *dx;     /* NULL: input needs no gradient (or done elsewhere) */
     bool dx_fresh; /* dx is uninitialised: overwrite instead of accumulate */
-    float *dw_slots; /* groups x (O x K) or NULL */
+    float *dw_slots; /* groups x dW (O x K; im2col path: dW^T, K x O) or NULL */
     float *scratch;
     int64_t scratch_floats;
 } ct__conv_bwd;
@@ -277,8 +279,10 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
         }
         if (dwg) {
             for (int64_t i = 0; i < gn; i++) ct__im2col(q, x0 + i * CHW, col + i * P, ld);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)K, (int)ld, 1.0f, dym,
-                        (int)ld, col, (int)ld, 0.0f, dwg, (int)K);
+            /* dW^T (K,O) = col (K,L) x dY^T (L,O): measured 10-40% faster
+             * in OpenBLAS than dW = dY x col^T for these shapes. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)O, (int)ld, 1.0f, col,
+                        (int)ld, dym, (int)ld, 0.0f, dwg, (int)O);
         }
         if (a->dx) {
             /* dcol (K, gn*P) = W^T (K,O) x dY (O, gn*P); reuse col. */
@@ -364,7 +368,12 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
         /* Sum the groups' slots in a fixed order (thread-count independent). */
         for (int64_t grp = 0; grp < q->groups; grp++) {
             const float *s = a.dw_slots + grp * O * K;
-            for (int64_t i = 0; i < O * K; i++) dw[i] += s[i];
+            if (q->direct) { /* slots hold dW (O,K) */
+                for (int64_t i = 0; i < O * K; i++) dw[i] += s[i];
+            } else { /* slots hold dW^T (K,O) */
+                for (int64_t o = 0; o < O; o++)
+                    for (int64_t k = 0; k < K; k++) dw[o * K + k] += s[k * O + o];
+            }
         }
     }
 }

@@ -99,59 +99,79 @@ static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     }
 }
 
+/* Backward reads two activation-sized arrays per pass instead of three.
+ * Without ReLU, y = g*xhat + b, so xhat = (y - b)/g and x is not needed.
+ * With ReLU, pass 1 only needs xhat where y > 0, where the same holds;
+ * pass 2 needs xhat everywhere, so it reads x and recomputes the mask
+ * exactly as forward did (x*scale + bias > 0, same float operations) and
+ * does not read y. Recovering xhat from y is used only when g is not small
+ * against b (at most ~1e-4 relative error); otherwise x is read. */
+static bool ct__bn_xhat_from_y(float g, float b) {
+    return fabsf(g) >= 1e-3f && fabsf(b) <= 1e3f * fabsf(g);
+}
+
 static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
     (void)worker;
     ct__bn_args *a = ctx;
     const int64_t N = a->n, C = a->c, S = a->s, M = N * S;
+    const bool relu = a->relu;
     for (int64_t c = begin; c < end; c++) {
         const float mean = a->mean[c], invstd = a->invstd[c];
-        const float g = a->gamma ? a->gamma[c] : 1.0f;
-        /* Pass 1: sum(dy') and sum(dy' * xhat), dy' = dy masked by ReLU. */
+        const float g = a->gamma ? a->gamma[c] : 1.0f, b = a->beta ? a->beta[c] : 0.0f;
+        const float scale = g * invstd, bias = b - mean * scale; /* as in forward */
+        const bool from_y = ct__bn_xhat_from_y(g, b);
+        /* Pass 1: sum(dy') and sum(dy' * xhat), dy' = dy masked by ReLU;
+         * xhat = src * ka + kb. */
+        const float *src = from_y ? a->y : a->x;
+        const float ka = from_y ? 1.0f / g : invstd, kb = from_y ? -b / g : -mean * invstd;
         double sdy = 0.0, sdx = 0.0;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * S;
-            const float *xs = a->x + off, *dys = a->dy + off, *ys = a->y + off;
+            const float *ss = src + off, *dys = a->dy + off;
             float p[16] = {0}, q[16] = {0};
             int64_t j = 0;
             for (; j + 16 <= S; j += 16)
                 for (int k = 0; k < 16; k++) {
-                    float d = dys[j + k];
-                    if (a->relu && !(ys[j + k] > 0.0f)) d = 0.0f;
+                    float d = dys[j + k], v = ss[j + k];
+                    if (relu && !(from_y ? v > 0.0f : v * scale + bias > 0.0f)) d = 0.0f;
                     p[k] += d;
-                    q[k] += d * (xs[j + k] - mean);
+                    q[k] += d * (v * ka + kb);
                 }
             for (; j < S; j++) {
-                float d = dys[j];
-                if (a->relu && !(ys[j] > 0.0f)) d = 0.0f;
+                float d = dys[j], v = ss[j];
+                if (relu && !(from_y ? v > 0.0f : v * scale + bias > 0.0f)) d = 0.0f;
                 sdy += d;
-                sdx += (double)d * (xs[j] - mean);
+                sdx += (double)d * (v * ka + kb);
             }
             for (int k = 0; k < 16; k++) sdy += p[k], sdx += q[k];
         }
-        sdx *= invstd; /* sum(dy' * xhat) */
         if (a->dgamma) a->dgamma[c] += (float)sdx;
         if (a->dbeta) a->dbeta[c] += (float)sdy;
         if (!a->dx) continue;
-        /* Pass 2: dx = g*invstd * (dy' - mean(dy') - xhat * mean(dy' xhat))
-         * in training mode; g*invstd*dy' with running statistics. */
-        const float k0 = g * invstd;
+        /* Pass 2: dx = k0 * (dy' - mean(dy') - xhat * mean(dy' xhat)) in
+         * training mode; k0 * dy' with running statistics (k0 = g*invstd).
+         * Written as dx = k0*dy' + c1*src + c0 with xhat = src*ka + kb. */
+        const bool y2 = from_y && !relu;
+        const float *src2 = y2 ? a->y : a->x;
+        const float ka2 = y2 ? ka : invstd, kb2 = y2 ? kb : -mean * invstd;
         const float mdy = a->train ? (float)(sdy / (double)M) : 0.0f;
-        const float mdx = a->train ? (float)(sdx / (double)M) * invstd : 0.0f;
+        const float mdx = a->train ? (float)(sdx / (double)M) : 0.0f;
+        const float k0 = scale, c1 = -k0 * mdx * ka2, c0 = -k0 * mdy - k0 * mdx * kb2;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * S;
-            const float *xs = a->x + off, *dys = a->dy + off, *ys = a->y + off;
+            const float *ss = src2 + off, *dys = a->dy + off;
             float *dxs = a->dx + off;
             if (a->dx_fresh) {
                 for (int64_t j = 0; j < S; j++) {
-                    float d = dys[j];
-                    if (a->relu && !(ys[j] > 0.0f)) d = 0.0f;
-                    dxs[j] = k0 * (d - mdy - (xs[j] - mean) * mdx);
+                    float d = dys[j], v = ss[j];
+                    if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
+                    dxs[j] = k0 * d + c1 * v + c0;
                 }
             } else {
                 for (int64_t j = 0; j < S; j++) {
-                    float d = dys[j];
-                    if (a->relu && !(ys[j] > 0.0f)) d = 0.0f;
-                    dxs[j] += k0 * (d - mdy - (xs[j] - mean) * mdx);
+                    float d = dys[j], v = ss[j];
+                    if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
+                    dxs[j] += k0 * d + c1 * v + c0;
                 }
             }
         }
@@ -177,6 +197,7 @@ static void ct__bn_backward(ct_graph *g, ct_node *node) {
     a.x = x->data;
     a.y = node->out->data;
     a.gamma = w ? w->data : NULL;
+    a.beta = b ? b->data : NULL;
     a.mean = cx->mean, a.invstd = cx->invstd;
     a.n = x->shape[0], a.c = x->shape[1], a.s = x->numel / (a.n * a.c);
     a.train = cx->train, a.relu = cx->relu;

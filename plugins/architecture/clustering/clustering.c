@@ -169,7 +169,7 @@ static void collapse_alarm(swav *a, double loss, const ct_step_info *info) {
     }
     if (++a->near_ln_k >= a->collapse_steps && !a->alarmed) {
         ct_log(a->host, CT_LOG_WARN,
-               "clustering: the loss has stayed within 1%% of ln K = %.4f for %lld steps (now %.4f at step %lld): "
+               "the loss has stayed within 1%% of ln K = %.4f for %lld steps (now %.4f at step %lld): "
                "the predictions look collapsed to uniform; try fewer prototypes, a lower temperature or more "
                "freeze_prototypes_steps",
                ln_k, (long long)a->near_ln_k, loss, (long long)info->step);

@@ -14,12 +14,15 @@
  *   "nce"     (InstDisc): binary NCE against the uniform noise distribution
  *       1/n with K noise samples: h = sigmoid(s - log(Z K / n)),
  *       L = -log h(s_pos) - sum log(1 - h(s_neg)). Z = sum_j exp(m_j.f/T)
- *       over all n items is estimated once, from the first batch, as
- *       n * mean(exp(s)) over its negative logits (uniform samples of the
- *       bank: the Monte-Carlo estimate; lemniscate also averages in the
- *       positive column, which is the same when the bank starts random but
- *       skews Z under init = "first_seen"), and kept in the buffer
- *       "bank.nce_z" so that a resumed run uses the same constant.
+ *       over all n items is estimated once, as n * mean(exp(s)) over one
+ *       batch's negative logits (uniform samples of the bank: the
+ *       Monte-Carlo estimate; lemniscate also averages in the positive
+ *       column, nearly the same for a random bank), and kept in the buffer
+ *       "bank.nce_z" so that a resumed run uses the same constant. The batch
+ *       is the first one drawn from a filled bank: the first batch under
+ *       init = "random"; under "first_seen", the first once every item has
+ *       been seen (before that, each batch uses its own estimate, since a
+ *       constant taken from random entries is far off once they fill in).
  *
  * Views: with one view, L = L(m_I, q_0) (InstDisc). With two or more, view 0
  * plays the image v_I and views 1.. its transformed versions v_I^t:
@@ -245,15 +248,34 @@ static void fill_positives(const mbank *a, const ct_batch *b, const float *q0, f
     }
 }
 
-/* InstDisc's normalisation constant from the first batch's negative logits
- * (columns 1..k of each row). */
-static void estimate_z(mbank *a, const ct_tensor *logits) {
+/* InstDisc's normalisation constant estimated from a batch's negative
+ * logits (columns 1..k of each row). */
+static double estimate_z(const mbank *a, const ct_tensor *logits) {
     int64_t rows = logits->shape[0], w = logits->shape[1];
     double s = 0;
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 1; j < w; j++) s += exp((double)logits->data[i * w + j]);
-    a->nce_z->data[0] = (float)(s / (double)(rows * (w - 1)) * (double)a->n_items);
-    ct_log(a->host, CT_LOG_INFO, "memory_bank: NCE normalisation constant Z = %g", (double)a->nce_z->data[0]);
+    return s / (double)(rows * (w - 1)) * (double)a->n_items;
+}
+
+/* True when every bank entry holds an embedding (always under "random"). */
+static bool bank_filled(const mbank *a) {
+    if (!a->lazy) return true;
+    for (int64_t i = 0; i < a->n_items; i++)
+        if (a->seen->data[i] == 0.0f) return false;
+    return true;
+}
+
+/* Z for this batch: the stored constant, else this batch's estimate (kept
+ * once the bank is filled). */
+static double nce_z(mbank *a, const ct_tensor *logits) {
+    if (a->nce_z->data[0] > 0.0f) return a->nce_z->data[0];
+    double z = estimate_z(a, logits);
+    if (bank_filled(a)) {
+        a->nce_z->data[0] = (float)z;
+        ct_log(a->host, CT_LOG_INFO, "NCE normalisation constant Z = %g", z);
+    }
+    return z;
 }
 
 static ct_tensor *term_loss(mbank *a, ct_graph *g, ct_tensor *q, const float *pos, const int64_t *idx,
@@ -261,8 +283,7 @@ static ct_tensor *term_loss(mbank *a, ct_graph *g, ct_tensor *q, const float *po
     ct_tensor *logits = bank_logits(g, q, pos, a->bank->data, idx, a->k, a->inv_t);
     if (!logits) return NULL;
     if (!a->nce) return ct_cross_entropy(g, logits, zeros);
-    if (a->nce_z->data[0] <= 0.0f) estimate_z(a, logits);
-    double shift = log((double)a->nce_z->data[0] * (double)a->k / (double)a->n_items);
+    double shift = log(nce_z(a, logits) * (double)a->k / (double)a->n_items);
     return bank_nce(g, logits, shift);
 }
 

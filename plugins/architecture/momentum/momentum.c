@@ -210,7 +210,7 @@ static ct_tensor *moco_loss(void *self, ct_graph *g, const ct_batch *b, const ct
     moco *a = self;
     if (!arch_check_batch(g, b, 2, "momentum")) return NULL;
     if (b->n_views > 2 && !a->warned_views) {
-        ct_log(a->host, CT_LOG_WARN, "momentum: batches have %d views; MoCo uses views 0 and 1 only", b->n_views);
+        ct_log(a->host, CT_LOG_WARN, "batches have %d views; MoCo uses views 0 and 1 only", b->n_views);
         a->warned_views = true;
     }
     int n_q = a->symmetric ? 2 : 1;
