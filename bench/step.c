@@ -40,6 +40,12 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -285,10 +291,11 @@ int main(int argc, char **argv) {
     ct_graph *g = ct_graph_new(0);
     const int warm = 2;
     double *times = malloc(sizeof(double) * (size_t)(steps + warm));
+    double *cpu = malloc(sizeof(double) * (size_t)(steps + warm));
     double t_fwd = 0, t_bwd = 0, t_opt = 0;
     float loss_v = 0;
     for (int s = 0; s < steps + warm; s++) {
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         ct_params_zero_grad(store);
         int64_t xs[4] = {views, rc.in_channels, hw, hw};
         ct_tensor *x = ct_tensor_wrap(g, pixels, 4, xs);
@@ -307,10 +314,13 @@ int main(int argc, char **argv) {
         ct_graph_reset(g);
         double t3 = now_s();
         times[s] = t3 - t0;
+        cpu[s] = cpu_s() - c0;
         if (s >= warm) t_fwd += t1 - t0, t_bwd += t2 - t1, t_opt += t3 - t2;
     }
     qsort(times + warm, (size_t)steps, sizeof *times, cmp_double);
     double med = times[warm + steps / 2];
+    qsort(cpu + warm, (size_t)steps, sizeof *cpu, cmp_double);
+    double cpu_med = cpu[warm + steps / 2];
 
     conv_layer convs[64];
     int nconv = list_convs(&rc, hw, convs, 64);
@@ -321,9 +331,9 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"engine\": \"contrast\", \"views_per_s\": %.1f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
            "\"threads\": %d, \"batch\": %d, \"real_data\": %s, \"loss\": %.4f, \"blas_core\": \"%s\", "
-           "\"gflop_per_step\": %.1f}\n",
+           "\"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f}\n",
            (double)views / med, gflop / med, ru.ru_maxrss / 1024.0, threads, batch, real ? "true" : "false",
-           loss_v, openblas_get_corename(), gflop);
+           loss_v, openblas_get_corename(), gflop, cpu_med * 1e3);
     fflush(stdout);
 
     if (profile) {
@@ -344,7 +354,7 @@ int main(int argc, char **argv) {
         }
         fprintf(stderr, "%-22s %8s %8.1f %8s %8.1f\n", "all convs", "", sf * 1e3, "", sb * 1e3);
     }
-    free(times), free(pixels), free(group);
+    free(times), free(cpu), free(pixels), free(group);
     ct_graph_free(g);
     ct_optim_free(opt);
     ct_resnet_free(enc);
