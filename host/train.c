@@ -274,8 +274,9 @@ typedef struct trainer {
     bool tty;
     int64_t epochs, spe, total, step, log_every, keep, ckpt_every;
     char last_ckpt[1200];
-    double t_start, step_ema;
+    double t_start, step_ema, last_loss;
     int64_t steps_this_session;
+    ct_metrics last_eval;
 } trainer;
 
 static ct_status setup_run_dir(trainer *t, ct_error *err) {
@@ -485,6 +486,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
     snprintf(line, sizeof line, "{\"type\": \"eval\", \"epoch\": %lld, \"step\": %lld, \"seconds\": %.1f, %s}",
              (long long)epoch, (long long)t->step, now_s() - t0, body);
     ct_metrics_write_line(t->metrics, line);
+    t->last_eval = m;
     if (t->tty) printf("\n");
     printf("evaluation after %lld steps (%.0f s):", (long long)t->step, now_s() - t0);
     for (int i = 0; i < m.n; i++) printf(" %s %.2f", m.name[i], m.value[i]);
@@ -534,6 +536,7 @@ static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error
         t->steps_this_session++;
         t->step_ema = t->steps_this_session == 1 ? dt : 0.9 * t->step_ema + 0.1 * dt;
         report_step(t, epoch, loss, lr, dt > 0 ? (double)views / dt : 0, stall * 1e3);
+        t->last_loss = loss;
         t->step++;
         acc.loss_sum += loss;
         acc.steps++;
@@ -545,6 +548,24 @@ static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error
     }
     if (st == CT_OK && acc.steps > 0) epoch_summary(t, epoch, &acc);
     return st;
+}
+
+/* summary.txt: the run in a few human lines. */
+static void write_summary(const trainer *t, double secs) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.txt", t->run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "experiment   %s (%s)\n", t->ex.name, t->ex.path);
+    fprintf(f, "steps        %lld of %lld (%lld per epoch, batch %lld)\n", (long long)t->step,
+            (long long)t->total, (long long)t->spe, (long long)ct_settings_int(t->ex.train, "batch_size"));
+    fprintf(f, "this session %lld steps in %.1f s, %d threads\n", (long long)t->steps_this_session, secs,
+            t->m.threads);
+    fprintf(f, "final loss   %.4f\n", t->last_loss);
+    fprintf(f, "checkpoint   %s\n", t->last_ckpt);
+    for (int i = 0; i < t->last_eval.n; i++)
+        fprintf(f, "%-12s %.2f\n", t->last_eval.name[i], t->last_eval.value[i]);
+    fclose(f);
 }
 
 static ct_status train_loop(trainer *t, ct_error *err) {
@@ -573,6 +594,7 @@ static ct_status train_loop(trainer *t, ct_error *err) {
     double secs = now_s() - t->t_start;
     printf("trained %lld steps in %.1f s; checkpoint %s\n", (long long)t->steps_this_session, secs, t->last_ckpt);
     if (t->ex.n_evaluators > 0) st = evaluate_now(t, t->step / t->spe, err);
+    if (st == CT_OK) write_summary(t, secs);
     return st;
 }
 

@@ -5,6 +5,7 @@
 #include "../plugins/architecture/memory_bank/bank_math.h"
 #include "checkpoint.h"
 #include "ct_arch_test.h"
+#include "ct_gradcheck.h"
 
 START_TEST(test_ema_row_known_vectors) {
     /* m = (1, 0), f = (0, 1), beta = 0.5: (0.5, 0.5) renormalised. */
@@ -205,6 +206,43 @@ START_TEST(test_refuses_bad_items) {
 }
 END_TEST
 
+/* The bank_logits and NCE ops' backward against finite differences,
+ * through a head (inputs 1x1x4, two views, items fixed). */
+static int64_t g_items[3] = {0, 2, 4};
+
+static ct_tensor *build_bank_loss(ct_graph *g, ct_tensor **in, void *ctx) {
+    arch_fixture *f = ctx;
+    ct_batch b;
+    memset(&b, 0, sizeof b);
+    b.n = (int)in[0]->shape[0];
+    b.n_views = 2;
+    b.views[0] = in[0];
+    b.views[1] = in[1];
+    b.items = g_items;
+    b.weight = 1;
+    ct_step_info info = {0, 5, 10, 10};
+    return f->arch->loss(f->self, g, &b, &info);
+}
+
+static void gradcheck_loss(const char *settings) {
+    arch_fixture f;
+    arch_fixture_new(&f, "pixels", "", 1, 1, 4, "memory_bank", settings, 6, false);
+    int64_t shape[4] = {3, 1, 1, 4};
+    ct_tensor *in[2] = {ct_gradcheck_input(4, shape, 21), ct_gradcheck_input(4, shape, 22)};
+    char report[1024];
+    int bad = ct_gradcheck(build_bank_loss, in, 2, &f, 1e-3, 2e-2, report, sizeof report);
+    ck_assert_msg(bad == 0, "%s: %s", settings, report);
+    ct_gradcheck_input_free(in[0]);
+    ct_gradcheck_input_free(in[1]);
+    arch_fixture_free(&f);
+}
+
+START_TEST(test_loss_gradients) {
+    gradcheck_loss("head_hidden = [5]; head_out = 3; loss = \"infonce\"; temperature = 0.5; negatives = 7;");
+    gradcheck_loss("head_hidden = [5]; head_out = 3; loss = \"nce\"; temperature = 0.5; negatives = 7;");
+}
+END_TEST
+
 /* PIRL's InfoNCE on 64 images: the bank is filled after 2 steps (one epoch). */
 START_TEST(test_smoke_run_infonce) {
     arch_smoke_run("instdisc_fmnist.cfg", "--set 'architecture.loss=\"infonce\"' --set architecture.negatives=256", 2);
@@ -223,6 +261,7 @@ int main(void) {
     tcase_add_test(unit, test_first_seen_init);
     tcase_add_test(unit, test_bank_checkpoint_round_trip);
     tcase_add_test(unit, test_refuses_bad_items);
+    tcase_add_test(unit, test_loss_gradients);
     suite_add_tcase(s, unit);
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);

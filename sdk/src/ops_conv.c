@@ -184,42 +184,48 @@ typedef struct ct__conv_fwd {
     float beta; /* 0: y = conv; 1: y += conv (data gradients) */
 } ct__conv_fwd;
 
+/* Convolve gn images starting at x0 into y0 (y = conv, or y += conv when
+ * beta is 1). `col` is scratch of (K + O) * q->g * P floats. */
+static void ct__conv_fwd_group(const ct__conv_geom *q, const float *x0, const float *w, float *y0,
+                               int64_t gn, float *col, float beta) {
+    const int64_t K = q->k, P = q->p, O = q->o;
+    if (q->direct) {
+        for (int64_t i = 0; i < gn; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K,
+                        x0 + i * K * P, (int)P, beta, y0 + i * O * P, (int)P);
+    } else if (gn == 1) {
+        ct__im2col(q, x0, col, P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K, col,
+                    (int)P, beta, y0, (int)P);
+    } else {
+        const int64_t ld = gn * P;
+        float *tmp = col + K * q->g * P;
+        for (int64_t i = 0; i < gn; i++) ct__im2col(q, x0 + i * q->c * q->h * q->w, col + i * P, ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)ld, (int)K, 1.0f, w, (int)K, col,
+                    (int)ld, 0.0f, tmp, (int)ld);
+        /* (O, gn*P) -> gn images of (O, P). */
+        for (int64_t i = 0; i < gn; i++)
+            for (int64_t o = 0; o < O; o++) {
+                float *dst = y0 + (i * O + o) * P;
+                const float *src = tmp + o * ld + i * P;
+                if (beta != 0.0f) {
+                    for (int64_t j = 0; j < P; j++) dst[j] += src[j];
+                } else {
+                    memcpy(dst, src, (size_t)P * sizeof(float));
+                }
+            }
+    }
+}
+
 static void ct__conv_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
     ct__conv_fwd *a = ctx;
     const ct__conv_geom *q = a->q;
-    const int64_t K = q->k, P = q->p, O = q->o;
+    const int64_t P = q->p, O = q->o;
     float *col = a->scratch + (int64_t)worker * a->scratch_floats;
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
-        const float *x0 = a->x + n0 * q->c * q->h * q->w;
         float *y0 = a->y + n0 * O * P;
-        if (q->direct) {
-            for (int64_t i = 0; i < gn; i++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f,
-                            a->w, (int)K, x0 + i * K * P, (int)P, a->beta, y0 + i * O * P, (int)P);
-        } else if (gn == 1) {
-            ct__im2col(q, x0, col, P);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f,
-                        a->w, (int)K, col, (int)P, a->beta, y0, (int)P);
-        } else {
-            const int64_t ld = gn * P;
-            float *tmp = col + K * q->g * P;
-            for (int64_t i = 0; i < gn; i++)
-                ct__im2col(q, x0 + i * q->c * q->h * q->w, col + i * P, ld);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)ld, (int)K, 1.0f,
-                        a->w, (int)K, col, (int)ld, 0.0f, tmp, (int)ld);
-            /* (O, gn*P) -> gn images of (O, P). */
-            for (int64_t i = 0; i < gn; i++)
-                for (int64_t o = 0; o < O; o++) {
-                    float *dst = y0 + (i * O + o) * P;
-                    const float *src = tmp + o * ld + i * P;
-                    if (a->beta != 0.0f) {
-                        for (int64_t j = 0; j < P; j++) dst[j] += src[j];
-                    } else {
-                        memcpy(dst, src, (size_t)P * sizeof(float));
-                    }
-                }
-        }
+        ct__conv_fwd_group(q, a->x + n0 * q->c * q->h * q->w, a->w, y0, gn, col, a->beta);
         if (a->b) {
             for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < O; o++) {
@@ -238,6 +244,9 @@ typedef struct ct__conv_bwd {
     float *dx;     /* NULL: input needs no gradient (or done elsewhere) */
     bool dx_fresh; /* dx is uninitialised: overwrite instead of accumulate */
     float *dw_slots; /* groups x dW (O x K; im2col path: dW^T, K x O) or NULL */
+    const ct__conv_geom *tq; /* non-NULL: data gradient as a transposed conv */
+    const float *wt;         /* its kernel (C, O, kh, kw), flipped */
+    float *dx_t;
     float *scratch;
     int64_t scratch_floats;
 } ct__conv_bwd;
@@ -284,6 +293,8 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)O, (int)ld, 1.0f, col,
                         (int)ld, dym, (int)ld, 0.0f, dwg, (int)O);
         }
+        if (a->tq) /* same images, while their dY is still in cache */
+            ct__conv_fwd_group(a->tq, dy0, a->wt, a->dx_t + n0 * CHW, gn, col, a->dx_fresh ? 0.0f : 1.0f);
         if (a->dx) {
             /* dcol (K, gn*P) = W^T (K,O) x dY (O, gn*P); reuse col. */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)O, 1.0f, a->w,
@@ -318,7 +329,7 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
             }
     }
     if (!need_dx && !need_dw) return;
-    ct__conv_bwd a = {q, x->data, w->data, dy, NULL, false, NULL, NULL, 0};
+    ct__conv_bwd a = {q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0};
     if (need_dx) {
         /* A gradient nobody wrote yet is overwritten, not zeroed then
          * accumulated: saves a memset and a read of an activation. */
@@ -344,9 +355,8 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
         tq = *q;
         tq.c = O, tq.h = q->ho, tq.w = q->wo, tq.o = q->c, tq.pad = (int)q->kh - 1 - q->pad;
         tq.ho = q->h, tq.wo = q->w, tq.k = O * q->kh * q->kw, tq.p = q->h * q->w;
-        tq.g = tq.p >= CT__CONV_COLS ? 1 : (CT__CONV_COLS + tq.p - 1) / tq.p;
-        if (tq.g > tq.n) tq.g = tq.n;
-        tq.groups = (tq.n + tq.g - 1) / tq.g;
+        /* Same image groups as the weight gradient (one pass over dY). */
+        tq.g = q->g, tq.groups = q->groups;
         const int64_t kk = q->kh * q->kw, C = q->c;
         if (!(wt = ct_graph_alloc(g, (size_t)(C * O * kk) * sizeof(float)))) return;
         for (int64_t o = 0; o < O; o++)
@@ -357,13 +367,8 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
     if (transposed && (tq.k + tq.o) * tq.g * tq.p + 16 > sf) sf = (tq.k + tq.o) * tq.g * tq.p + 16;
     a.scratch_floats = sf;
     if (!(a.scratch = ct_graph_alloc(g, (size_t)(threads * sf) * sizeof(float)))) return;
-    float *dx_t = a.dx;
-    if (transposed) a.dx = NULL;
-    if (a.dx || a.dw_slots) ct_parallel_for(pool, q->groups, 1, ct__conv_bwd_range, &a);
-    if (transposed) {
-        ct__conv_fwd t = {&tq, dy, wt, NULL, dx_t, a.scratch, sf, a.dx_fresh ? 0.0f : 1.0f};
-        ct_parallel_for(pool, tq.groups, 1, ct__conv_fwd_range, &t);
-    }
+    if (transposed) a.tq = &tq, a.wt = wt, a.dx_t = a.dx, a.dx = NULL;
+    ct_parallel_for(pool, q->groups, 1, ct__conv_bwd_range, &a);
     if (dw) {
         /* Sum the groups' slots in a fixed order (thread-count independent). */
         for (int64_t grp = 0; grp < q->groups; grp++) {

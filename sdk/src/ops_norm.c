@@ -12,7 +12,11 @@
  * (the channel's first element), accumulated in double across rows; this
  * keeps one pass over x without the cancellation of the naive formula. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "contrast/ops.h"
 #include "contrast/threadpool.h"
@@ -37,6 +41,82 @@ static void ct__sum2_shifted(const float *s, int64_t n, float shift, double *sum
     for (int k = 0; k < 16; k++) ra += a[k], rb += b[k];
     *sum += ra;
     *sq += rb;
+}
+
+/* y = x*scale + bias (then ReLU) over one row. The output is written with
+ * non-temporal stores where AVX-512 is available: it is not read again
+ * soon (the next op runs after the whole batch), and bypassing the cache
+ * avoids reading the destination lines first and keeps the channel's
+ * input, just read for the statistics, in L2 for this second pass. The
+ * arithmetic is the same float operations as the scalar path (backward
+ * recomputes the ReLU mask from x and relies on that). */
+static void ct__bn_norm_row(const float *xs, float *ys, int64_t S, float scale, float bias, bool relu) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    int64_t head = (int64_t)(((64 - ((uintptr_t)ys & 63)) & 63) / sizeof(float));
+    if ((((uintptr_t)ys) & 3) == 0 && S - head >= 16) {
+        for (; j < head; j++) {
+            float v = xs[j] * scale + bias;
+            ys[j] = relu ? (v > 0.0f ? v : 0.0f) : v;
+        }
+        const __m512 vs = _mm512_set1_ps(scale), vb = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
+        for (; j + 16 <= S; j += 16) {
+            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xs + j), vs), vb);
+            if (relu) v = _mm512_max_ps(v, z);
+            _mm512_stream_ps(ys + j, v);
+        }
+    }
+#endif
+    for (; j < S; j++) {
+        float v = xs[j] * scale + bias;
+        ys[j] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    }
+}
+
+/* Order non-temporal stores before the fork-join barrier publishes them. */
+static void ct__stream_fence(void) {
+#if defined(__AVX512F__)
+    _mm_sfence();
+#endif
+}
+
+/* dx (=|+=) k0*dy' + c1*v + c0 over one row, dy' = dy masked by the ReLU
+ * recomputed from v (= x) exactly as forward did. Fresh rows are streamed
+ * (non-temporal), as in ct__bn_norm_row. */
+static void ct__bn_dx_row(const float *vs, const float *dys, float *dxs, int64_t S, float k0, float c1,
+                          float c0, bool relu, float scale, float bias, bool fresh) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    int64_t head = (int64_t)(((64 - ((uintptr_t)dxs & 63)) & 63) / sizeof(float));
+    if ((((uintptr_t)dxs) & 3) == 0 && S - head >= 16) {
+        for (; j < head; j++) {
+            float d = dys[j], v = vs[j];
+            if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
+            dxs[j] = (fresh ? 0.0f : dxs[j]) + (k0 * d + c1 * v + c0);
+        }
+        const __m512 vk0 = _mm512_set1_ps(k0), vc1 = _mm512_set1_ps(c1), vc0 = _mm512_set1_ps(c0);
+        const __m512 vsc = _mm512_set1_ps(scale), vbi = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
+        for (; j + 16 <= S; j += 16) {
+            __m512 v = _mm512_loadu_ps(vs + j), d = _mm512_loadu_ps(dys + j);
+            if (relu) {
+                __mmask16 m = _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_mul_ps(v, vsc), vbi), z, _CMP_GT_OQ);
+                d = _mm512_maskz_mov_ps(m, d);
+            }
+            __m512 r = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(vk0, d), _mm512_mul_ps(vc1, v)), vc0);
+            if (fresh) {
+                _mm512_stream_ps(dxs + j, r);
+            } else {
+                _mm512_store_ps(dxs + j, _mm512_add_ps(_mm512_load_ps(dxs + j), r));
+            }
+        }
+    }
+#endif
+    for (; j < S; j++) {
+        float d = dys[j], v = vs[j];
+        if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
+        float r = k0 * d + c1 * v + c0;
+        dxs[j] = fresh ? r : dxs[j] + r;
+    }
 }
 
 typedef struct ct__bn_args {
@@ -84,19 +164,10 @@ static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         }
         const float g = a->gamma ? a->gamma[c] : 1.0f, b = a->beta ? a->beta[c] : 0.0f;
         const float scale = g * invstd, bias = b - mean * scale;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xs = a->x + (n * C + c) * S;
-            float *ys = a->y + (n * C + c) * S;
-            if (a->relu) {
-                for (int64_t j = 0; j < S; j++) {
-                    float v = xs[j] * scale + bias;
-                    ys[j] = v > 0.0f ? v : 0.0f;
-                }
-            } else {
-                for (int64_t j = 0; j < S; j++) ys[j] = xs[j] * scale + bias;
-            }
-        }
+        for (int64_t n = 0; n < N; n++)
+            ct__bn_norm_row(a->x + (n * C + c) * S, a->y + (n * C + c) * S, S, scale, bias, a->relu);
     }
+    ct__stream_fence();
 }
 
 /* Backward reads two activation-sized arrays per pass instead of three.
@@ -159,23 +230,10 @@ static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         const float k0 = scale, c1 = -k0 * mdx * ka2, c0 = -k0 * mdy - k0 * mdx * kb2;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * S;
-            const float *ss = src2 + off, *dys = a->dy + off;
-            float *dxs = a->dx + off;
-            if (a->dx_fresh) {
-                for (int64_t j = 0; j < S; j++) {
-                    float d = dys[j], v = ss[j];
-                    if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
-                    dxs[j] = k0 * d + c1 * v + c0;
-                }
-            } else {
-                for (int64_t j = 0; j < S; j++) {
-                    float d = dys[j], v = ss[j];
-                    if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
-                    dxs[j] += k0 * d + c1 * v + c0;
-                }
-            }
+            ct__bn_dx_row(src2 + off, a->dy + off, a->dx + off, S, k0, c1, c0, relu, scale, bias, a->dx_fresh);
         }
     }
+    ct__stream_fence();
 }
 
 typedef struct ct__bn_ctx {

@@ -185,14 +185,21 @@ ct_tensor *ct_avgpool2d(ct_graph *g, ct_tensor *x, int k, int stride, int pad) {
 static void ct__gap_backward(ct_graph *g, ct_node *node) {
     ct_tensor *x = node->in[0];
     const float *dy = node->out->grad;
-    float *dx = ct_tensor_grad(g, x);
+    /* First writer of x's gradient: assign (no memset, no read). */
+    bool fresh = x->grad == NULL;
+    if (fresh) x->grad = ct_graph_alloc(g, (size_t)x->numel * sizeof(float));
+    float *dx = x->grad;
     if (!dx) return;
     const int64_t planes = x->shape[0] * x->shape[1], s = x->shape[2] * x->shape[3];
     const float inv = 1.0f / (float)s;
     for (int64_t pl = 0; pl < planes; pl++) {
         float d = dy[pl] * inv;
         float *p = dx + pl * s;
-        for (int64_t j = 0; j < s; j++) p[j] += d;
+        if (fresh) {
+            for (int64_t j = 0; j < s; j++) p[j] = d;
+        } else {
+            for (int64_t j = 0; j < s; j++) p[j] += d;
+        }
     }
 }
 
