@@ -163,7 +163,7 @@ static int list_convs(const ct_resnet_config *rc, int64_t h, conv_layer *out, in
         for (int i = 0; i < rc->blocks[s]; i++) {
             int64_t stride = (s > 0 && i == 0) ? 2 : 1, p = rc->widths[s], oc = p * exp;
             int64_t ho = (h + 2 - 3) / stride + 1;
-            char pre[24];
+            char pre[32];
             snprintf(pre, sizeof pre, "layer%d.%d", s + 1, i);
             if (rc->block == CT_RESNET_BASIC) {
                 if (n < max) out[n] = (conv_layer){"", c, p, 3, stride, h}, snprintf(out[n++].name, 48, "%s.conv1", pre);

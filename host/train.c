@@ -276,6 +276,7 @@ typedef struct trainer {
     char last_ckpt[1200];
     double t_start, step_ema, last_loss;
     int64_t steps_this_session;
+    bool line_open; /* a \r progress line is on the terminal, unterminated */
     ct_metrics last_eval;
 } trainer;
 
@@ -463,14 +464,16 @@ static void report_step(trainer *t, int64_t epoch, double loss, float lr, double
     char eta[32];
     fmt_eta(t->step_ema * (double)(t->total - t->step - 1), eta, sizeof eta);
     bool last = t->step + 1 == t->total;
+    long long epochs = (long long)((t->total + t->spe - 1) / t->spe); /* max_steps may cut the run */
     if (t->tty) {
         printf("\repoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f views/s  ETA %s   ", (long long)epoch + 1,
-               (long long)t->epochs, (long long)t->step + 1, (long long)t->total, loss, vps, eta);
+               epochs, (long long)t->step + 1, (long long)t->total, loss, vps, eta);
         if (last) printf("\n");
+        t->line_open = !last;
         fflush(stdout);
     } else if ((t->step + 1) % t->log_every == 0 || last || t->steps_this_session == 1) {
         printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g %.0f views/s stall %.1f ms ETA %s\n",
-               (long long)epoch + 1, (long long)t->epochs, (long long)t->step + 1, (long long)t->total, loss,
+               (long long)epoch + 1, epochs, (long long)t->step + 1, (long long)t->total, loss,
                lr, vps, stall_ms, eta);
         fflush(stdout);
     }
@@ -487,7 +490,8 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
              (long long)epoch, (long long)t->step, now_s() - t0, body);
     ct_metrics_write_line(t->metrics, line);
     t->last_eval = m;
-    if (t->tty) printf("\n");
+    if (t->line_open) printf("\n");
+    t->line_open = false;
     printf("evaluation after %lld steps (%.0f s):", (long long)t->step, now_s() - t0);
     for (int i = 0; i < m.n; i++) printf(" %s %.2f", m.name[i], m.value[i]);
     printf("\n");
@@ -576,7 +580,8 @@ static ct_status train_loop(trainer *t, ct_error *err) {
         st = run_epoch(t, epoch, &why, err);
         if (st != CT_OK) return st;
         if (why != RUN_DONE) {
-            if (t->tty) printf("\n");
+            if (t->line_open) printf("\n");
+            t->line_open = false;
             st = save(t, err);
             if (st == CT_OK)
                 printf("%s after step %lld: checkpoint %s; continue with --resume\n",
