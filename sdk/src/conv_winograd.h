@@ -1,0 +1,34 @@
+/* Winograd F(2x2,3x3) convolution for 3x3 stride-1 pad-1 kernels (internal).
+ *
+ * Used by ops_conv.c for the 3x3 "same" convolutions of a ResNet body: it
+ * needs 16 instead of 36 multiplications per 2x2 output tile and channel
+ * pair (2.25x fewer), at the cost of cheap add-only transforms. All three
+ * passes (forward, data gradient, weight gradient) are Winograd. */
+#ifndef CT_CONV_WINOGRAD_H
+#define CT_CONV_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "contrast/tensor.h"
+
+/* Whether ops_conv.c should use Winograd for this convolution: 3x3, stride
+ * 1, pad 1, and enough channels (CT__WINO_MIN_C) that the 16 small GEMMs
+ * are worth it. CT_CONV_ALGO=im2col|winograd in the environment forces the
+ * choice (winograd still only for 3x3 stride 1 pad 1), for A/B tests. */
+bool ct__wino_use(int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad);
+
+/* y (N,O,H,W) = conv(x (N,C,H,W), w (O,C,3,3)) + b (b may be NULL).
+ * Scratch comes from g's arena. Returns false when an allocation failed
+ * (the graph's sticky error is then set). */
+bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, const float *x,
+                      const float *wt, const float *b, float *y);
+
+/* Gradients of the above, given dy (N,O,H,W):
+ *  dx (may be NULL): dx = dX when dx_fresh, else dx += dX;
+ *  dw (may be NULL): dw += dW.
+ * Results do not depend on the thread count (fixed reduction order). */
+bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, const float *x,
+                       const float *wt, const float *dy, float *dx, bool dx_fresh, float *dw);
+
+#endif

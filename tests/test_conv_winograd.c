@@ -1,0 +1,217 @@
+/* Winograd F(2x2,3x3) convolution (sdk/src/conv_winograd.c), reached through
+ * ct_conv2d with CT_CONV_ALGO=winograd: forward against a naive reference,
+ * data and weight gradients against the im2col path, finite-difference
+ * gradients (including accumulation into an existing input gradient, odd
+ * map sizes and the scalar path for maps wider than 30), bit-identical
+ * results for 1 and 3 threads, and the default dispatch by channel count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <contrast/contrast.h>
+
+#include "ct_gradcheck.h"
+#include "ct_test.h"
+
+typedef struct wcase {
+    int64_t n, c, h, w, o;
+    bool bias;
+} wcase;
+
+/* Even and odd maps, the reference model's sizes, one wider than the
+ * vector path's 30 columns. */
+static const wcase cases[] = {
+    {2, 16, 28, 28, 16, true}, {3, 17, 7, 7, 9, false}, {2, 4, 9, 10, 5, true},
+    {2, 8, 14, 14, 12, false}, {1, 3, 5, 33, 4, true},  {2, 2, 1, 1, 3, true},
+};
+
+static void fill(float *p, int64_t n, uint64_t seed) {
+    ct_rng r;
+    ct_rng_init(&r, seed, 7);
+    for (int64_t i = 0; i < n; i++) p[i] = ct_rng_uniform_range(&r, -1.0f, 1.0f);
+}
+
+static void naive_conv3(const wcase *t, const float *x, const float *w, const float *b, double *y) {
+    for (int64_t n = 0; n < t->n; n++)
+        for (int64_t o = 0; o < t->o; o++)
+            for (int64_t oy = 0; oy < t->h; oy++)
+                for (int64_t ox = 0; ox < t->w; ox++) {
+                    double s = b ? b[o] : 0.0;
+                    for (int64_t c = 0; c < t->c; c++)
+                        for (int64_t ky = 0; ky < 3; ky++)
+                            for (int64_t kx = 0; kx < 3; kx++) {
+                                int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
+                                if (iy < 0 || iy >= t->h || ix < 0 || ix >= t->w) continue;
+                                s += (double)x[((n * t->c + c) * t->h + iy) * t->w + ix] *
+                                     w[((o * t->c + c) * 3 + ky) * 3 + kx];
+                            }
+                    y[((n * t->o + o) * t->h + oy) * t->w + ox] = s;
+                }
+}
+
+START_TEST(forward_matches_naive) {
+    setenv("CT_CONV_ALGO", "winograd", 1);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const wcase *t = &cases[k];
+        ct_graph *g = ct_graph_new(0);
+        ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
+        ct_tensor *b = ct_tensor_new1(g, t->o);
+        fill(x->data, x->numel, 1), fill(w->data, w->numel, 2), fill(b->data, b->numel, 3);
+        ct_tensor *y = ct_conv2d(g, x, w, t->bias ? b : NULL, 1, 1);
+        ck_assert_msg(y != NULL, "%s", ct_graph_error(g));
+        double *ref = malloc(sizeof(double) * (size_t)y->numel);
+        naive_conv3(t, x->data, w->data, t->bias ? b->data : NULL, ref);
+        for (int64_t i = 0; i < y->numel; i++)
+            ck_assert_msg(fabs(y->data[i] - ref[i]) < 2e-5 * (1 + fabs(ref[i])) * sqrt((double)t->c),
+                          "case %zu: y[%lld] = %.7g, want %.7g", k, (long long)i, y->data[i], ref[i]);
+        free(ref);
+        ct_graph_free(g);
+    }
+}
+END_TEST
+
+/* Output, dX (dx_fresh or accumulating) and dW of sum(y * r) for one algo. */
+typedef struct run_out {
+    float *y, *dx, *dw;
+} run_out;
+
+static run_out run_conv(const wcase *t, const char *algo, bool twice) {
+    setenv("CT_CONV_ALGO", algo, 1);
+    ct_graph *g = ct_graph_new(0);
+    ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
+    ct_tensor *b = ct_tensor_new1(g, t->o);
+    fill(x->data, x->numel, 4), fill(w->data, w->numel, 5), fill(b->data, b->numel, 6);
+    x->flags |= CT_TENSOR_REQUIRES_GRAD, w->flags |= CT_TENSOR_REQUIRES_GRAD, b->flags |= CT_TENSOR_REQUIRES_GRAD;
+    ct_tensor *y = ct_conv2d(g, x, w, t->bias ? b : NULL, 1, 1);
+    ck_assert_msg(y != NULL, "%s", ct_graph_error(g));
+    ct_tensor *r = ct_tensor_new4(g, t->n, t->o, t->h, t->w);
+    fill(r->data, r->numel, 7);
+    ct_tensor *l = ct_sum(g, ct_mul(g, y, r));
+    if (twice) /* x's gradient is written by one conv, accumulated by the other */
+        l = ct_add(g, l, ct_sum(g, ct_mul(g, ct_conv2d(g, x, w, NULL, 1, 1), ct_conv2d(g, x, w, NULL, 1, 1))));
+    ck_assert_int_eq(ct_graph_backward(g, l), CT_OK);
+    run_out o;
+    o.y = malloc(sizeof(float) * (size_t)y->numel), o.dx = malloc(sizeof(float) * (size_t)x->numel);
+    o.dw = malloc(sizeof(float) * (size_t)w->numel);
+    memcpy(o.y, y->data, sizeof(float) * (size_t)y->numel);
+    memcpy(o.dx, x->grad, sizeof(float) * (size_t)x->numel);
+    memcpy(o.dw, w->grad, sizeof(float) * (size_t)w->numel);
+    ct_graph_free(g);
+    return o;
+}
+
+static void run_free(run_out *o) { free(o->y), free(o->dx), free(o->dw); }
+
+static double max_abs(const float *p, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabs(p[i]) > m ? fabs(p[i]) : m;
+    return m;
+}
+
+/* Close to the im2col path relative to the tensor's scale (Winograd's
+ * transforms add fp32 rounding of order 1e-6 relative). */
+static void expect_close(const char *what, size_t k, const float *a, const float *b, int64_t n) {
+    double scale = max_abs(b, n) + 1e-30;
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(a[i] - b[i]) <= 1e-5 * scale, "case %zu %s[%lld]: winograd %.7g, im2col %.7g", k, what,
+                      (long long)i, a[i], b[i]);
+}
+
+START_TEST(gradients_match_im2col) {
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const wcase *t = &cases[k];
+        for (int twice = 0; twice < 2; twice++) {
+            run_out a = run_conv(t, "winograd", twice), b = run_conv(t, "im2col", twice);
+            expect_close("y", k, a.y, b.y, t->n * t->o * t->h * t->w);
+            expect_close("dx", k, a.dx, b.dx, t->n * t->c * t->h * t->w);
+            expect_close("dw", k, a.dw, b.dw, t->o * t->c * 9);
+            run_free(&a), run_free(&b);
+        }
+    }
+}
+END_TEST
+
+/* ---- finite differences ---- */
+
+static ct_tensor *b_conv(ct_graph *g, ct_tensor **in, void *ctx) {
+    (void)ctx;
+    return ct_conv2d(g, in[0], in[1], in[2], 1, 1);
+}
+
+static ct_tensor *b_conv_twice(ct_graph *g, ct_tensor **in, void *ctx) {
+    (void)ctx;
+    return ct_mul(g, ct_conv2d(g, in[0], in[1], NULL, 1, 1), ct_conv2d(g, in[0], in[2], NULL, 1, 1));
+}
+
+static void gradcheck(const wcase *t, bool twice) {
+    int64_t xs[4] = {t->n, t->c, t->h, t->w}, ws[4] = {t->o, t->c, 3, 3}, bs[1] = {t->o};
+    ct_tensor *in[3] = {ct_gradcheck_input(4, xs, 11), ct_gradcheck_input(4, ws, 12),
+                        twice ? ct_gradcheck_input(4, ws, 13) : ct_gradcheck_input(1, bs, 13)};
+    char report[2048];
+    int bad = ct_gradcheck(twice ? b_conv_twice : b_conv, in, 3, NULL, 1e-2, 1e-2, report, sizeof report);
+    for (int i = 0; i < 3; i++) ct_gradcheck_input_free(in[i]);
+    ck_assert_msg(bad == 0, "winograd %lldx%lld c%lld o%lld: %s", (long long)t->h, (long long)t->w, (long long)t->c,
+                  (long long)t->o, report);
+}
+
+START_TEST(finite_differences) {
+    setenv("CT_CONV_ALGO", "winograd", 1);
+    const wcase t[] = {{2, 3, 6, 6, 2, true}, {1, 2, 5, 7, 3, true}, {1, 2, 3, 32, 2, true}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) gradcheck(&t[i], false);
+    gradcheck(&t[1], true);
+}
+END_TEST
+
+/* Bit-identical for 1 and 3 threads, with many chunks per weight-gradient
+ * partition (small chunks forced). */
+START_TEST(thread_count_independent) {
+    setenv("CT_WINO_CHUNK_FLOATS", "20000", 1);
+    const wcase t = {24, 16, 10, 9, 8, true};
+    run_out r[2];
+    for (int run = 0; run < 2; run++) {
+        ct_error err = CT_ERROR_INIT;
+        ct_threadpool *pool = run ? ct_threadpool_new(3, &err) : NULL;
+        ct_set_default_pool(pool);
+        r[run] = run_conv(&t, "winograd", true);
+        ct_set_default_pool(NULL);
+        ct_threadpool_free(pool);
+    }
+    ck_assert(memcmp(r[0].y, r[1].y, sizeof(float) * (size_t)(t.n * t.o * t.h * t.w)) == 0);
+    ck_assert(memcmp(r[0].dx, r[1].dx, sizeof(float) * (size_t)(t.n * t.c * t.h * t.w)) == 0);
+    ck_assert(memcmp(r[0].dw, r[1].dw, sizeof(float) * (size_t)(t.o * t.c * 9)) == 0);
+    run_free(&r[0]), run_free(&r[1]);
+    unsetenv("CT_WINO_CHUNK_FLOATS");
+}
+END_TEST
+
+/* Without CT_CONV_ALGO: Winograd from 16 input channels, im2col below. */
+START_TEST(default_dispatch) {
+    const wcase wide = {2, 16, 8, 8, 4, false}, narrow = {2, 3, 8, 8, 4, false};
+    run_out f = run_conv(&wide, "winograd", false), i = run_conv(&wide, "im2col", false);
+    unsetenv("CT_CONV_ALGO");
+    run_out d = run_conv(&wide, "", false);
+    const size_t ny = sizeof(float) * 2 * 4 * 8 * 8;
+    ck_assert(memcmp(d.y, f.y, ny) == 0);
+    ck_assert(memcmp(d.y, i.y, ny) != 0);
+    run_free(&f), run_free(&i), run_free(&d);
+    i = run_conv(&narrow, "im2col", false);
+    d = run_conv(&narrow, "", false);
+    ck_assert(memcmp(d.y, i.y, ny) == 0);
+    run_free(&i), run_free(&d);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("conv_winograd");
+    TCase *tc = tcase_create("conv_winograd");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, forward_matches_naive);
+    tcase_add_test(tc, gradients_match_im2col);
+    tcase_add_test(tc, finite_differences);
+    tcase_add_test(tc, thread_count_independent);
+    tcase_add_test(tc, default_dispatch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return ct_test_main(suite()); }
