@@ -51,26 +51,6 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Re-exec with a suitable OPENBLAS_CORETYPE when OpenBLAS chose a generic
- * kernel (see the file comment). Returns only when nothing was done. */
-static void blas_fix(char **argv) {
-    const char *core = openblas_get_corename();
-    if (getenv("OPENBLAS_CORETYPE") || !core) return;
-    if (strcmp(core, "Prescott") != 0 && strcmp(core, "Core2") != 0 && strcmp(core, "Nehalem") != 0 &&
-        strcmp(core, "Sandybridge") != 0)
-        return;
-    const char *want = NULL;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        want = "SKYLAKEX";
-    else if (__builtin_cpu_supports("avx2"))
-        want = "HASWELL";
-    if (!want) return;
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the generic kernels. */
-}
-
 /* The first `count` images of an IDX3 gzip file as floats in [0,1].
  * Returns 0 on success. */
 static int load_idx_images(const char *path, float *dst, int64_t count) {
@@ -238,7 +218,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "step: need threads >= 1, batch >= 2, steps >= 1\n");
         return 2;
     }
-    if (fix) blas_fix(argv);
+    if (fix) ct_blas_reexec_if_generic(argv);
     ct_resnet_config rc;
     if (read_config(cfg_path, &rc) != 0) return 1;
 

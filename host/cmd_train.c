@@ -17,36 +17,6 @@
 #define EMBED_USAGE \
     "embed CONFIG [--checkpoint FILE] --split train|test --out FEATS.npy [--set k=v]... [--threads N]"
 
-/* OpenBLAS 0.3.21 does not recognise some newer x86 CPUs and falls back to
- * its generic SSE3 ("Prescott") kernels, 3-4x slower than the AVX2/AVX-512
- * ones. The kernel is chosen when the library loads, so the only remedy is
- * to set OPENBLAS_CORETYPE and re-execute the program (once: the variable
- * is then set). Returns only when nothing was done or exec failed. */
-static void blas_fix(int argc, char **argv) {
-    const char *core = openblas_get_corename();
-    if (getenv("OPENBLAS_CORETYPE") || !core) return;
-    if (strcmp(core, "Prescott") != 0 && strcmp(core, "Core2") != 0 && strcmp(core, "Nehalem") != 0 &&
-        strcmp(core, "Sandybridge") != 0)
-        return;
-    __builtin_cpu_init();
-    const char *want = __builtin_cpu_supports("avx512f") ? "SKYLAKEX"
-                       : __builtin_cpu_supports("avx2") ? "HASWELL"
-                                                        : NULL;
-    if (!want) return;
-    /* argv is the command's (argv[0] = "train"): rebuild the program's. */
-    char **full = calloc((size_t)argc + 3, sizeof *full);
-    if (!full) return;
-    int k = 0;
-    full[k++] = "contrast";
-    if (ct_cli_allow_unsafe) full[k++] = "--allow-unsafe-plugins";
-    for (int i = 0; i < argc; i++) full[k++] = argv[i];
-    full[k] = NULL;
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    fflush(NULL);
-    execv("/proc/self/exe", full);
-    free(full); /* exec failed: carry on with the generic kernels */
-}
-
 static bool is_dir(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -127,7 +97,6 @@ int ct_cmd_train(int argc, char **argv) {
     cmd_opts o;
     int rc = parse_args(&o, argc, argv, TRAIN_USAGE);
     if (rc) return rc;
-    blas_fix(argc, argv);
     if (o.checkpoint || o.split || o.out)
         return ct_cli_error("train: --checkpoint/--split/--out belong to eval and embed"), 2;
     ct_train_opts to = {o.c.config, o.c.opts.sets, o.c.opts.n_sets, o.c.opts.allow_unsafe_plugins,
@@ -157,7 +126,6 @@ int ct_cmd_eval(int argc, char **argv) {
     cmd_opts o;
     int rc = parse_args(&o, argc, argv, EVAL_USAGE);
     if (rc) return rc;
-    blas_fix(argc, argv);
     if (o.resume || o.run_dir || o.stop_after || o.split || o.out)
         return ct_cli_error("eval: unexpected option (usage: contrast %s)", EVAL_USAGE), 2;
     ct_experiment ex;
@@ -192,7 +160,6 @@ int ct_cmd_embed(int argc, char **argv) {
     cmd_opts o;
     int rc = parse_args(&o, argc, argv, EMBED_USAGE);
     if (rc) return rc;
-    blas_fix(argc, argv);
     if (!o.split || !o.out || (strcmp(o.split, "train") != 0 && strcmp(o.split, "test") != 0))
         return ct_cli_error("embed: needs --split train|test and --out FILE.npy (usage: contrast %s)", EMBED_USAGE), 2;
     ct_experiment ex;

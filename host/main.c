@@ -258,6 +258,9 @@ int ct_cmd_check(int argc, char **argv) {
 /* ---- main ------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
+    /* Before anything else: OpenBLAS may have picked slow generic kernels
+     * on this CPU; fixing that needs a re-exec (see contrast/blas.h). */
+    ct_blas_reexec_if_generic(argv);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

@@ -13,5 +13,8 @@
 #include "tensor.h"
 #include "threadpool.h"
 #include "version.h"
+#include "blas.h"
+#include "models.h"
+#include "safetensors.h"
 
 #endif
