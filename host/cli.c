@@ -16,6 +16,9 @@ int ct_cli_error(const char *fmt, ...) {
     /* One line: newlines inside a message would split the reason. */
     for (char *p = msg; *p; p++)
         if (*p == '\n') *p = ' ';
+    /* Flush what stdout holds first, so that when both go to one pipe the
+     * reason never lands in the middle of a listing line. */
+    fflush(stdout);
     fprintf(stderr, "contrast: %s\n", msg);
     return 1;
 }

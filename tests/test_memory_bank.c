@@ -116,6 +116,52 @@ START_TEST(test_pirl_two_views_lambda) {
 }
 END_TEST
 
+/* positive = "cross_view": each term's positive is the other view (view 1
+ * for the view-0 term, view 0 for view 1), not the bank entry; the bank
+ * still supplies the negatives and stores view 0. */
+START_TEST(test_cross_view_positive) {
+    arch_fixture f;
+    bank_fixture(&f, "loss = \"infonce\"; positive = \"cross_view\"; temperature = 1.0; negatives = 3; "
+                     "lambda = 0.3; bank_momentum = 0.5;", 4);
+    ct_tensor *bank = ct_params_find(f.store, "bank.memory");
+    /* Item 0's entry (0.6, 0.8) would give other logits if it were used. */
+    const float rows[8] = {0.6f, 0.8f, 0, 1, 0, 1, 0, 1};
+    memcpy(bank->data, rows, sizeof rows);
+    const float pts[4] = {1, 0, 0, 1}; /* view 0 = (1, 0), view 1 = (0, 1) */
+    int64_t items[1] = {0};
+    double got = arch_fixture_step(&f, pts, 1, 2, items, 0, true);
+    /* View-0 term: positive (0, 1) -> s 0, negatives (0, 1) -> s 0.
+     * View-1 term: positive (1, 0) -> s 0, negatives -> s 1. */
+    double l0 = log(4.0), l1 = log(1 + 3 * exp(1.0));
+    double want = 0.3 * l1 + 0.7 * l0;
+    ck_assert_msg(fabs(got - want) < 1e-5, "loss %.7f, expected %.7f", got, want);
+    /* The bank still moves towards view 0: 0.5 (0.6, 0.8) + 0.5 (1, 0). */
+    double nrm = hypot(0.8, 0.4);
+    ck_assert_float_eq_tol(bank->data[0], (float)(0.8 / nrm), 1e-6f);
+    ck_assert_float_eq_tol(bank->data[1], (float)(0.4 / nrm), 1e-6f);
+    arch_fixture_free(&f);
+}
+END_TEST
+
+/* batch_negatives: each row's negatives are its K bank draws plus the
+ * other rows' positives. */
+START_TEST(test_batch_negatives) {
+    arch_fixture f;
+    bank_fixture(&f, "loss = \"infonce\"; batch_negatives = true; temperature = 1.0; negatives = 1;", 3);
+    ct_tensor *bank = ct_params_find(f.store, "bank.memory");
+    /* Item 2's entry is 0, so every bank draw scores 0 for both rows. */
+    const float rows[6] = {1, 0, 0, 1, 0, 0};
+    memcpy(bank->data, rows, sizeof rows);
+    const float pts[4] = {1, 0, 0, 1}; /* item 0 -> (1, 0), item 1 -> (0, 1) */
+    int64_t items[2] = {0, 1};
+    double got = arch_fixture_step(&f, pts, 2, 1, items, 0, false);
+    /* Per row: positive 1, one bank negative 0, the other row's positive 0. */
+    double want = log(exp(1.0) + 2) - 1;
+    ck_assert_msg(fabs(got - want) < 1e-5, "loss %.7f, expected %.7f", got, want);
+    arch_fixture_free(&f);
+}
+END_TEST
+
 START_TEST(test_nce_z_estimated_once) {
     arch_fixture f;
     bank_fixture(&f, "loss = \"nce\"; temperature = 1.0; negatives = 4;", 5);
@@ -240,12 +286,23 @@ static void gradcheck_loss(const char *settings) {
 START_TEST(test_loss_gradients) {
     gradcheck_loss("head_hidden = [5]; head_out = 3; loss = \"infonce\"; temperature = 0.5; negatives = 7;");
     gradcheck_loss("head_hidden = [5]; head_out = 3; loss = \"nce\"; temperature = 0.5; negatives = 7;");
+    gradcheck_loss("head_hidden = [5]; head_out = 3; loss = \"infonce\"; temperature = 0.5; negatives = 7; "
+                   "batch_negatives = true;");
 }
 END_TEST
 
 /* PIRL's InfoNCE on 64 images: the bank is filled after 2 steps (one epoch). */
 START_TEST(test_smoke_run_infonce) {
     arch_smoke_run("instdisc_fmnist.cfg", "--set 'architecture.loss=\"infonce\"' --set architecture.negatives=256", 2);
+}
+END_TEST
+
+/* The cross-view positive with bank and in-batch negatives on 64 images. */
+START_TEST(test_smoke_run_cross_view) {
+    arch_smoke_run("instdisc_fmnist.cfg",
+                   "--set 'architecture.loss=\"infonce\"' --set 'architecture.positive=\"cross_view\"' "
+                   "--set architecture.batch_negatives=true --set architecture.negatives=256",
+                   2);
 }
 END_TEST
 
@@ -257,6 +314,8 @@ int main(void) {
     tcase_add_test(unit, test_nce_row_hand_case);
     tcase_add_test(unit, test_infonce_hand_case_and_update);
     tcase_add_test(unit, test_pirl_two_views_lambda);
+    tcase_add_test(unit, test_cross_view_positive);
+    tcase_add_test(unit, test_batch_negatives);
     tcase_add_test(unit, test_nce_z_estimated_once);
     tcase_add_test(unit, test_first_seen_init);
     tcase_add_test(unit, test_bank_checkpoint_round_trip);
@@ -266,6 +325,7 @@ int main(void) {
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);
     tcase_add_test(runs, test_smoke_run_infonce);
+    tcase_add_test(runs, test_smoke_run_cross_view);
     suite_add_tcase(s, runs);
     return ct_test_main(s);
 }

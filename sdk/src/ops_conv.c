@@ -110,6 +110,9 @@ static void ct__im2col_same(const ct__conv_geom *q, const float *x, float *col, 
                 if (oy1 < oy0) oy1 = oy0;
                 int64_t a = oy0 * W, b = oy1 * W;
                 int64_t a2 = a < -shift ? -shift : a, b2 = b > HW - shift ? HW - shift : b;
+                /* Planes smaller than the kernel reach: a shift can pass the
+                 * whole plane, so keep both ends inside [0, HW]. */
+                if (a2 > HW) a2 = HW;
                 if (b2 < a2) b2 = a2;
                 ct__zero(row, a2);
                 if (b2 > a2) memcpy(row + a2, xc + a2 + shift, (size_t)(b2 - a2) * sizeof(float));

@@ -32,6 +32,33 @@
  * jigsaw supplies its own aggregation before the head). The bank always
  * stores view 0's embedding f(v_I).
  *
+ * Positives (`positive`):
+ *   "bank" (InstDisc/PIRL, the default): every term's positive is m_I.
+ *   "cross_view": the positive of each term is another view of the same
+ *       item in the current batch, detached (a stop-gradient target, as
+ *       MoCo's key): view 1's embedding for the view-0 term, view 0's for
+ *       the terms of views 1.. (with one view, m_I as under "bank"). The
+ *       bank then supplies only the K negatives. Why: m_I was written the
+ *       last time item I was drawn, i.e. one epoch of training earlier; at
+ *       a budget of one or two epochs the network moves so much between
+ *       two visits that the stale m_I scores below fresher negatives and
+ *       the loss rises (bench/accuracy.md, issue 6). A fresh positive
+ *       removes that inconsistency while negatives stay cheap bank reads;
+ *       the bank is written exactly as under "bank". A departure from
+ *       the published methods, which train 200+ epochs.
+ *
+ * In-batch negatives (`batch_negatives`, InfoNCE only): each row also gets
+ *   as negatives the positives of the batch's other rows (under
+ *   "cross_view" the other items' current embeddings, detached; under
+ *   "bank" their bank entries), so K + n - 1 negatives per row. Why: with
+ *   fresh positives and only bank negatives, the network can lower the
+ *   loss by moving every embedding away from where the (older) bank
+ *   entries are, which the bank then follows: MoCo's "momentum 0" failure
+ *   (He et al. 2020, table 1), seen here as a loss rising to chance.
+ *   Negatives from the current encoder, like the positive, cannot be
+ *   escaped that way. NCE's noise model (uniform over the bank) does not
+ *   cover them, so loss = "nce" refuses this option.
+ *
  * Bank update (after_step, i.e. after the optimizer step, with the
  * embeddings computed in loss()): m_I <- beta m_I + (1-beta) f(v_I),
  * renormalised to unit length.
@@ -75,7 +102,7 @@ typedef struct mbank {
     ct_tensor *bank, *seen, *nce_z;
     int64_t n_items, dim, k;
     float inv_t, beta, lambda;
-    bool nce, lazy;
+    bool nce, lazy, cross_view, batch_neg;
     pending pend[MB_PENDING];
 } mbank;
 
@@ -86,6 +113,11 @@ static const ct_param_spec mb_params[] = {
     CT_PARAM_FLOAT("bank_momentum", "0.5", 0, 1, "beta of the bank update m <- beta m + (1-beta) f"),
     CT_PARAM_CHOICE("init", "\"random\"", "random|first_seen",
                     "bank entries start random on the sphere, or as the item's first embedding"),
+    CT_PARAM_CHOICE("positive", "\"bank\"", "bank|cross_view",
+                    "positive of each query: its bank entry m_I (InstDisc/PIRL), or another view of the same "
+                    "item in the batch, detached (fresh at short budgets; the bank gives the negatives)"),
+    CT_PARAM_BOOL("batch_negatives", "false",
+                  "InfoNCE only: the other rows' positives of the batch are negatives too (K + n - 1 per row)"),
     CT_PARAM_FLOAT("lambda", "0.5", 0, 1, "PIRL weight of the transformed views (views 1..) against view 0"),
     ARCH_HEAD_PARAMS("[128]", "128"),
     CT_PARAM_END,
@@ -207,6 +239,13 @@ static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **
     a->lambda = (float)ct_settings_float(s, "lambda");
     a->nce = strcmp(ct_settings_string(s, "loss"), "nce") == 0;
     a->lazy = strcmp(ct_settings_string(s, "init"), "first_seen") == 0;
+    a->cross_view = strcmp(ct_settings_string(s, "positive"), "cross_view") == 0;
+    a->batch_neg = ct_settings_bool(s, "batch_negatives");
+    if (a->batch_neg && a->nce) {
+        free(a);
+        return ct_error_set(err, CT_ERR_CONFIG,
+                            "memory_bank: batch_negatives needs loss = \"infonce\" (NCE's noise is the bank)");
+    }
     a->n_items = env->dataset_size;
     ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "memory_bank", err);
     if (st != CT_OK) {
@@ -278,9 +317,42 @@ static double nce_z(mbank *a, const ct_tensor *logits) {
     return z;
 }
 
+/* Negatives of the bank plus the batch's other positives: a table of the
+ * bank's n_items rows followed by the n positives (in the arena, so it
+ * stays as it is until backward), and per row i the K bank indices then
+ * n_items + j for every j != i. */
+static bool with_batch_negatives(const mbank *a, ct_graph *g, const float *pos, const int64_t *idx, int64_t n,
+                                 const float **table, int64_t **idx_out) {
+    int64_t d = a->dim, k = a->k + n - 1;
+    float *t = ct_graph_alloc(g, (size_t)((a->n_items + n) * d) * sizeof *t);
+    int64_t *ix = ct_graph_alloc(g, (size_t)(n * k) * sizeof *ix);
+    if (!t || !ix) return false;
+    memcpy(t, a->bank->data, (size_t)(a->n_items * d) * sizeof *t);
+    memcpy(t + a->n_items * d, pos, (size_t)(n * d) * sizeof *t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t *row = ix + i * k;
+        memcpy(row, idx + i * a->k, (size_t)a->k * sizeof *row);
+        for (int64_t j = 0, c = a->k; j < n; j++)
+            if (j != i) row[c++] = a->n_items + j;
+    }
+    *table = t;
+    *idx_out = ix;
+    return true;
+}
+
 static ct_tensor *term_loss(mbank *a, ct_graph *g, ct_tensor *q, const float *pos, const int64_t *idx,
                             const int32_t *zeros) {
-    ct_tensor *logits = bank_logits(g, q, pos, a->bank->data, idx, a->k, a->inv_t);
+    if (!q) return NULL;
+    const float *table = a->bank->data;
+    int64_t k = a->k, n = q->shape[0];
+    if (a->batch_neg && n > 1) {
+        int64_t *ix;
+        if (!with_batch_negatives(a, g, pos, idx, n, &table, &ix))
+            return ct_graph_fail(g, CT_ERR_NOMEM, "memory_bank: out of memory");
+        idx = ix;
+        k += n - 1;
+    }
+    ct_tensor *logits = bank_logits(g, q, pos, table, idx, k, a->inv_t);
     if (!logits) return NULL;
     if (!a->nce) return ct_cross_entropy(g, logits, zeros);
     double shift = log(nce_z(a, logits) * (double)a->k / (double)a->n_items);
@@ -329,12 +401,16 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
     for (int64_t i = 0; i < n; i++) bank_sample_negatives(&r, b->items[i], a->n_items, a->k, idx + i * a->k);
     const float *q0 = z->data + row_of[0] * d;
     fill_positives(a, b, q0, pos);
-    ct_tensor *l0 = term_loss(a, g, ct_slice(g, z, 0, row_of[0], n), pos, idx, zeros);
+    /* Under "cross_view" (two views or more) the positives are rows of z:
+     * bank_logits copies them, so they are constants of the graph. */
+    bool cross = a->cross_view && b->n_views > 1;
+    const float *pos0 = cross ? z->data + row_of[1] * d : pos, *pos_t = cross ? q0 : pos;
+    ct_tensor *l0 = term_loss(a, g, ct_slice(g, z, 0, row_of[0], n), pos0, idx, zeros);
     ct_tensor *loss = l0;
     if (b->n_views > 1 && l0) {
         ct_tensor *lt = NULL;
         for (int v = 1; v < b->n_views; v++) {
-            ct_tensor *l = term_loss(a, g, ct_slice(g, z, 0, row_of[v], n), pos, idx, zeros);
+            ct_tensor *l = term_loss(a, g, ct_slice(g, z, 0, row_of[v], n), pos_t, idx, zeros);
             lt = lt && l ? ct_add(g, lt, l) : l;
         }
         lt = lt ? ct_scale(g, lt, a->lambda / (float)(b->n_views - 1)) : NULL;
