@@ -178,6 +178,7 @@ int ct_cmd_plugins(int argc, char **argv) {
     }
     ct_plugins_free(set);
     if (refused) {
+        fflush(stdout); /* the listing first, then the summary, even on one pipe */
         fprintf(stderr, "contrast: %d plugin file%s refused (reasons listed above)\n", refused,
                 refused == 1 ? " was" : "s were");
         return 3;
