@@ -19,8 +19,8 @@
  *       resumed run continues exactly (data order and augmentation are
  *       functions of (seed, epoch, step), so no other RNG state exists).
  * The companion is written first; a main file without a valid companion
- * is still usable for evaluation. Every read is validated strictly and a
- * bad file is an error naming the path and what is wrong. */
+ * is still usable for evaluation. Every read goes through the SDK's strict
+ * reader and a bad file is an error naming the path and what is wrong. */
 #ifndef CONTRAST_HOST_CHECKPOINT_H
 #define CONTRAST_HOST_CHECKPOINT_H
 
@@ -28,69 +28,25 @@
 #include <stdint.h>
 
 #include "contrast/contrast.h"
+#include "contrast/safetensors.h"
 
-/* ---- safetensors files ------------------------------------------------ */
+/* ---- writing safetensors files ------------------------------------------ */
 
-typedef enum ct_st_dtype {
-    CT_ST_F32 = 0,
-    CT_ST_F64,
-    CT_ST_F16,
-    CT_ST_BF16,
-    CT_ST_I64,
-    CT_ST_I32,
-    CT_ST_I16,
-    CT_ST_I8,
-    CT_ST_U8,
-    CT_ST_BOOL,
-} ct_st_dtype;
+/* Files are read with the SDK's reader (contrast/safetensors.h:
+ * ct_safetensors_open() and friends), which validates them strictly; the
+ * writer lives here because only the host writes checkpoints. */
 
-#define CT_ST_MAX_DIMS 8
-/* Headers larger than this are refused (the reference implementation's limit). */
-#define CT_ST_MAX_HEADER 100000000u
-
-/* The dtype's safetensors name ("F32") and element size in bytes. */
-const char *ct_st_dtype_name(ct_st_dtype d);
-size_t ct_st_dtype_size(ct_st_dtype d);
-
-/* One tensor. For writing, `data` points to the caller's nbytes bytes; for
- * reading, into the file buffer (valid until ct_st_file_free). */
-typedef struct ct_st_tensor {
-    const char *name;
-    ct_st_dtype dtype;
-    int ndim;
-    int64_t shape[CT_ST_MAX_DIMS];
-    const void *data;
-    size_t nbytes;
-} ct_st_tensor;
-
+/* One metadata entry to write. */
 typedef struct ct_st_meta {
     const char *key;
     const char *value;
 } ct_st_meta;
 
-/* Write tensors (in the given order) and string metadata to `path`,
- * atomically. nbytes must equal the shape product times the element size. */
-ct_status ct_safetensors_write(const char *path, const ct_st_tensor *tensors, size_t n,
+/* Write tensors (in the given order; `data` points to nbytes bytes each)
+ * and string metadata to `path`, atomically. nbytes must equal the shape
+ * product times the element size. */
+ct_status ct_safetensors_write(const char *path, const ct_safetensors_tensor *tensors, size_t n,
                                const ct_st_meta *meta, size_t n_meta, ct_error *err);
-
-/* A parsed, validated file. */
-typedef struct ct_st_file {
-    unsigned char *buf; /* the whole file */
-    size_t size;
-    size_t n;
-    ct_st_tensor *tensors; /* names owned by the struct */
-    size_t n_meta;
-    ct_st_meta *meta;
-} ct_st_file;
-
-/* Read and validate `path`: header length within bounds and the file, JSON
- * well formed, known dtypes, shape product * element size == offset span,
- * offsets inside the data area, contiguous and without overlaps, names
- * unique. Errors (CT_ERR_IO / CT_ERR_FORMAT) name the file and the problem. */
-ct_status ct_safetensors_read(const char *path, ct_st_file **out, ct_error *err);
-void ct_st_file_free(ct_st_file *f);
-const ct_st_tensor *ct_st_find(const ct_st_file *f, const char *name);
-const char *ct_st_meta_get(const ct_st_file *f, const char *key); /* NULL when absent */
 
 /* Test hook: when set, ct_safetensors_write stops after writing and syncing
  * the temporary file and before the rename, as a crash there would, and
@@ -116,8 +72,9 @@ ct_status ct_checkpoint_save(const char *run_dir, const ct_params *p, ct_optim *
 
 /* Load a main checkpoint file into the store: every store entry must be
  * present as F32 with its shape, and every tensor of the file must be an
- * entry of the store. When opt/pr are given, the companion file is loaded
- * too (it must exist and match). */
+ * entry of the store (ct_safetensors_load_params_exact). When opt/pr are
+ * given, the companion file is loaded too (it must exist, hold the
+ * optimizer state and progress, and carry the main file's config_sha256). */
 ct_status ct_checkpoint_load(const char *path, ct_params *p, ct_optim *opt,
                              ct_train_progress *pr, ct_error *err);
 

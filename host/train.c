@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -391,6 +392,59 @@ static ct_status resume(trainer *t, ct_error *err) {
     return CT_OK;
 }
 
+/* Whether v holds a NaN or Inf. No early exit inside: the comparison
+ * loop vectorizes (about 4 ms for 7.7M floats, a 60k x 128 memory bank,
+ * against 13 ms for an isfinite() loop). */
+static bool any_non_finite(const float *v, int64_t n) {
+    int bad = 0;
+    for (int64_t k = 0; k < n; k++) bad |= !(fabsf(v[k]) <= FLT_MAX);
+    return bad != 0;
+}
+
+/* The first entry of the store holding a NaN or Inf in its values (or,
+ * with grads, in its gradient); NULL when all are finite. One pass over
+ * the floats: cheap next to the step that made them. */
+static const char *non_finite_entry(const ct_params *p, bool grads) {
+    for (size_t i = 0; i < ct_params_count(p); i++) {
+        const char *name = NULL;
+        ct_param_kind kind = CT_PARAM_BUFFER;
+        const ct_tensor *x = ct_params_at(p, i, &name, &kind, NULL);
+        const float *v = !grads ? x->data : kind == CT_PARAM_TRAINABLE ? x->grad : NULL;
+        if (v && any_non_finite(v, x->numel)) return name;
+    }
+    return NULL;
+}
+
+/* Stop on a non-finite number: nothing is saved after it, so the newest
+ * checkpoint on disk is the last good state; say which and what to try. */
+static ct_status numeric_stop(const trainer *t, int64_t epoch, const char *what, ct_error *err) {
+    char at[128];
+    snprintf(at, sizeof at, "in step %lld of %lld (epoch %lld, 0-based step index %lld)", (long long)t->step + 1,
+             (long long)t->total, (long long)epoch + 1, (long long)t->step);
+    if (!t->last_ckpt[0])
+        return ct_error_set(err, CT_ERR_NUMERIC,
+                            "%s %s; stopping. No checkpoint was saved yet: try a lower optimizer.lr or a "
+                            "longer schedule.warmup_epochs and train again",
+                            what, at);
+    return ct_error_set(err, CT_ERR_NUMERIC,
+                        "%s %s; stopping. The last good checkpoint is %s: try a lower optimizer.lr or a "
+                        "longer schedule.warmup_epochs and continue it with --resume",
+                        what, at, t->last_ckpt);
+}
+
+/* Stop when an entry of the store is not finite: its gradient (grads) or
+ * its values. */
+static ct_status check_store(const trainer *t, int64_t epoch, bool grads, ct_error *err) {
+    const char *bad = non_finite_entry(t->m.store, grads);
+    if (!bad) return CT_OK;
+    char what[300];
+    if (grads)
+        snprintf(what, sizeof what, "the gradient of '%s' is not finite", bad);
+    else
+        snprintf(what, sizeof what, "'%s' is not finite after the update", bad);
+    return numeric_stop(t, epoch, what, err);
+}
+
 /* One optimizer step over one batch of every pipeline. */
 static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t *views,
                             double *stall, ct_error *err) {
@@ -420,9 +474,9 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     if (st == CT_OK) {
         *loss_out = total->data[0];
         if (!isfinite(*loss_out)) {
-            st = ct_error_set(err, CT_ERR_NUMERIC, "loss is %f at epoch %lld step %lld; stopping (last good checkpoint: %s)",
-                              *loss_out, (long long)epoch, (long long)t->step,
-                              t->last_ckpt[0] ? t->last_ckpt : "none");
+            char what[64];
+            snprintf(what, sizeof what, "loss is %f", *loss_out);
+            st = numeric_stop(t, epoch, what, err);
         }
     }
     if (st == CT_OK) {
@@ -432,6 +486,11 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     }
     if (st == CT_OK) {
         if (t->ex.arch_ops->after_backward) t->ex.arch_ops->after_backward(t->m.arch, &info);
+        /* A finite loss can still have non-finite gradients (0 * inf in a
+         * backward, a hook); the optimizer would spread them into weights. */
+        st = check_store(t, epoch, true, err);
+    }
+    if (st == CT_OK) {
         ct_optim_step(t->opt, plan_lr(&t->plan, t->step));
         if (t->ex.arch_ops->after_step) {
             for (int i = 0; i < t->n_pipes; i++) {
@@ -440,6 +499,8 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
                     t->ex.arch_ops->after_step(t->m.arch, &b, &info);
             }
         }
+        /* Updates outside the optimizer (EMA encoders, banks, queues). */
+        st = check_store(t, epoch, false, err);
     }
     ct_graph_reset(g);
     for (int i = 0; i < t->n_pipes; i++) ct_pipeline_release(t->pipes[i], db[i]);

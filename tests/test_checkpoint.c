@@ -1,6 +1,8 @@
 /* Checkpoints: safetensors round trip, atomic write, corruption detection,
- * store/optimizer save and load, rotation. */
+ * store/optimizer save and load, rotation; and training's stop on a NaN or
+ * Inf, which must leave the last good checkpoint intact and resumable. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +27,9 @@ static void write_raw(const char *path, const char *header, uint64_t hlen, const
 
 /* Expect reading `path` to fail with CT_ERR_FORMAT and a message containing `what`. */
 static void expect_bad(const char *path, const char *what) {
-    ct_st_file *f = NULL;
+    ct_safetensors *f = NULL;
     ct_error err = CT_ERROR_INIT;
-    ct_status st = ct_safetensors_read(path, &f, &err);
+    ct_status st = ct_safetensors_open(path, &f, &err);
     ck_assert_msg(st == CT_ERR_FORMAT, "status %d for %s (%s)", st, what, err.msg);
     ck_assert_ptr_null(f);
     ck_assert_msg(strstr(err.msg, what) != NULL, "message '%s' lacks '%s'", err.msg, what);
@@ -48,21 +50,21 @@ START_TEST(test_roundtrip_bit_identical) {
     memcpy(w, bits, sizeof w);
     int64_t ints[4] = {-1, 0, INT64_MAX, 42};
     float scalar = 3.5f;
-    ct_st_tensor t[4] = {
-        {"encoder.conv1.weight", CT_ST_F32, 2, {2, 3}, w, sizeof w},
-        {"steps", CT_ST_I64, 1, {4}, ints, sizeof ints},
-        {"empty", CT_ST_F32, 2, {0, 5}, NULL, 0},
-        {"scalar", CT_ST_F32, 0, {0}, &scalar, sizeof scalar},
+    ct_safetensors_tensor t[4] = {
+        {"encoder.conv1.weight", CT_SAFETENSORS_F32, 2, {2, 3}, w, sizeof w},
+        {"steps", CT_SAFETENSORS_I64, 1, {4}, ints, sizeof ints},
+        {"empty", CT_SAFETENSORS_F32, 2, {0, 5}, NULL, 0},
+        {"scalar", CT_SAFETENSORS_F32, 0, {0}, &scalar, sizeof scalar},
     };
     const char *cfg = "name = \"x\";\n\ttab \\ back \"quote\" \x01 ctrl \xc3\xa9";
     ct_st_meta meta[2] = {{"config", cfg}, {"epoch", "7"}};
     ct_error err = CT_ERROR_INIT;
     ck_assert_int_eq(ct_safetensors_write(path, t, 4, meta, 2, &err), CT_OK);
-    ct_st_file *f;
-    ck_assert_msg(ct_safetensors_read(path, &f, &err) == CT_OK, "%s", err.msg);
-    ck_assert_uint_eq(f->n, 4);
+    ct_safetensors *f;
+    ck_assert_msg(ct_safetensors_open(path, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_uint_eq(ct_safetensors_count(f), 4);
     for (int i = 0; i < 4; i++) {
-        const ct_st_tensor *r = ct_st_find(f, t[i].name);
+        const ct_safetensors_tensor *r = ct_safetensors_find(f, t[i].name);
         ck_assert_ptr_nonnull(r);
         ck_assert_int_eq(r->dtype, t[i].dtype);
         ck_assert_int_eq(r->ndim, t[i].ndim);
@@ -70,14 +72,25 @@ START_TEST(test_roundtrip_bit_identical) {
         ck_assert_uint_eq(r->nbytes, t[i].nbytes);
         if (r->nbytes) ck_assert_int_eq(memcmp(r->data, t[i].data, r->nbytes), 0);
     }
-    ck_assert_str_eq(ct_st_meta_get(f, "config"), cfg);
-    ck_assert_str_eq(ct_st_meta_get(f, "epoch"), "7");
-    ck_assert_ptr_null(ct_st_meta_get(f, "nope"));
+    ck_assert_str_eq(ct_safetensors_meta(f, "config"), cfg);
+    ck_assert_str_eq(ct_safetensors_meta(f, "epoch"), "7");
+    ck_assert_ptr_null(ct_safetensors_meta(f, "nope"));
+    ck_assert_uint_eq(ct_safetensors_meta_count(f), 2);
+    const char *value = NULL;
+    ck_assert_str_eq(ct_safetensors_meta_at(f, 1, &value), "epoch");
+    ck_assert_str_eq(value, "7");
+    ck_assert_ptr_null(ct_safetensors_meta_at(f, 2, &value));
+    ck_assert_str_eq(ct_safetensors_path(f), path);
     /* The data area starts 8-byte aligned, as the reference writer does. */
+    unsigned char len8[8];
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fread(len8, 1, 8, fp), 8);
+    fclose(fp);
     uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)f->buf[i] << (8 * i);
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
     ck_assert_uint_eq(hlen % 8, 0);
-    ct_st_file_free(f);
+    ct_safetensors_close(f);
 }
 END_TEST
 
@@ -86,22 +99,22 @@ START_TEST(test_atomic_crash_keeps_previous) {
     char path[512];
     snprintf(path, sizeof path, "%s/c.safetensors", dir);
     float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
-    ct_st_tensor ta = {"x", CT_ST_F32, 1, {4}, a, sizeof a};
-    ct_st_tensor tb = {"x", CT_ST_F32, 1, {4}, b, sizeof b};
+    ct_safetensors_tensor ta = {"x", CT_SAFETENSORS_F32, 1, {4}, a, sizeof a};
+    ct_safetensors_tensor tb = {"x", CT_SAFETENSORS_F32, 1, {4}, b, sizeof b};
     ct_error err = CT_ERROR_INIT;
     ck_assert_int_eq(ct_safetensors_write(path, &ta, 1, NULL, 0, &err), CT_OK);
     ct__st_crash_before_rename = 1;
     ck_assert_int_eq(ct_safetensors_write(path, &tb, 1, NULL, 0, &err), CT_ERR_INTERRUPTED);
     ct__st_crash_before_rename = 0;
-    ct_st_file *f;
-    ck_assert_msg(ct_safetensors_read(path, &f, &err) == CT_OK, "%s", err.msg);
-    ck_assert_int_eq(memcmp(ct_st_find(f, "x")->data, a, sizeof a), 0);
-    ct_st_file_free(f);
+    ct_safetensors *f;
+    ck_assert_msg(ct_safetensors_open(path, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(memcmp(ct_safetensors_find(f, "x")->data, a, sizeof a), 0);
+    ct_safetensors_close(f);
     /* A later successful write replaces it. */
     ck_assert_int_eq(ct_safetensors_write(path, &tb, 1, NULL, 0, &err), CT_OK);
-    ck_assert_int_eq(ct_safetensors_read(path, &f, &err), CT_OK);
-    ck_assert_int_eq(memcmp(ct_st_find(f, "x")->data, b, sizeof b), 0);
-    ct_st_file_free(f);
+    ck_assert_int_eq(ct_safetensors_open(path, &f, &err), CT_OK);
+    ck_assert_int_eq(memcmp(ct_safetensors_find(f, "x")->data, b, sizeof b), 0);
+    ct_safetensors_close(f);
 }
 END_TEST
 
@@ -110,7 +123,7 @@ START_TEST(test_truncated) {
     char path[512];
     snprintf(path, sizeof path, "%s/t.safetensors", dir);
     float a[16] = {0};
-    ct_st_tensor t = {"x", CT_ST_F32, 1, {16}, a, sizeof a};
+    ct_safetensors_tensor t = {"x", CT_SAFETENSORS_F32, 1, {16}, a, sizeof a};
     ct_error err = CT_ERROR_INIT;
     ck_assert_int_eq(ct_safetensors_write(path, &t, 1, NULL, 0, &err), CT_OK);
     struct stat sb;
@@ -193,9 +206,9 @@ START_TEST(test_shape_mismatch) {
     char path[512];
     snprintf(path, sizeof path, "%s/s.safetensors", dir);
     hdr_file(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
-    expect_bad(path, "shape holds 12 bytes");
+    expect_bad(path, "shape needs 12 bytes");
     hdr_file(path, "{\"x\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
-    expect_bad(path, "shape holds 16 bytes");
+    expect_bad(path, "shape needs 16 bytes");
 }
 END_TEST
 
@@ -284,7 +297,7 @@ START_TEST(test_store_names_checked) {
     ck_assert_msg(strstr(err.msg, "unknown tensor 'head.0.bias'"), "%s", err.msg);
     pr.step = 2;
     ck_assert_int_eq(ct_checkpoint_save(dir, small, NULL, &pr, NULL, 0, saved, sizeof saved, &err), CT_OK);
-    ck_assert_int_eq(ct_checkpoint_load(saved, big, NULL, NULL, &err), CT_ERR_FORMAT);
+    ck_assert_int_eq(ct_checkpoint_load(saved, big, NULL, NULL, &err), CT_ERR_NOT_FOUND);
     ck_assert_msg(strstr(err.msg, "'head.0.bias' is missing"), "%s", err.msg);
     /* Without a companion file, asking for progress is an error naming it. */
     ct_train_progress got;
@@ -322,6 +335,111 @@ START_TEST(test_rotation_and_latest) {
 }
 END_TEST
 
+/* ---- training stops on NaN/Inf (through the CLI) ------------------------------ */
+
+/* A tiny run of the nan_probe test plugin (tests/plugins/nan_probe) on raw
+ * pixels: 64 Fashion-MNIST test images, batch 16, so 4 steps an epoch, 12
+ * in all, and a checkpoint after every epoch; `arch` (architecture
+ * settings) makes it go non-finite. The config path goes to cfg. */
+static void write_probe_config(char *cfg, size_t n, const char *arch) {
+    snprintf(cfg, n, "%s/nan.cfg", ct_test_tmpdir());
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "name = \"nan_probe\";\nseed = 3;\n"
+            "plugins = { path = [\"%s/tests/plugins/nan_probe\"]; };\n"
+            "data = { train = { type = \"idx\"; limit = 64;\n"
+            "  images = \"/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\"; }; };\n"
+            "encoder = { type = \"pixels\"; };\n"
+            "pipelines = ( { data = \"train\"; views = 1;\n"
+            "  transforms = ( { type = \"normalize\"; mean = [0.2860]; std = [0.3530]; } ); } );\n"
+            "architecture = { type = \"nan_probe\"; %s };\n"
+            "optimizer = { type = \"sgd\"; lr = 0.1; };\n"
+            "train = { epochs = 3; batch_size = 16; threads = 1; checkpoint_every = 1; keep = 0; };\n",
+            ct_test_build_dir(), arch);
+    fclose(f);
+}
+
+static char g_out[1 << 15];
+
+/* Run `contrast ARGS`, expecting exit status want. */
+static void contrast(int want, const char *fmt, ...) {
+    char args[2048], cmd[2600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s/contrast %s", ct_test_build_dir(), args);
+    int rc = ct_test_run(cmd, g_out, sizeof g_out);
+    ck_assert_msg(rc == want, "`%s` exited %d, expected %d:\n%s", cmd, rc, want, g_out);
+}
+
+/* The probe's store ("head.weight", 1 x 784) loaded from a checkpoint, with
+ * its progress; every weight must be finite. */
+static void expect_good_checkpoint(const char *path, int64_t step) {
+    ct_params *p = ct_params_new(0);
+    int64_t shape[2] = {1, 784};
+    ck_assert_ptr_nonnull(ct_params_add(p, "head.weight", CT_PARAM_TRAINABLE, 2, shape, CT_INIT_ZEROS, 0, 0, NULL));
+    ck_assert_int_eq(ct_params_finalize(p, NULL), CT_OK);
+    ct_train_progress pr = {0, 0, 0};
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_checkpoint_load(path, p, NULL, &pr, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(pr.step, step);
+    ck_assert_uint_eq(pr.seed, 3);
+    const float *w = ct_params_data(p);
+    float norm = 0;
+    for (size_t i = 0; i < ct_params_numel(p); i++) {
+        ck_assert_msg(isfinite(w[i]), "%s: weight %zu is %f", path, i, w[i]);
+        norm += fabsf(w[i]);
+    }
+    ck_assert_msg(norm > 0, "%s: weights were never written", path);
+    ct_params_free(p);
+}
+
+/* Train the probe with `arch` into <tmp>/run (path to run), which must fail. */
+static void train_probe_fails(const char *arch, char *cfg, size_t cn, char *run, size_t rn) {
+    write_probe_config(cfg, cn, arch);
+    snprintf(run, rn, "%s/run", ct_test_tmpdir());
+    contrast(1, "train %s --run-dir %s", cfg, run);
+}
+
+START_TEST(test_nan_loss_stops_and_keeps_checkpoint) {
+    char cfg[512], run[600], latest[1024];
+    /* Step index 6 is the 3rd step of epoch 2: the checkpoint of step 4 exists. */
+    train_probe_fails("nan_step = 6;", cfg, sizeof cfg, run, sizeof run);
+    ck_assert_msg(strstr(g_out, "loss is nan in step 7 of 12 (epoch 2, 0-based step index 6)"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "checkpoint-s00000004.safetensors") && strstr(g_out, "--resume") &&
+                  strstr(g_out, "optimizer.lr"), "no advice in:\n%s", g_out);
+    /* Nothing was written after the NaN: the step-4 checkpoint is the newest and intact. */
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_latest(run, latest, sizeof latest, &err), CT_OK);
+    ck_assert_msg(strstr(latest, "checkpoint-s00000004.safetensors"), "%s", latest);
+    expect_good_checkpoint(latest, 4);
+    /* The same config fails the same way (deterministic); without the NaN
+     * it resumes from step 4 and finishes. */
+    contrast(1, "train %s --resume %s", cfg, run);
+    ck_assert_msg(strstr(g_out, "resuming") && strstr(g_out, "0-based step index 6"), "%s", g_out);
+    contrast(0, "train %s --set architecture.nan_step=-1 --resume %s", cfg, run);
+    ck_assert_msg(strstr(g_out, "at step 4") && strstr(g_out, "trained 8 steps"), "%s", g_out);
+    ck_assert_int_eq(ct_checkpoint_latest(run, latest, sizeof latest, &err), CT_OK);
+    ck_assert_msg(strstr(latest, "checkpoint-s00000012.safetensors"), "%s", latest);
+    expect_good_checkpoint(latest, 12);
+}
+END_TEST
+
+/* A NaN gradient with a finite loss, in the last step of epoch 1: without
+ * the gradient check the optimizer would write it into the weights and the
+ * epoch's checkpoint would save them. */
+START_TEST(test_nan_gradient_stops_before_the_update) {
+    char cfg[512], run[600], latest[1024];
+    train_probe_fails("nan_grad_step = 3;", cfg, sizeof cfg, run, sizeof run);
+    ck_assert_msg(strstr(g_out, "the gradient of 'head.weight' is not finite in step 4 of 12"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "No checkpoint was saved yet") && strstr(g_out, "optimizer.lr"), "%s", g_out);
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_latest(run, latest, sizeof latest, &err), CT_ERR_NOT_FOUND);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("safetensors");
@@ -339,5 +457,10 @@ int main(void) {
     tcase_add_test(tc2, test_store_names_checked);
     tcase_add_test(tc2, test_rotation_and_latest);
     suite_add_tcase(s, tc2);
+    TCase *tc3 = tcase_create("numeric_stop");
+    tcase_set_timeout(tc3, 60);
+    tcase_add_test(tc3, test_nan_loss_stops_and_keeps_checkpoint);
+    tcase_add_test(tc3, test_nan_gradient_stops_before_the_update);
+    suite_add_tcase(s, tc3);
     return ct_test_main(s);
 }

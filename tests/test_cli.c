@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contrast/version.h"
 #include "ct_test.h"
 
 static char out[65536];
@@ -24,7 +25,9 @@ static const char *plugins(void) {
 
 START_TEST(version_and_help) {
     ck_assert_int_eq(contrast(plugins(), "version"), 0);
-    ck_assert_ptr_nonnull(strstr(out, "plugin ABI 1.0"));
+    char abi[32];
+    snprintf(abi, sizeof abi, "plugin ABI %d.%d", CT_ABI_MAJOR, CT_ABI_MINOR);
+    ck_assert_msg(strstr(out, abi) != NULL, "'%s' lacks '%s'", out, abi);
     ck_assert_int_eq(contrast(plugins(), "--help"), 0);
     ck_assert_ptr_nonnull(strstr(out, "plugins [-v]"));
     ck_assert_ptr_nonnull(strstr(out, "check CONFIG"));

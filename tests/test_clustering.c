@@ -1,7 +1,8 @@
 /* The clustering architecture (SwAV): Sinkhorn-Knopp marginals and
  * stability, the swapped-prediction loss on a hand-made case, prototypes
  * renormalised every step and frozen early, multi-crop views, the queue,
- * and a 20-step training run. */
+ * a 20-step training run, and the collapse alarm (fires on a run held at
+ * ln K, stays quiet on a learning one). */
 #include "../plugins/architecture/clustering/sinkhorn.h"
 #include "ct_arch_test.h"
 
@@ -205,6 +206,92 @@ START_TEST(test_smoke_run) {
 }
 END_TEST
 
+/* ---- the collapse alarm through build/contrast -------------------------------- */
+
+/* 12 steps of batch 16 over 64 images, 100 prototypes (ln K = 4.6052, the
+ * 1% band is +-0.0461), the alarm after 5 consecutive steps in the band. */
+#define ALARM_SETS                                                                                             \
+    "--set data.train.limit=64 --set data.test.limit=64 --set train.batch_size=16 --set train.threads=1 "      \
+    "--set train.log_every=100 --set train.keep=0 --set encoder.stem_width=8 --set encoder.widths=[8,16,32] "  \
+    "--set train.max_steps=12 --set train.epochs=3 --set evaluation.every=0 --set 'evaluation.evaluators=()' " \
+    "--set architecture.prototypes=100 --set architecture.freeze_prototypes_steps=2 "
+#define ALARM_TEXT "the predictions look collapsed to uniform"
+
+static char g_out[1 << 16];
+
+/* Train swav_fmnist.cfg with ALARM_SETS and `extra`; the run's output
+ * (stdout and stderr) lands in g_out, its per-step losses in loss[12].
+ * Returns the longest run of consecutive steps whose loss is within 1% of
+ * ln 100, as the metrics show it. */
+static int alarm_run(const char *extra, const char *name, double loss[12]) {
+    const char *dir = ct_test_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/contrast train %s/configs/swav_fmnist.cfg " ALARM_SETS "%s --run-dir %s/%s",
+             ct_test_build_dir(), ct_test_source_dir(), extra, dir, name);
+    int rc = ct_test_run(cmd, g_out, sizeof g_out);
+    ck_assert_msg(rc == 0, "`%s` exited %d:\n%s", cmd, rc, g_out);
+    char path[1024], line[2048];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, name);
+    FILE *fp = fopen(path, "r");
+    ck_assert_msg(fp != NULL, "no %s", path);
+    int n = 0, streak = 0, longest = 0;
+    double ln_k = log(100.0);
+    while (fgets(line, sizeof line, fp)) {
+        const char *s = strstr(line, "\"loss\": ");
+        if (!strstr(line, "\"type\": \"step\"") || !s) continue;
+        ck_assert_int_lt(n, 12);
+        loss[n] = atof(s + 8);
+        streak = fabs(loss[n] - ln_k) <= 0.01 * ln_k ? streak + 1 : 0;
+        if (streak > longest) longest = streak;
+        n++;
+    }
+    fclose(fp);
+    ck_assert_int_eq(n, 12);
+    return longest;
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* At temperature 100 the logits z.C/T of unit z and C lie in [-0.01, 0.01],
+ * so every prediction is uniform to within e^0.02 and the swapped loss is
+ * ln K +- 0.02 whatever the codes: inside the band from the first step. The
+ * alarm fires once, at the 5th step (step 4), and names ln K. */
+START_TEST(test_collapse_alarm_fires) {
+    double loss[12];
+    int longest = alarm_run("--set architecture.temperature=100 --set architecture.collapse_steps=5", "hot", loss);
+    ck_assert_msg(longest == 12, "the hot run left the band (longest streak %d, last loss %.4f)", longest, loss[11]);
+    ck_assert_msg(count_of(g_out, ALARM_TEXT) == 1, "alarm fired %d times, want once:\n%s", count_of(g_out, ALARM_TEXT),
+                  g_out);
+    ck_assert_msg(strstr(g_out, "warning: the loss has stayed within 1% of ln K = 4.6052 for 5 steps"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "at step 4)"), "alarm not at the 5th step:\n%s", g_out);
+}
+END_TEST
+
+/* The same collapsed run, but the alarm wants more steps than it has. */
+START_TEST(test_collapse_alarm_counts_steps) {
+    double loss[12];
+    int longest = alarm_run("--set architecture.temperature=100 --set architecture.collapse_steps=13", "hot13", loss);
+    ck_assert_int_eq(longest, 12);
+    ck_assert_msg(!strstr(g_out, ALARM_TEXT), "alarm after 12 of 13 steps:\n%s", g_out);
+}
+END_TEST
+
+/* Control: the config's temperature (0.1). The loss starts above ln K and
+ * falls (5.2 -> 4.7 here); it must not linger in the band, and the alarm
+ * must stay quiet at the same 5-step threshold. */
+START_TEST(test_collapse_alarm_quiet_when_learning) {
+    double loss[12];
+    int longest = alarm_run("--set architecture.collapse_steps=5", "normal", loss);
+    ck_assert_msg(longest < 5, "control run stayed near ln K for %d steps: not a control", longest);
+    ck_assert_msg(!strstr(g_out, ALARM_TEXT), "alarm in a learning run:\n%s", g_out);
+    ck_assert_msg(loss[11] < loss[0], "control loss did not fall: %.4f -> %.4f", loss[0], loss[11]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("clustering");
     TCase *unit = tcase_create("swav");
@@ -219,6 +306,9 @@ int main(void) {
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);
     tcase_add_test(runs, test_smoke_run);
+    tcase_add_test(runs, test_collapse_alarm_fires);
+    tcase_add_test(runs, test_collapse_alarm_counts_steps);
+    tcase_add_test(runs, test_collapse_alarm_quiet_when_learning);
     suite_add_tcase(s, runs);
     return ct_test_main(s);
 }

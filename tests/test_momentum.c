@@ -1,8 +1,13 @@
 /* The momentum architecture (MoCo v2): key weights after one step equal
  * m*key + (1-m)*query exactly, start() copies the query weights, the queue
  * is a FIFO ring with wrap-around, InfoNCE against the queue on a
- * hand-made case, shuffled-BN keys restore the sample order, and a
- * 20-step training run. */
+ * hand-made case, shuffled-BN keys restore the sample order, a 20-step
+ * training run, and resume equality at 1 thread (losses, key encoder,
+ * queue). */
+#include <stdarg.h>
+
+#include <contrast/safetensors.h>
+
 #include "../plugins/architecture/momentum/queue_math.h"
 #include "ct_arch_test.h"
 
@@ -187,6 +192,144 @@ START_TEST(test_smoke_run) {
 }
 END_TEST
 
+/* ---- resume equality through build/contrast ---------------------------------- */
+
+/* 64 images, batch 16: 4 steps per epoch, 12 steps in all; the stop at 7 is
+ * mid-epoch. A queue of 40 keys takes 16 per step and wraps: the stop
+ * leaves its pointer at 7 * 16 mod 40 = 32, not at 0, so a resume that
+ * lost the pointer (and so overwrote other rows) would change the losses.
+ * 2 shuffle splits keep the shuffled key path in play; no evaluators (the
+ * comparison is of training state). */
+#define RESUME_STEPS 12
+#define RESUME_SETS                                                                                         \
+    "--set data.train.limit=64 --set data.test.limit=64 --set train.batch_size=16 --set train.threads=1 "   \
+    "--set train.log_every=5 --set train.keep=0 --set encoder.stem_width=8 --set encoder.widths=[8,16,32] " \
+    "--set architecture.queue_size=40 --set architecture.shuffle_splits=2 --set train.max_steps=12 "        \
+    "--set train.epochs=3 --set evaluation.every=0 --set 'evaluation.evaluators=()'"
+
+static char g_out[1 << 16];
+
+static void cli(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = ct_test_run(cmd, g_out, sizeof g_out);
+    ck_assert_msg(rc == 0, "`%s` exited %d:\n%s", cmd, rc, g_out);
+}
+
+/* Per-step losses of a run's metrics.jsonl, as printed ("%.9g"), by step;
+ * returns one past the last step seen. */
+static int read_losses(const char *run, char losses[][32], int max) {
+    char path[1024], line[2048];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no %s", path);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        long long step;
+        if (!strstr(line, "\"type\": \"step\"")) continue;
+        const char *s = strstr(line, "\"step\": "), *l = strstr(line, "\"loss\": ");
+        ck_assert(s && l);
+        ck_assert_int_eq(sscanf(s, "\"step\": %lld", &step), 1);
+        ck_assert_msg(step >= 0 && step < max, "step %lld", step);
+        ck_assert_int_eq(sscanf(l, "\"loss\": %31[^,}]", losses[step]), 1);
+        if (step + 1 > n) n = (int)step + 1;
+    }
+    fclose(f);
+    return n;
+}
+
+static ct_safetensors *open_checkpoint(const char *run, const char *suffix) {
+    char path[2200];
+    snprintf(path, sizeof path, "%s/checkpoint-s%08d%s", run, RESUME_STEPS, suffix);
+    ct_safetensors *f = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_safetensors_open(path, &f, &err) == CT_OK, "%s", err.msg);
+    return f;
+}
+
+/* Every tensor of `a` is in `b` with the same dtype, shape and bytes, and
+ * the counts agree. Returns how many tensors have a name starting with
+ * `prefix` (NULL: none counted). */
+static int same_tensors(const ct_safetensors *a, const ct_safetensors *b, const char *prefix) {
+    ck_assert_int_eq(ct_safetensors_count(a), ct_safetensors_count(b));
+    int matched = 0;
+    for (size_t i = 0; i < ct_safetensors_count(a); i++) {
+        const ct_safetensors_tensor *x = ct_safetensors_at(a, i), *y = ct_safetensors_find(b, x->name);
+        ck_assert_msg(y != NULL, "%s missing from the resumed checkpoint", x->name);
+        ck_assert_int_eq(x->dtype, y->dtype);
+        ck_assert_int_eq(x->ndim, y->ndim);
+        for (int d = 0; d < x->ndim; d++) ck_assert_int_eq(x->shape[d], y->shape[d]);
+        ck_assert_uint_eq(x->nbytes, y->nbytes);
+        ck_assert_msg(memcmp(x->data, y->data, x->nbytes) == 0, "%s differs after resume", x->name);
+        if (prefix && strncmp(x->name, prefix, strlen(prefix)) == 0) matched++;
+    }
+    return matched;
+}
+
+static float first_float(const ct_safetensors *f, const char *name) {
+    const ct_safetensors_tensor *t = ct_safetensors_find(f, name);
+    ck_assert_msg(t != NULL && t->dtype == CT_SAFETENSORS_F32, "no F32 tensor %s", name);
+    float v;
+    memcpy(&v, t->data, sizeof v);
+    return v;
+}
+
+START_TEST(test_resume_identical) {
+    const char *dir = ct_test_tmpdir();
+    const char *cfg = "configs/moco_fmnist.cfg";
+    cli("%s/contrast train %s/%s " RESUME_SETS " --run-dir %s/full", ct_test_build_dir(), ct_test_source_dir(), cfg,
+        dir);
+    cli("%s/contrast train %s/%s " RESUME_SETS " --run-dir %s/cut --stop-after 7", ct_test_build_dir(),
+        ct_test_source_dir(), cfg, dir);
+    ck_assert_msg(strstr(g_out, "stopped after step 7"), "%s", g_out);
+    cli("%s/contrast train %s/%s " RESUME_SETS " --resume %s/cut", ct_test_build_dir(), ct_test_source_dir(), cfg,
+        dir);
+    ck_assert_msg(strstr(g_out, "resuming") && strstr(g_out, "at step 7"), "%s", g_out);
+
+    static char a[64][32], b[64][32];
+    char run[1024];
+    snprintf(run, sizeof run, "%s/full", dir);
+    ck_assert_int_eq(read_losses(run, a, 64), RESUME_STEPS);
+    snprintf(run, sizeof run, "%s/cut", dir);
+    ck_assert_int_eq(read_losses(run, b, 64), RESUME_STEPS);
+    for (int i = 0; i < RESUME_STEPS; i++) ck_assert_msg(strcmp(a[i], b[i]) == 0, "step %d: %s vs %s", i, a[i], b[i]);
+
+    /* The final checkpoints: every tensor byte for byte, the key encoder,
+     * key head and queue by name among them. */
+    snprintf(run, sizeof run, "%s/full", dir);
+    ct_safetensors *fa = open_checkpoint(run, ".safetensors");
+    snprintf(run, sizeof run, "%s/cut", dir);
+    ct_safetensors *fb = open_checkpoint(run, ".safetensors");
+    ck_assert_int_ge(same_tensors(fa, fb, "key_encoder."), 6);
+    ck_assert_int_ge(same_tensors(fa, fb, "key_head."), 2);
+    ck_assert_int_eq(same_tensors(fa, fb, "queue"), 2); /* queue, queue_ptr */
+    const ct_safetensors_tensor *q = ct_safetensors_find(fa, "queue");
+    ck_assert_int_eq(q->ndim, 2);
+    ck_assert_int_eq(q->shape[0], 40);
+    /* 12 steps x 16 keys into a ring of 40. */
+    ck_assert_float_eq(first_float(fa, "queue_ptr"), (float)(RESUME_STEPS * 16 % 40));
+    /* The key encoder is a moving average, not a copy of the query one:
+     * equality above is not equality of the query weights in disguise. */
+    const ct_safetensors_tensor *kw = ct_safetensors_find(fa, "key_encoder.conv1.weight"),
+                                *qw = ct_safetensors_find(fa, "encoder.conv1.weight");
+    ck_assert_msg(kw && qw && kw->nbytes == qw->nbytes, "conv1 weights missing");
+    ck_assert_msg(memcmp(kw->data, qw->data, kw->nbytes) != 0, "key encoder equals the query encoder");
+    ct_safetensors_close(fa);
+    ct_safetensors_close(fb);
+    /* The optimizer state (moments, step count, progress) resumes too. */
+    snprintf(run, sizeof run, "%s/full", dir);
+    fa = open_checkpoint(run, ".state.safetensors");
+    snprintf(run, sizeof run, "%s/cut", dir);
+    fb = open_checkpoint(run, ".state.safetensors");
+    same_tensors(fa, fb, NULL);
+    ct_safetensors_close(fa);
+    ct_safetensors_close(fb);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("momentum");
     TCase *unit = tcase_create("moco");
@@ -199,6 +342,7 @@ int main(void) {
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);
     tcase_add_test(runs, test_smoke_run);
+    tcase_add_test(runs, test_resume_identical);
     suite_add_tcase(s, runs);
     return ct_test_main(s);
 }

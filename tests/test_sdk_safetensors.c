@@ -15,9 +15,9 @@ static char g_path[512];
 static void write_sample(void) {
     static const float w[6] = {1, 2, 3, 4, 5, 6}, b[3] = {-1, 0.5f, 7};
     static const unsigned char extra[4] = {1, 2, 3, 4};
-    ct_st_tensor t[3] = {{"a.w", CT_ST_F32, 2, {2, 3}, w, sizeof w},
-                         {"a.b", CT_ST_F32, 1, {3}, b, sizeof b},
-                         {"other", CT_ST_U8, 1, {4}, extra, sizeof extra}};
+    ct_safetensors_tensor t[3] = {{"a.w", CT_SAFETENSORS_F32, 2, {2, 3}, w, sizeof w},
+                         {"a.b", CT_SAFETENSORS_F32, 1, {3}, b, sizeof b},
+                         {"other", CT_SAFETENSORS_U8, 1, {4}, extra, sizeof extra}};
     ct_st_meta m[1] = {{"config", "name = \"x\";\n"}};
     snprintf(g_path, sizeof g_path, "%s/s.safetensors", ct_test_tmpdir());
     ct_error err = CT_ERROR_INIT;
@@ -55,9 +55,42 @@ START_TEST(round_trip_and_load) {
     /* A store whose shape differs: refused, naming the tensor. */
     p = store_with(4);
     ck_assert_int_eq(ct_safetensors_load_params(f, p, NULL, &err), CT_ERR_SHAPE);
-    ck_assert_msg(strstr(err.msg, "a.w"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "a.w") && strstr(err.msg, "[2, 3]"), "%s", err.msg);
+    /* Nothing was copied, not even the entry that matched. */
+    ck_assert_float_eq(ct_params_find(p, "a.b")->data[1], 0.0f);
     ct_params_free(p);
     ct_safetensors_close(f);
+}
+END_TEST
+
+START_TEST(exact_load_refuses_stray_tensors) {
+    write_sample();
+    ct_safetensors *f = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_safetensors_open(g_path, &f, &err), CT_OK);
+    ck_assert_str_eq(ct_safetensors_path(f), g_path);
+    ct_params *p = store_with(3);
+    ck_assert_int_eq(ct_safetensors_load_params_exact(f, p, &err), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "unknown tensor 'other'") && strstr(err.msg, g_path), "%s", err.msg);
+    ck_assert_float_eq(ct_params_find(p, "a.w")->data[5], 0.0f);
+    /* A store declaring every tensor of the file loads. */
+    ct_params *q = ct_params_new(0);
+    int64_t ws[2] = {2, 3}, bs[1] = {3};
+    ct_params_add(q, "a.w", CT_PARAM_TRAINABLE, 2, ws, CT_INIT_ZEROS, 0, 0, NULL);
+    ct_params_add(q, "a.b", CT_PARAM_TRAINABLE, 1, bs, CT_INIT_ZEROS, 0, 0, NULL);
+    ck_assert_int_eq(ct_params_finalize(q, NULL), CT_OK);
+    ct_safetensors_close(f);
+    ct_safetensors_tensor t[2] = {{"a.w", CT_SAFETENSORS_F32, 2, {2, 3}, ct_params_find(p, "a.w")->data, 24},
+                                  {"a.b", CT_SAFETENSORS_F32, 1, {3}, ct_params_find(p, "a.b")->data, 12}};
+    ct_params_find(p, "a.b")->data[2] = 9.0f;
+    ck_assert_int_eq(ct_safetensors_write(g_path, t, 2, NULL, 0, &err), CT_OK);
+    ck_assert_int_eq(ct_safetensors_open(g_path, &f, &err), CT_OK);
+    ck_assert_uint_eq(ct_safetensors_meta_count(f), 0);
+    ck_assert_msg(ct_safetensors_load_params_exact(f, q, &err) == CT_OK, "%s", err.msg);
+    ck_assert_float_eq(ct_params_find(q, "a.b")->data[2], 9.0f);
+    ct_safetensors_close(f);
+    ct_params_free(p);
+    ct_params_free(q);
 }
 END_TEST
 
@@ -77,21 +110,37 @@ START_TEST(missing_tensor_is_named) {
 }
 END_TEST
 
-/* A file made of a header text and `data` bytes of zeros. */
-static ct_status open_raw(const char *header, size_t data, ct_error *err) {
+/* Write a file made of a header text and `data` bytes of zeros; its path. */
+static const char *write_raw(const char *header, size_t data) {
+    static char path[512];
     size_t h = strlen(header), n = 8 + h + data;
     unsigned char *buf = calloc(1, n);
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)h >> (8 * i));
     memcpy(buf + 8, header, h);
-    char path[512];
     snprintf(path, sizeof path, "%s/raw.safetensors", ct_test_tmpdir());
     ck_assert_int_eq(ct_test_write_file(path, buf, n), 0);
     free(buf);
+    return path;
+}
+
+static ct_status open_raw(const char *header, size_t data, ct_error *err) {
     ct_safetensors *f = NULL;
-    ct_status st = ct_safetensors_open(path, &f, err);
+    ct_status st = ct_safetensors_open(write_raw(header, data), &f, err);
     ct_safetensors_close(f);
     return st;
 }
+
+/* Escapes decode to UTF-8, surrogate pairs included. */
+START_TEST(unicode_escapes_decode) {
+    const char *path = write_raw("{\"__metadata__\":{\"k\":\"\\u00e9\\ud83d\\ude00\\n\"}}", 0);
+    ct_safetensors *f = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_safetensors_open(path, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_str_eq(ct_safetensors_meta(f, "k"), "\xc3\xa9\xf0\x9f\x98\x80\n");
+    ck_assert_uint_eq(ct_safetensors_count(f), 0);
+    ct_safetensors_close(f);
+}
+END_TEST
 
 START_TEST(malformed_files_are_refused) {
     static const struct {
@@ -110,6 +159,10 @@ START_TEST(malformed_files_are_refused) {
         {"{\"t\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0, "missing data_offsets"},
         {"{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, "expected"},
         {"{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "unsigned"},
+        {"{\"t\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4, "fraction"},
+        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, "duplicate __metadata__"},
+        {"{\"__metadata__\":{\"k\":\"\\ud83d\"}}", 0, "unpaired surrogate"},
+        {"{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "unused bytes"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         ct_error err = CT_ERROR_INIT;
@@ -135,6 +188,8 @@ int main(void) {
     tcase_add_test(tc, round_trip_and_load);
     tcase_add_test(tc, missing_tensor_is_named);
     tcase_add_test(tc, malformed_files_are_refused);
+    tcase_add_test(tc, exact_load_refuses_stray_tensors);
+    tcase_add_test(tc, unicode_escapes_decode);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
 }

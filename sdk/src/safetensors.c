@@ -1,5 +1,6 @@
 /* Reading safetensors files (see contrast/safetensors.h): a strict
- * validating parser of the JSON header and loading into a ct_params store. */
+ * validating parser of the JSON header and loading into a ct_params store.
+ * This is the only reader: the host's checkpoint loading uses it too. */
 #include "contrast/safetensors.h"
 
 #include <errno.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_HEADER 100000000u /* the reference implementation's limit */
-
 struct ct_safetensors {
     char *path;
     unsigned char *buf; /* the whole file */
@@ -20,6 +19,7 @@ struct ct_safetensors {
     ct_safetensors_tensor *t; /* names malloc'd */
     size_t n_meta, meta_cap;
     char **meta; /* key, value, key, value... */
+    bool have_meta;
 };
 
 static const struct {
@@ -56,20 +56,23 @@ static bool fail(json *j, const char *fmt, ...)
     ;
 static bool fail(json *j, const char *fmt, ...) {
     if (j->failed) return false;
-    char msg[256];
+    char msg[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    ct_error_set(j->err, CT_ERR_FORMAT, "%s: bad header at byte %zu: %s", j->path, j->i, msg);
+    ct_error_set(j->err, CT_ERR_FORMAT, "%s: bad JSON header at byte %zu: %s", j->path, j->i, msg);
     j->failed = true;
     return false;
 }
 
 static void skip_ws(json *j) {
-    while (j->i < j->n && strchr(" \t\r\n", j->s[j->i]) && j->s[j->i]) j->i++;
+    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
+                           j->s[j->i] == '\r'))
+        j->i++;
 }
 
+/* True and consumes c when the next non-space character is c. */
 static bool accept(json *j, char c) {
     skip_ws(j);
     if (j->i < j->n && j->s[j->i] == c) return ++j->i, true;
@@ -77,22 +80,64 @@ static bool accept(json *j, char c) {
 }
 
 static bool expect(json *j, char c) {
-    if (accept(j, c)) return true;
-    return fail(j, "expected '%c'", c);
+    skip_ws(j);
+    if (j->i >= j->n) return fail(j, "expected '%c', found end of header", c);
+    if (j->s[j->i] != c) return fail(j, "expected '%c', found '%c'", c, j->s[j->i]);
+    j->i++;
+    return true;
 }
 
-/* Append the UTF-8 encoding of a BMP code point. */
+static bool hex4(json *j, unsigned *v) {
+    if (j->i + 4 > j->n) return fail(j, "truncated \\u escape");
+    *v = 0;
+    for (int k = 0; k < 4; k++) {
+        char h = j->s[j->i + k];
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0) return fail(j, "bad \\u escape");
+        *v = *v * 16 + (unsigned)d;
+    }
+    j->i += 4;
+    return true;
+}
+
+/* The UTF-8 encoding of a code point into o; its length. */
 static size_t utf8(unsigned cp, char *o) {
     if (cp < 0x80) return o[0] = (char)cp, 1;
     if (cp < 0x800) return o[0] = (char)(0xc0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
-    o[0] = (char)(0xe0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* After "\u": one code point, joining a surrogate pair; 0 on error. */
+static unsigned code_point(json *j) {
+    unsigned cp, lo;
+    if (!hex4(j, &cp)) return 0;
+    if (cp >= 0xdc00 && cp < 0xe000) return fail(j, "unpaired surrogate"), 0;
+    if (cp >= 0xd800 && cp < 0xdc00) {
+        if (j->i + 2 > j->n || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u')
+            return fail(j, "unpaired surrogate"), 0;
+        j->i += 2;
+        if (!hex4(j, &lo)) return 0;
+        if (lo < 0xdc00 || lo >= 0xe000) return fail(j, "bad surrogate pair"), 0;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+    if (cp == 0) fail(j, "NUL character in string");
+    return cp;
 }
 
 /* A string literal, decoded into a malloc'd string (NULL on error). The
- * decoded text is never longer than the literal, so one allocation does. */
+ * decoded text is never longer than the literal (an escape of 6 or 12
+ * characters decodes to at most 3 or 4 bytes), so one allocation does. */
 static char *string(json *j) {
     if (!expect(j, '"')) return NULL;
     char *out = malloc(j->n - j->i + 1);
@@ -101,7 +146,7 @@ static char *string(json *j) {
     while (j->i < j->n) {
         unsigned char c = (unsigned char)j->s[j->i++];
         if (c == '"') return out[o] = '\0', out;
-        if (c < 0x20) break;
+        if (c < 0x20) return free(out), fail(j, "control character in string"), NULL;
         if (c != '\\') {
             out[o++] = (char)c;
             continue;
@@ -112,48 +157,43 @@ static char *string(json *j) {
         const char *hit = e ? strchr(from, e) : NULL;
         if (hit) {
             out[o++] = to[hit - from];
-        } else if (e == 'u' && j->i + 4 <= j->n) {
-            unsigned cp = 0;
-            for (int k = 0; k < 4; k++) {
-                char h = j->s[j->i++];
-                int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                if (v < 0) return free(out), fail(j, "bad \\u escape"), NULL;
-                cp = cp * 16 + (unsigned)v;
-            }
-            /* Names and metadata written by contrast are ASCII; refuse
-             * what would need surrogate pairs or NUL rather than guess. */
-            if (cp == 0 || (cp >= 0xd800 && cp < 0xe000))
-                return free(out), fail(j, "unsupported \\u%04x escape", cp), NULL;
+        } else if (e == 'u') {
+            unsigned cp = code_point(j);
+            if (!cp) return free(out), NULL;
             o += utf8(cp, out + o);
         } else {
-            return free(out), fail(j, "bad escape"), NULL;
+            return free(out), fail(j, "bad escape '\\%c'", e), NULL;
         }
     }
     free(out);
-    fail(j, "unterminated string or control character");
+    fail(j, "unterminated string");
     return NULL;
 }
 
+/* A non-negative integer: no sign, fraction or exponent. */
 static bool uint_value(json *j, uint64_t *v) {
     skip_ws(j);
-    if (j->i >= j->n || j->s[j->i] < '0' || j->s[j->i] > '9') return fail(j, "expected an unsigned integer");
+    if (j->i >= j->n || j->s[j->i] < '0' || j->s[j->i] > '9')
+        return fail(j, "expected an unsigned, non-negative integer");
     uint64_t x = 0;
     while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
         unsigned d = (unsigned)(j->s[j->i++] - '0');
         if (x > (UINT64_MAX - d) / 10) return fail(j, "integer too large");
         x = x * 10 + d;
     }
+    if (j->i < j->n && (j->s[j->i] == '.' || j->s[j->i] == 'e' || j->s[j->i] == 'E'))
+        return fail(j, "expected an integer, found a fraction");
     *v = x;
     return true;
 }
 
+/* [u, u, ...] into v (at most max); the count in *n. */
 static bool uint_list(json *j, uint64_t *v, int max, int *n) {
     *n = 0;
     if (!expect(j, '[')) return false;
     if (accept(j, ']')) return true;
     do {
-        if (*n >= max) return fail(j, "more than %d numbers", max);
+        if (*n >= max) return fail(j, "list longer than %d", max);
         if (!uint_value(j, &v[(*n)++])) return false;
     } while (accept(j, ','));
     return expect(j, ']');
@@ -173,7 +213,10 @@ static bool push_meta(ct_safetensors *f, char *k, char *v) {
     return true;
 }
 
+/* {"key": "value", ...}: string values only, as the format requires. */
 static bool metadata(json *j, ct_safetensors *f) {
+    if (f->have_meta) return fail(j, "duplicate __metadata__");
+    f->have_meta = true;
     if (!expect(j, '{')) return false;
     if (accept(j, '}')) return true;
     do {
@@ -188,6 +231,17 @@ static bool metadata(json *j, ct_safetensors *f) {
     return expect(j, '}');
 }
 
+static bool dtype_value(json *j, ct_safetensors_tensor *t) {
+    char *d = string(j);
+    if (!d) return false;
+    size_t i = 0;
+    while (i < N_DTYPES && strcmp(d, k_dtypes[i].name)) i++;
+    if (i == N_DTYPES) fail(j, "tensor '%s': unknown dtype \"%s\"", t->name, d);
+    t->dtype = (ct_safetensors_dtype)i;
+    free(d);
+    return i < N_DTYPES;
+}
+
 /* {"dtype": "F32", "shape": [..], "data_offsets": [b, e]} */
 static bool tensor_entry(json *j, ct_safetensors_tensor *t, uint64_t off[2]) {
     bool dtype = false, shape = false, offsets = false;
@@ -196,13 +250,7 @@ static bool tensor_entry(json *j, ct_safetensors_tensor *t, uint64_t off[2]) {
         char *k = string(j);
         bool ok = k && expect(j, ':');
         if (ok && !strcmp(k, "dtype") && !dtype) {
-            char *d = string(j);
-            size_t i = 0;
-            while (d && i < N_DTYPES && strcmp(d, k_dtypes[i].name)) i++;
-            ok = dtype = d && i < N_DTYPES;
-            if (!ok && d) fail(j, "tensor '%s': unknown dtype '%s'", t->name, d);
-            t->dtype = (ct_safetensors_dtype)i;
-            free(d);
+            ok = dtype = dtype_value(j, t);
         } else if (ok && !strcmp(k, "shape") && !shape) {
             uint64_t s[CT_SAFETENSORS_MAX_DIMS] = {0};
             ok = shape = uint_list(j, s, CT_SAFETENSORS_MAX_DIMS, &t->ndim);
@@ -212,9 +260,10 @@ static bool tensor_entry(json *j, ct_safetensors_tensor *t, uint64_t off[2]) {
             }
         } else if (ok && !strcmp(k, "data_offsets") && !offsets) {
             int n = 0;
-            ok = offsets = uint_list(j, off, 2, &n) && (n == 2 || fail(j, "data_offsets needs 2 numbers"));
+            ok = offsets = uint_list(j, off, 2, &n) &&
+                           (n == 2 || fail(j, "tensor '%s': data_offsets needs 2 numbers", t->name));
         } else if (ok) {
-            ok = fail(j, "tensor '%s': unexpected or repeated key '%s'", t->name, k);
+            ok = fail(j, "tensor '%s': unexpected or repeated key \"%s\"", t->name, k);
         }
         free(k);
         if (!ok) return false;
@@ -234,38 +283,74 @@ typedef struct span {
 
 static int span_cmp(const void *a, const void *b) {
     const span *x = a, *y = b;
-    return x->b < y->b ? -1 : x->b > y->b;
+    return x->b < y->b ? -1 : x->b > y->b ? 1 : (x->e < y->e ? -1 : x->e > y->e);
 }
 
+/* One tensor's span against its shape and the data area. */
+static ct_status check_span(const ct_safetensors *f, const ct_safetensors_tensor *t, const span *s,
+                            size_t size, ct_error *err) {
+    uint64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
+    unsigned long long b = s->b, e = s->e, need = numel * ct_safetensors_dtype_size(t->dtype);
+    if (e < b)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
+                            f->path, t->name, b, e);
+    if (e > size)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] outside the file's %zu data bytes",
+                            f->path, t->name, b, e, size);
+    if (need != e - b)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s': its shape needs %llu bytes of %s but data_offsets span %llu",
+                            f->path, t->name, need, ct_safetensors_dtype_name(t->dtype), e - b);
+    return CT_OK;
+}
+
+/* Spans inside the data area, matching the shapes and tiling the area
+ * exactly (no gaps, no overlaps); then the tensors' data pointers. */
 static ct_status check_layout(ct_safetensors *f, span *sp, const unsigned char *data, size_t size,
                               ct_error *err) {
     for (size_t i = 0; i < f->n; i++) {
-        ct_safetensors_tensor *t = &f->t[i];
-        uint64_t numel = 1;
-        for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
-        if (sp[i].e < sp[i].b || sp[i].e > size)
-            return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] outside the %zu data bytes",
-                                f->path, t->name, (unsigned long long)sp[i].b, (unsigned long long)sp[i].e, size);
-        if (numel * ct_safetensors_dtype_size(t->dtype) != sp[i].e - sp[i].b)
-            return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s': its shape needs %llu bytes but data_offsets span %llu",
-                                f->path, t->name, (unsigned long long)(numel * ct_safetensors_dtype_size(t->dtype)),
-                                (unsigned long long)(sp[i].e - sp[i].b));
-        t->data = data + sp[i].b;
-        t->nbytes = (size_t)(sp[i].e - sp[i].b);
+        ct_status st = check_span(f, &f->t[i], &sp[i], size, err);
+        if (st != CT_OK) return st;
+        f->t[i].data = data + sp[i].b;
+        f->t[i].nbytes = (size_t)(sp[i].e - sp[i].b);
         sp[i].idx = i;
     }
     if (f->n > 1) qsort(sp, f->n, sizeof *sp, span_cmp);
     uint64_t at = 0;
     for (size_t i = 0; i < f->n; i++) {
-        if (sp[i].b != at)
-            return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s' %s the previous tensor's data", f->path,
-                                f->t[sp[i].idx].name, sp[i].b < at ? "overlaps" : "does not follow");
+        const char *name = f->t[sp[i].idx].name;
+        if (sp[i].b < at)
+            return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s' overlaps the previous tensor's data", f->path, name);
+        if (sp[i].b > at)
+            return ct_error_set(err, CT_ERR_FORMAT, "%s: %llu unused bytes before tensor '%s'", f->path,
+                                (unsigned long long)(sp[i].b - at), name);
         at = sp[i].e;
     }
     if (at != size)
         return ct_error_set(err, CT_ERR_FORMAT, "%s: data area is %zu bytes but tensors cover %llu", f->path,
                             size, (unsigned long long)at);
     return CT_OK;
+}
+
+/* A new tensor slot named key (owned by f from here: freed by close). */
+static ct_safetensors_tensor *add_tensor(ct_safetensors *f, char *key, span **spans, ct_error *err) {
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 64;
+        ct_safetensors_tensor *t = realloc(f->t, cap * sizeof *t);
+        span *s = realloc(*spans, cap * sizeof *s);
+        if (t) f->t = t;
+        if (s) *spans = s;
+        if (!t || !s) {
+            free(key);
+            ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory", f->path);
+            return NULL;
+        }
+        f->cap = cap;
+    }
+    ct_safetensors_tensor *t = &f->t[f->n++];
+    memset(t, 0, sizeof *t);
+    t->name = key;
+    return t;
 }
 
 static ct_status parse(ct_safetensors *f, const char *hdr, size_t hlen, span **spans, ct_error *err) {
@@ -277,26 +362,15 @@ static ct_status parse(ct_safetensors *f, const char *hdr, size_t hlen, span **s
             if (!key || !expect(&j, ':')) return free(key), CT_ERR_FORMAT;
             if (!strcmp(key, "__metadata__")) {
                 free(key);
-                if (f->n_meta || !metadata(&j, f)) return fail(&j, "bad or repeated __metadata__"), CT_ERR_FORMAT;
+                if (!metadata(&j, f)) return CT_ERR_FORMAT;
                 continue;
             }
             if (ct_safetensors_find(f, key)) {
                 fail(&j, "duplicate tensor name '%s'", key);
                 return free(key), CT_ERR_FORMAT;
             }
-            if (f->n == f->cap) {
-                size_t cap = f->cap ? 2 * f->cap : 64;
-                ct_safetensors_tensor *t = realloc(f->t, cap * sizeof *t);
-                span *s = realloc(*spans, cap * sizeof *s);
-                if (t) f->t = t;
-                if (s) *spans = s;
-                if (!t || !s) return free(key), ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory", f->path);
-                f->cap = cap;
-            }
-            ct_safetensors_tensor *t = &f->t[f->n];
-            memset(t, 0, sizeof *t);
-            t->name = key;
-            f->n++; /* owned from here: freed by close on any error */
+            ct_safetensors_tensor *t = add_tensor(f, key, spans, err);
+            if (!t) return CT_ERR_NOMEM;
             uint64_t off[2] = {0, 0};
             if (!tensor_entry(&j, t, off)) return CT_ERR_FORMAT;
             (*spans)[f->n - 1].b = off[0];
@@ -329,6 +403,20 @@ static ct_status read_all(ct_safetensors *f, ct_error *err) {
     return CT_OK;
 }
 
+/* The header length; an error unless it is at least "{}" and fits. */
+static ct_status header_length(const ct_safetensors *f, uint64_t *hlen, ct_error *err) {
+    if (f->size < 8)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: %zu bytes: too short for a safetensors header length",
+                            f->path, f->size);
+    *hlen = 0;
+    for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | f->buf[i];
+    if (*hlen < 2 || *hlen > CT_SAFETENSORS_MAX_HEADER || *hlen > f->size - 8)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: header length %llu is invalid (file has %zu bytes after the length; limit %u)",
+                            f->path, (unsigned long long)*hlen, f->size - 8, CT_SAFETENSORS_MAX_HEADER);
+    return CT_OK;
+}
+
 ct_status ct_safetensors_open(const char *path, ct_safetensors **out, ct_error *err) {
     *out = NULL;
     ct_safetensors *f = calloc(1, sizeof *f);
@@ -336,15 +424,10 @@ ct_status ct_safetensors_open(const char *path, ct_safetensors **out, ct_error *
         free(f);
         return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
     }
-    ct_status st = read_all(f, err);
     uint64_t hlen = 0;
-    if (st == CT_OK && f->size < 8)
-        st = ct_error_set(err, CT_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file", path, f->size);
-    for (int i = 7; st == CT_OK && i >= 0; i--) hlen = hlen << 8 | f->buf[i];
-    if (st == CT_OK && (hlen > MAX_HEADER || hlen > f->size - 8))
-        st = ct_error_set(err, CT_ERR_FORMAT, "%s: header length %llu does not fit the file's %zu bytes (limit %u)",
-                          path, (unsigned long long)hlen, f->size, MAX_HEADER);
     span *spans = NULL;
+    ct_status st = read_all(f, err);
+    if (st == CT_OK) st = header_length(f, &hlen, err);
     if (st == CT_OK) st = parse(f, (const char *)f->buf + 8, (size_t)hlen, &spans, err);
     if (st == CT_OK) st = check_layout(f, spans, f->buf + 8 + hlen, f->size - 8 - (size_t)hlen, err);
     free(spans);
@@ -367,6 +450,8 @@ void ct_safetensors_close(ct_safetensors *f) {
     free(f);
 }
 
+const char *ct_safetensors_path(const ct_safetensors *f) { return f ? f->path : NULL; }
+
 size_t ct_safetensors_count(const ct_safetensors *f) { return f ? f->n : 0; }
 
 const ct_safetensors_tensor *ct_safetensors_at(const ct_safetensors *f, size_t i) {
@@ -385,29 +470,72 @@ const char *ct_safetensors_meta(const ct_safetensors *f, const char *key) {
     return NULL;
 }
 
-ct_status ct_safetensors_load_params(const ct_safetensors *f, ct_params *store, size_t *unused,
-                                     ct_error *err) {
-    size_t used = 0;
-    for (size_t i = 0; i < ct_params_count(store); i++) {
+size_t ct_safetensors_meta_count(const ct_safetensors *f) { return f ? f->n_meta : 0; }
+
+const char *ct_safetensors_meta_at(const ct_safetensors *f, size_t i, const char **value) {
+    if (!f || i >= f->n_meta) return NULL;
+    if (value) *value = f->meta[2 * i + 1];
+    return f->meta[2 * i];
+}
+
+/* ---- loading into a store ------------------------------------------------------- */
+
+/* "[2, 3]" for a file tensor's shape. */
+static void shape_text(const ct_safetensors_tensor *t, char *buf, size_t n) {
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < t->ndim && o < n; d++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+}
+
+/* Entry dst of the store against its tensor in the file. */
+static ct_status check_entry(const ct_safetensors *f, const char *name, const ct_tensor *dst,
+                             const ct_safetensors_tensor *src, ct_error *err) {
+    if (!src) return ct_error_set(err, CT_ERR_NOT_FOUND, "%s: tensor '%s' is missing", f->path, name);
+    if (src->dtype != CT_SAFETENSORS_F32)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F32", f->path, name,
+                            ct_safetensors_dtype_name(src->dtype));
+    bool same = src->ndim == dst->ndim;
+    for (int d = 0; same && d < dst->ndim; d++) same = src->shape[d] == dst->shape[d];
+    if (!same) {
+        char have[96], want[96];
+        shape_text(src, have, sizeof have);
+        return ct_error_set(err, CT_ERR_SHAPE, "%s: tensor '%s' has shape %s but the model wants %s", f->path,
+                            name, have, ct_shape_str(dst, want, sizeof want));
+    }
+    if (!dst->data) return ct_error_set(err, CT_ERR_INVALID, "%s: the store is not finalized", f->path);
+    return CT_OK;
+}
+
+/* Check every entry, then (all good) copy: a refused file leaves the store
+ * as it was. With exact, a file tensor the store lacks is an error. */
+static ct_status load(const ct_safetensors *f, ct_params *store, bool exact, size_t *unused, ct_error *err) {
+    size_t count = ct_params_count(store);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = NULL;
+        const ct_tensor *dst = ct_params_at(store, i, &name, NULL, NULL);
+        ct_status st = check_entry(f, name, dst, ct_safetensors_find(f, name), err);
+        if (st != CT_OK) return st;
+    }
+    for (size_t i = 0; exact && i < f->n; i++)
+        if (!ct_params_find(store, f->t[i].name))
+            return ct_error_set(err, CT_ERR_FORMAT, "%s: unknown tensor '%s' (not in the model)", f->path,
+                                f->t[i].name);
+    for (size_t i = 0; i < count; i++) {
         const char *name = NULL;
         ct_tensor *dst = ct_params_at(store, i, &name, NULL, NULL);
         const ct_safetensors_tensor *src = ct_safetensors_find(f, name);
-        if (!src) return ct_error_set(err, CT_ERR_NOT_FOUND, "%s: no tensor '%s'", f->path, name);
-        if (src->dtype != CT_SAFETENSORS_F32)
-            return ct_error_set(err, CT_ERR_FORMAT, "%s: tensor '%s' is %s, expected F32", f->path, name,
-                                ct_safetensors_dtype_name(src->dtype));
-        bool same = src->ndim == dst->ndim;
-        for (int d = 0; same && d < dst->ndim; d++) same = src->shape[d] == dst->shape[d];
-        if (!same) {
-            char want[96];
-            return ct_error_set(err, CT_ERR_SHAPE, "%s: tensor '%s' has %d dims of shape %lld... but the model wants %s",
-                                f->path, name, src->ndim, src->ndim ? (long long)src->shape[0] : 0LL,
-                                ct_shape_str(dst, want, sizeof want));
-        }
-        if (!dst->data) return ct_error_set(err, CT_ERR_INVALID, "%s: the store is not finalized", f->path);
-        memcpy(dst->data, src->data, src->nbytes);
-        used++;
+        if (src->nbytes) memcpy(dst->data, src->data, src->nbytes);
     }
-    if (unused) *unused = f->n - used;
+    if (unused) *unused = f->n - count;
     return CT_OK;
+}
+
+ct_status ct_safetensors_load_params(const ct_safetensors *f, ct_params *store, size_t *unused,
+                                     ct_error *err) {
+    return load(f, store, false, unused, err);
+}
+
+ct_status ct_safetensors_load_params_exact(const ct_safetensors *f, ct_params *store, ct_error *err) {
+    return load(f, store, true, NULL, err);
 }

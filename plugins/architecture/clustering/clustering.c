@@ -162,7 +162,9 @@ static void collapse_alarm(swav *a, double loss, const ct_step_info *info) {
     if (info->step == a->last_step) return;
     a->last_step = info->step;
     double ln_k = log((double)a->n_protos);
-    if (fabs(loss - ln_k) > 0.01 * ln_k) {
+    /* Written so that a NaN loss counts as out of the band: it is a
+     * numerical failure, not predictions collapsed to uniform. */
+    if (!(fabs(loss - ln_k) <= 0.01 * ln_k)) {
         a->near_ln_k = 0;
         a->alarmed = false;
         return;

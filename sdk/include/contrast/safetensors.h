@@ -14,11 +14,13 @@
  * ct_safetensors_load_params().
  *
  * Opening validates the whole file strictly: header length within the file
- * and under 100 MB, well-formed JSON, known dtypes, shape times element
- * size equal to each tensor's byte span, spans inside the data area,
- * tiling it without gaps or overlaps, unique names. Errors (CT_ERR_IO,
- * CT_ERR_FORMAT) name the file and the problem. Not thread-safe per file
- * object; distinct files are independent. */
+ * and under 100 MB, well-formed JSON (integers without sign or fraction,
+ * string-only metadata), known dtypes, shape times element size equal to
+ * each tensor's byte span, spans inside the data area, tiling it without
+ * gaps or overlaps, unique names. Errors (CT_ERR_IO, CT_ERR_FORMAT) name
+ * the file and the problem. This is the one reader of the project: the
+ * host's training checkpoints load through it too. Not thread-safe per
+ * file object; distinct files are independent. */
 #ifndef CONTRAST_SAFETENSORS_H
 #define CONTRAST_SAFETENSORS_H
 
@@ -48,6 +50,9 @@ typedef enum ct_safetensors_dtype {
 } ct_safetensors_dtype;
 
 #define CT_SAFETENSORS_MAX_DIMS 8
+/* Headers longer than this many bytes are refused (the reference
+ * implementation's limit). */
+#define CT_SAFETENSORS_MAX_HEADER 100000000u
 
 /* One tensor of an open file; `data` points into the file's buffer (valid
  * until ct_safetensors_close) and may be unaligned: copy it with memcpy. */
@@ -85,12 +90,29 @@ size_t ct_safetensors_dtype_size(ct_safetensors_dtype d);
 /* Copy tensors into a finalized store: every entry of the store (parameter
  * or buffer) must be in the file under its name, as F32, with the same
  * shape; otherwise CT_ERR_NOT_FOUND / CT_ERR_FORMAT / CT_ERR_SHAPE names the
- * entry and nothing is guaranteed about the store's contents. Tensors of
- * the file that the store does not declare (a projection head when only
- * the encoder is built) are ignored; their count goes to *unused when
- * unused is not NULL. */
+ * file and the entry, and the store is left unchanged (everything is
+ * checked before anything is copied). Tensors of the file that the store
+ * does not declare (a projection head when only the encoder is built) are
+ * ignored; their count goes to *unused when unused is not NULL. */
 ct_status ct_safetensors_load_params(const ct_safetensors *f, ct_params *store, size_t *unused,
                                      ct_error *err);
+
+/* ---- strict loading and header access (what the host's checkpoint loading needs) */
+
+/* Like ct_safetensors_load_params(), but the file must hold exactly the
+ * store: a tensor the store does not declare is CT_ERR_FORMAT naming it
+ * ("unknown tensor ... (not in the model)"), and the store is left
+ * unchanged. For resuming training, where a stray tensor means the wrong
+ * model or a damaged file. */
+ct_status ct_safetensors_load_params_exact(const ct_safetensors *f, ct_params *store, ct_error *err);
+
+/* The path the file was opened from (for messages). Owned by f. */
+const char *ct_safetensors_path(const ct_safetensors *f);
+
+/* Number of metadata entries, and the i-th key (file order) with its value
+ * in *value when value is not NULL; NULL past the end. Owned by f. */
+size_t ct_safetensors_meta_count(const ct_safetensors *f);
+const char *ct_safetensors_meta_at(const ct_safetensors *f, size_t i, const char **value);
 
 #ifdef __cplusplus
 }

@@ -12,10 +12,10 @@ extern "C" {
 #endif
 
 #define CT_ABI_MAJOR 1 /* incompatible changes */
-#define CT_ABI_MINOR 0 /* backwards-compatible additions */
+#define CT_ABI_MINOR 1 /* backwards-compatible additions (1.1: safetensors metadata access and exact loading) */
 
 /* Release version of the SDK (independent of the ABI numbers). */
-#define CT_VERSION_STRING "0.1.0"
+#define CT_VERSION_STRING "0.2.0"
 
 /* Build tag: the scalar type and threading model the SDK was built with.
  * A plugin compiled against a different tag is refused (like the Linux
