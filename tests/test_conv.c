@@ -47,6 +47,8 @@ static const conv_case cases[] = {
     {2, 2, 6, 5, 3, 3, 1, 0, false},  /* no padding */
     {2, 2, 11, 11, 3, 7, 2, 3, false}, /* ImageNet-style 7x7/2 */
     {40, 3, 5, 5, 4, 3, 1, 1, true},  /* small maps: several images per GEMM */
+    {40, 3, 6, 7, 4, 3, 2, 1, true},  /* stride 2 phase planes, several images per GEMM */
+    {2, 2, 7, 7, 3, 3, 2, 0, false},  /* stride 2 no padding: strided im2col (no phase path) */
 };
 
 static void fill(float *p, int64_t n, uint64_t seed) {

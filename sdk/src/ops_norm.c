@@ -21,26 +21,73 @@
 #include "contrast/ops.h"
 #include "contrast/threadpool.h"
 
-/* Sum of s[0..n) and of squares, 16 float lanes (vectorisable without
- * -ffast-math), returned in double. */
+#if defined(__AVX512F__)
+/* Lanes [0, n) of a 16-lane mask (n <= 16). */
+static inline __mmask16 ct__lanes(int64_t n) {
+    return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+}
+#endif
+
+/* Sum of s[0..n) - shift and of its squares, added to *sum and *sq. Floats
+ * in 16 lanes within a row (at most a few thousand elements), double across
+ * rows. Written with intrinsics: the compiler's own vectorisation of this
+ * loop left scalar subtractions in the hot path (perf), and the masked tail
+ * covers the 49- and 196-element rows of 7x7 and 14x14 maps. */
 static void ct__sum2_shifted(const float *s, int64_t n, float shift, double *sum, double *sq) {
-    float a[16] = {0}, b[16] = {0};
     int64_t j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) {
-            float v = s[j + k] - shift;
-            a[k] += v;
-            b[k] += v * v;
-        }
     double ra = 0.0, rb = 0.0;
+#if defined(__AVX512F__)
+    const __m512 vs = _mm512_set1_ps(shift);
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    for (; j < n; j += 16) {
+        __mmask16 m = ct__lanes(n - j);
+        __m512 v = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, s + j), vs);
+        a = _mm512_add_ps(a, v);
+        b = _mm512_fmadd_ps(v, v, b);
+    }
+    ra = _mm512_reduce_add_ps(a), rb = _mm512_reduce_add_ps(b);
+#endif
     for (; j < n; j++) {
         double v = (double)s[j] - shift;
         ra += v;
         rb += v * v;
     }
-    for (int k = 0; k < 16; k++) ra += a[k], rb += b[k];
     *sum += ra;
     *sq += rb;
+}
+
+/* Backward pass 1 over one row: *sdy += sum(dy'), *sdx += sum(dy' * xhat),
+ * with xhat = v*ka + kb and dy' = dy masked by the ReLU of forward,
+ * recomputed from v exactly as forward did (v > 0 when v is y, else
+ * v*scale + bias > 0 with a separate multiply and add). */
+static void ct__bn_sums_row(const float *v, const float *dy, int64_t S, bool relu, bool from_y, float scale,
+                            float bias, float ka, float kb, double *sdy, double *sdx) {
+    int64_t j = 0;
+    double rp = 0.0, rq = 0.0;
+#if defined(__AVX512F__)
+    const __m512 vka = _mm512_set1_ps(ka), vkb = _mm512_set1_ps(kb), vsc = _mm512_set1_ps(scale),
+                 vbi = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
+    __m512 p = z, q = z;
+    for (; j < S; j += 16) {
+        __mmask16 m = ct__lanes(S - j);
+        __m512 x = _mm512_maskz_loadu_ps(m, v + j), d = _mm512_maskz_loadu_ps(m, dy + j);
+        if (relu) {
+            __m512 pre = from_y ? x : _mm512_add_ps(_mm512_mul_ps(x, vsc), vbi);
+            d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(pre, z, _CMP_GT_OQ), d);
+        }
+        p = _mm512_add_ps(p, d);
+        q = _mm512_fmadd_ps(d, _mm512_fmadd_ps(x, vka, vkb), q);
+    }
+    rp = _mm512_reduce_add_ps(p), rq = _mm512_reduce_add_ps(q);
+#endif
+    for (; j < S; j++) {
+        float d = dy[j], x = v[j];
+        if (relu && !(from_y ? x > 0.0f : x * scale + bias > 0.0f)) d = 0.0f;
+        rp += d;
+        rq += (double)d * (x * ka + kb);
+    }
+    *sdy += rp;
+    *sdx += rq;
 }
 
 /* y = x*scale + bias (then ReLU) over one row. The output is written with
@@ -53,17 +100,23 @@ static void ct__sum2_shifted(const float *s, int64_t n, float shift, double *sum
 static void ct__bn_norm_row(const float *xs, float *ys, int64_t S, float scale, float bias, bool relu) {
     int64_t j = 0;
 #if defined(__AVX512F__)
-    int64_t head = (int64_t)(((64 - ((uintptr_t)ys & 63)) & 63) / sizeof(float));
-    if ((((uintptr_t)ys) & 3) == 0 && S - head >= 16) {
-        for (; j < head; j++) {
-            float v = xs[j] * scale + bias;
-            ys[j] = relu ? (v > 0.0f ? v : 0.0f) : v;
-        }
+    if ((((uintptr_t)ys) & 3) == 0) {
         const __m512 vs = _mm512_set1_ps(scale), vb = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
-        for (; j + 16 <= S; j += 16) {
-            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xs + j), vs), vb);
+        /* Masked head up to the first 64-byte boundary of ys, streamed
+         * body, masked tail: rows of 49 or 196 floats start anywhere. */
+        int64_t head = (int64_t)(((64 - ((uintptr_t)ys & 63)) & 63) / sizeof(float));
+        while (j < S) {
+            int64_t len = j == 0 && head ? (head < S ? head : S) : S - j;
+            __mmask16 m = ct__lanes(len);
+            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xs + j), vs), vb);
             if (relu) v = _mm512_max_ps(v, z);
-            _mm512_stream_ps(ys + j, v);
+            if (len >= 16 && (((uintptr_t)(ys + j)) & 63) == 0) {
+                _mm512_stream_ps(ys + j, v);
+                j += 16;
+            } else {
+                _mm512_mask_storeu_ps(ys + j, m, v);
+                j += len < 16 ? len : 16;
+            }
         }
     }
 #endif
@@ -87,27 +140,26 @@ static void ct__bn_dx_row(const float *vs, const float *dys, float *dxs, int64_t
                           float c0, bool relu, float scale, float bias, bool fresh) {
     int64_t j = 0;
 #if defined(__AVX512F__)
-    int64_t head = (int64_t)(((64 - ((uintptr_t)dxs & 63)) & 63) / sizeof(float));
-    if ((((uintptr_t)dxs) & 3) == 0 && S - head >= 16) {
-        for (; j < head; j++) {
-            float d = dys[j], v = vs[j];
-            if (relu && !(v * scale + bias > 0.0f)) d = 0.0f;
-            dxs[j] = (fresh ? 0.0f : dxs[j]) + (k0 * d + c1 * v + c0);
-        }
+    if ((((uintptr_t)dxs) & 3) == 0) {
         const __m512 vk0 = _mm512_set1_ps(k0), vc1 = _mm512_set1_ps(c1), vc0 = _mm512_set1_ps(c0);
         const __m512 vsc = _mm512_set1_ps(scale), vbi = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
-        for (; j + 16 <= S; j += 16) {
-            __m512 v = _mm512_loadu_ps(vs + j), d = _mm512_loadu_ps(dys + j);
+        int64_t head = (int64_t)(((64 - ((uintptr_t)dxs & 63)) & 63) / sizeof(float));
+        while (j < S) { /* masked head, aligned body, masked tail */
+            int64_t len = j == 0 && head ? (head < S ? head : S) : S - j;
+            __mmask16 m = ct__lanes(len);
+            __m512 v = _mm512_maskz_loadu_ps(m, vs + j), d = _mm512_maskz_loadu_ps(m, dys + j);
             if (relu) {
-                __mmask16 m = _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_mul_ps(v, vsc), vbi), z, _CMP_GT_OQ);
-                d = _mm512_maskz_mov_ps(m, d);
+                __mmask16 pos = _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_mul_ps(v, vsc), vbi), z, _CMP_GT_OQ);
+                d = _mm512_maskz_mov_ps(pos, d);
             }
             __m512 r = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(vk0, d), _mm512_mul_ps(vc1, v)), vc0);
-            if (fresh) {
+            if (!fresh) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dxs + j), r);
+            if (len >= 16 && fresh && (((uintptr_t)(dxs + j)) & 63) == 0) {
                 _mm512_stream_ps(dxs + j, r);
             } else {
-                _mm512_store_ps(dxs + j, _mm512_add_ps(_mm512_load_ps(dxs + j), r));
+                _mm512_mask_storeu_ps(dxs + j, m, r);
             }
+            j += len < 16 ? len : 16;
         }
     }
 #endif
@@ -198,23 +250,7 @@ static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         double sdy = 0.0, sdx = 0.0;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * S;
-            const float *ss = src + off, *dys = a->dy + off;
-            float p[16] = {0}, q[16] = {0};
-            int64_t j = 0;
-            for (; j + 16 <= S; j += 16)
-                for (int k = 0; k < 16; k++) {
-                    float d = dys[j + k], v = ss[j + k];
-                    if (relu && !(from_y ? v > 0.0f : v * scale + bias > 0.0f)) d = 0.0f;
-                    p[k] += d;
-                    q[k] += d * (v * ka + kb);
-                }
-            for (; j < S; j++) {
-                float d = dys[j], v = ss[j];
-                if (relu && !(from_y ? v > 0.0f : v * scale + bias > 0.0f)) d = 0.0f;
-                sdy += d;
-                sdx += (double)d * (v * ka + kb);
-            }
-            for (int k = 0; k < 16; k++) sdy += p[k], sdx += q[k];
+            ct__bn_sums_row(src + off, a->dy + off, S, relu, from_y, scale, bias, ka, kb, &sdy, &sdx);
         }
         if (a->dgamma) a->dgamma[c] += (float)sdx;
         if (a->dbeta) a->dbeta[c] += (float)sdy;

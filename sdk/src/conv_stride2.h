@@ -1,0 +1,52 @@
+/* Stride-2 convolutions through phase planes (internal, used by ops_conv.c).
+ *
+ * A stride-2 kernel reads every other input pixel, so its im2col is a
+ * strided gather and its col2im a strided scatter: one short row operation
+ * per (channel, tap, output row), most of the non-GEMM time of the
+ * downsampling layers. Splitting the image once into its four phases
+ * (even/odd rows x even/odd columns, each ceil(H/2) x ceil(W/2)) turns
+ * every kernel tap into a plain shift of one phase plane, so im2col becomes
+ * near-contiguous copies, col2im near-contiguous adds into phase planes,
+ * and one interleaving pass writes the data gradient (no memset, no
+ * scatter). Tap (ky, kx) reads phase ((ky-pad) mod 2, (kx-pad) mod 2)
+ * shifted by (floor((ky-pad)/2), floor((kx-pad)/2)).
+ *
+ * Applies when the output is exactly the phase plane's width and at most its
+ * height (every "same"-padded stride-2 ResNet kernel: 3x3 pad 1, 1x1 pad 0,
+ * the 7x7 pad 3 stem). */
+#ifndef CT_CONV_STRIDE2_H
+#define CT_CONV_STRIDE2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ct__s2_geom {
+    int64_t c, h, w;   /* input channels and size */
+    int64_t kh, kw;    /* kernel */
+    int64_t pad;
+    int64_t ho, wo;    /* output size */
+    int64_t hp, wp;    /* phase plane size: ceil(h/2), ceil(w/2) */
+} ct__s2_geom;
+
+/* Fill g for a stride-2 conv; false when the phase path does not apply. */
+bool ct__s2_geom_make(ct__s2_geom *g, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
+                      int64_t ho, int64_t wo);
+
+/* Floats of one image's phase planes (c * 4 * hp * wp). */
+int64_t ct__s2_phase_floats(const ct__s2_geom *g);
+
+/* x (C,H,W) -> ph (C,2,2,hp,wp); phase pixels past an odd edge are 0. */
+void ct__s2_split(const ct__s2_geom *g, const float *x, float *ph);
+
+/* Columns of one image from its phase planes: col[r*ld + j], r in
+ * [0, C*kh*kw) (channel-major, then ky, kx: the weight layout), j in
+ * [0, ho*wo). Equal to the strided im2col. */
+void ct__s2_im2col(const ct__s2_geom *g, const float *ph, float *col, int64_t ld);
+
+/* The adjoint of ct__s2_im2col: dph (C,2,2,hp,wp) += the scatter of col. */
+void ct__s2_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dph);
+
+/* dx (C,H,W) = (fresh) or += the interleaving of the phase planes dph. */
+void ct__s2_merge(const ct__s2_geom *g, const float *dph, float *dx, bool fresh);
+
+#endif
