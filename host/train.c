@@ -106,7 +106,8 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->graph = ct_graph_new(0);
     if (!m->store || !m->graph) return ct_error_set(err, CT_ERR_NOMEM, "out of memory building the model");
     m->arch_env.size = sizeof m->arch_env;
-    m->arch_env.host = &m->host;
+    /* The architecture's own host, so its log lines name its plugin. */
+    m->arch_env.host = ex->arch_ops ? plugin_host(m, CT_ROLE_ARCHITECTURE, ex->arch_ops->name) : &m->host;
     m->arch_env.store = m->store;
     m->arch_env.encoder = &m->encoder;
     m->arch_env.input = model_input(ex);

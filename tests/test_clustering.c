@@ -266,7 +266,7 @@ START_TEST(test_collapse_alarm_fires) {
     ck_assert_msg(longest == 12, "the hot run left the band (longest streak %d, last loss %.4f)", longest, loss[11]);
     ck_assert_msg(count_of(g_out, ALARM_TEXT) == 1, "alarm fired %d times, want once:\n%s", count_of(g_out, ALARM_TEXT),
                   g_out);
-    ck_assert_msg(strstr(g_out, "warning: the loss has stayed within 1% of ln K = 4.6052 for 5 steps"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "clustering: warning: the loss has stayed within 1% of ln K = 4.6052 for 5 steps"), "the alarm, named after its plugin, is missing:\n%s", g_out);
     ck_assert_msg(strstr(g_out, "at step 4)"), "alarm not at the 5th step:\n%s", g_out);
 }
 END_TEST
