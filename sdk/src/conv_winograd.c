@@ -27,6 +27,7 @@
  *  - The backward pass makes dM once per chunk and uses it for both the
  *    weight gradient and the data gradient (V's buffer is reused for dV). */
 #include "conv_winograd.h"
+#include "conv_winograd4.h"
 
 #include <cblas.h>
 #if defined(__AVX512F__)
@@ -60,20 +61,21 @@ bool ct__wino_use(int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int 
     return c >= CT__WINO_MIN_C;
 }
 
-typedef struct ct__wg {
-    int64_t n, c, h, w, o;
-    int64_t th, tw, tp; /* tiles per column / row / image */
-    int64_t hp, wp;     /* padded input plane: 2*th+2 x 2*tw+2 */
-    int64_t gi;         /* images per chunk */
-    int64_t chunks;
-    int64_t sf; /* scratch floats per worker */
-} ct__wg;
+/* Output tile size for this convolution: 4 (F(4x4,3x3)) or 2 (F(2x2,3x3)).
+ * CT_WINO_TILE=2|4 in the environment forces it, for A/B tests. */
+static int ct__wg_tile(int64_t c, int64_t o, int64_t h, int64_t w) {
+    const char *e = getenv("CT_WINO_TILE");
+    if (e && (strcmp(e, "2") == 0 || strcmp(e, "4") == 0)) return e[0] - '0';
+    (void)c, (void)o, (void)h;
+    return w > 16 ? 4 : 2;
+}
 
 static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o) {
     q->n = n, q->c = c, q->h = h, q->w = w, q->o = o;
-    q->th = (h + 1) / 2, q->tw = (w + 1) / 2, q->tp = q->th * q->tw;
-    q->hp = 2 * q->th + 2, q->wp = 2 * q->tw + 2;
-    int64_t per_img = 16 * (c + o) * q->tp;
+    q->m = ct__wg_tile(c, o, h, w), q->np = (q->m + 2) * (q->m + 2);
+    q->th = (h + q->m - 1) / q->m, q->tw = (w + q->m - 1) / q->m, q->tp = q->th * q->tw;
+    q->hp = q->m * q->th + 2, q->wp = q->m * q->tw + 2;
+    int64_t per_img = q->np * (c + o) * q->tp;
     int64_t chunk = CT__WINO_CHUNK_FLOATS;
     const char *e = getenv("CT_WINO_CHUNK_FLOATS"); /* tuning aid */
     if (e && atoll(e) > 0) chunk = atoll(e);
@@ -81,8 +83,8 @@ static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, i
     if (q->gi < 1) q->gi = 1;
     if (q->gi > n) q->gi = n;
     q->chunks = (n + q->gi - 1) / q->gi;
-    /* V (16 C T) + M (16 O T) + padded plane + 4 transformed rows + slack */
-    q->sf = 16 * (c + o) * q->gi * q->tp + q->hp * q->wp + 4 * q->wp + 64;
+    /* V (np C T) + M (np O T) + padded plane + 4 transformed rows + slack */
+    q->sf = q->np * (c + o) * q->gi * q->tp + q->hp * q->wp + 4 * q->wp + 64;
 }
 
 static int ct__wg_threads(void) {
@@ -431,6 +433,7 @@ static void ct__wg_din_plane_simd(const ct__wg *q, const ct__wg_simd *s, const f
 
 /* The transforms, picking the vector versions where they apply. */
 typedef struct ct__wg_tx {
+    int m;
     bool simd;
 #if defined(__AVX512F__)
     ct__wg_simd s;
@@ -438,7 +441,12 @@ typedef struct ct__wg_tx {
 } ct__wg_tx;
 
 static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
+    t->m = q->m;
     t->simd = false;
+    if (q->m == 4) {
+        t->simd = ct__wg4_simd(q);
+        return;
+    }
 #if defined(__AVX512F__)
     t->simd = q->w <= CT__WG_SIMD_MAX_W;
     if (t->simd) ct__wg_simd_init(q, &t->s);
@@ -449,6 +457,10 @@ static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
 
 static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, float *pad, float *rows, float *v,
                       int64_t vs) {
+    if (t->m == 4) {
+        ct__wg4_in(q, t->simd, x, pad, v, vs);
+        return;
+    }
 #if defined(__AVX512F__)
     if (t->simd) {
         ct__wg_in_plane_simd(q, &t->s, x, v, vs);
@@ -462,6 +474,10 @@ static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, float
 
 static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int64_t ms, float *buf, float *y,
                        float bias) {
+    if (t->m == 4) {
+        ct__wg4_out(q, t->simd, m, ms, buf, y, bias);
+        return;
+    }
 #if defined(__AVX512F__)
     if (t->simd) {
         ct__wg_out_plane_simd(q, &t->s, m, ms, y, bias);
@@ -474,6 +490,10 @@ static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int6
 }
 
 static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, float *buf, float *dm, int64_t ms) {
+    if (t->m == 4) {
+        ct__wg4_dout(q, t->simd, dy, buf, dm, ms);
+        return;
+    }
 #if defined(__AVX512F__)
     if (t->simd) {
         ct__wg_dout_plane_simd(q, &t->s, dy, dm, ms);
@@ -487,6 +507,10 @@ static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, fl
 
 static void ct__wg_din(const ct__wg *q, const ct__wg_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
                        bool fresh) {
+    if (t->m == 4) {
+        ct__wg4_din(q, t->simd, dv, vs, pad, dx, fresh);
+        return;
+    }
 #if defined(__AVX512F__)
     if (t->simd) {
         ct__wg_din_plane_simd(q, &t->s, dv, vs, dx, fresh);
@@ -496,6 +520,14 @@ static void ct__wg_din(const ct__wg *q, const ct__wg_tx *t, const float *dv, int
     (void)t;
 #endif
     ct__wg_din_plane(q, dv, vs, pad, dx, fresh);
+}
+
+static void ct__wg_weights_any(const ct__wg *q, const float *w, float *u) {
+    if (q->m == 4) {
+        ct__wg4_weights(q, w, u);
+    } else {
+        ct__wg_weights(q, w, u);
+    }
 }
 
 /* ---- forward ------------------------------------------------------------ */
@@ -511,8 +543,8 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     const ct__wg *q = a->q;
     const int64_t C = q->c, O = q->o, HW = q->h * q->w, TP = q->tp;
     float *v = a->scratch + (int64_t)worker * q->sf;
-    float *m = v + 16 * C * q->gi * TP;
-    float *pad = m + 16 * O * q->gi * TP, *rows = pad + q->hp * q->wp;
+    float *m = v + q->np * C * q->gi * TP;
+    float *pad = m + q->np * O * q->gi * TP, *rows = pad + q->hp * q->wp;
     memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
     ct__wg_tx tx;
     ct__wg_tx_init(q, &tx);
@@ -521,7 +553,7 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         for (int64_t i = 0; i < gn; i++)
             for (int64_t c = 0; c < C; c++)
                 ct__wg_in(q, &tx, a->x + ((n0 + i) * C + c) * HW, pad, rows, v + c * T + i * TP, C * T);
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)T, (int)C, 1.0f, a->u + xi * O * C,
                         (int)C, v + xi * C * T, (int)T, 0.0f, m + xi * O * T, (int)T);
         for (int64_t i = 0; i < gn; i++)
@@ -539,10 +571,10 @@ bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, i
     ct__wg q;
     ct__wg_make(&q, n, c, h, w, o);
     int threads = ct__wg_threads();
-    float *u = ct_graph_alloc(g, (size_t)(16 * o * c) * sizeof(float));
+    float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
     float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
     if (!u || !scratch) return false;
-    ct__wg_weights(&q, wt, u);
+    ct__wg_weights_any(&q, wt, u);
     ct__wg_fwd a = {&q, x, u, b, y, scratch};
     ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, q.chunks, 1, ct__wg_fwd_range, &a);
     return true;
@@ -555,7 +587,7 @@ typedef struct ct__wg_bwd {
     const float *x, *u, *dy;
     float *dx;
     bool dx_fresh;
-    float *du_slots; /* CT__WINO_PARTS x 16 O C, or NULL */
+    float *du_slots; /* parts x np O C, or NULL */
     int64_t parts;
     float *scratch;
 } ct__wg_bwd;
@@ -572,12 +604,12 @@ static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, flo
         for (int64_t i = 0; i < gn; i++)
             for (int64_t c = 0; c < C; c++)
                 ct__wg_in(q, tx, a->x + ((n0 + i) * C + c) * HW, pad, rows, v + c * T + i * TP, C * T);
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)C, (int)T, 1.0f, m + xi * O * T, (int)T,
                         v + xi * C * T, (int)T, first ? 0.0f : 1.0f, du + xi * O * C, (int)C);
     }
     if (a->dx) {
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)T, (int)O, 1.0f, a->u + xi * O * C,
                         (int)C, m + xi * O * T, (int)T, 0.0f, v + xi * C * T, (int)T);
         for (int64_t i = 0; i < gn; i++)
@@ -593,17 +625,17 @@ static void ct__wg_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     const ct__wg *q = a->q;
     const int64_t TP = q->tp;
     float *v = a->scratch + (int64_t)worker * q->sf;
-    float *m = v + 16 * q->c * q->gi * TP;
-    float *pad = m + 16 * q->o * q->gi * TP; /* hp x wp, zero border */
+    float *m = v + q->np * q->c * q->gi * TP;
+    float *pad = m + q->np * q->o * q->gi * TP; /* hp x wp, zero border */
     float *rows = pad + q->hp * q->wp;        /* 4 wp; din_plane's hp x wp plane */
-    float *obuf = rows + (q->hp * q->wp > 4 * q->wp ? q->hp * q->wp : 4 * q->wp); /* 2th x 2tw */
+    float *obuf = rows + (q->hp * q->wp > 4 * q->wp ? q->hp * q->wp : 4 * q->wp); /* m th x m tw */
     memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
-    memset(obuf, 0, (size_t)(4 * q->tp) * sizeof(float));
+    memset(obuf, 0, (size_t)(q->m * q->m * q->tp) * sizeof(float));
     ct__wg_tx tx;
     ct__wg_tx_init(q, &tx);
     for (int64_t p = begin; p < end; p++) {
         int64_t c0 = p * q->chunks / a->parts, c1 = (p + 1) * q->chunks / a->parts;
-        float *du = a->du_slots ? a->du_slots + p * 16 * q->o * q->c : NULL;
+        float *du = a->du_slots ? a->du_slots + p * q->np * q->o * q->c : NULL;
         for (int64_t ch = c0; ch < c1; ch++) ct__wg_bwd_chunk(a, &tx, ch, du, ch == c0, v, m, pad, rows, obuf);
     }
 }
@@ -614,24 +646,28 @@ bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, 
     ct__wg q;
     ct__wg_make(&q, n, c, h, w, o);
     /* Backward scratch: V, M, pad, a second hp x wp plane (>= 4 wp rows),
-     * and the 2th x 2tw output-gradient plane. */
-    q.sf = 16 * (c + o) * q.gi * q.tp + 2 * q.hp * q.wp + 4 * q.wp + 4 * q.tp + 64;
+     * and the m th x m tw output-gradient plane. */
+    q.sf = q.np * (c + o) * q.gi * q.tp + 2 * q.hp * q.wp + 4 * q.wp + q.m * q.m * q.tp + 64;
     int threads = ct__wg_threads();
     int64_t parts = q.chunks < CT__WINO_PARTS ? q.chunks : CT__WINO_PARTS;
-    float *u = ct_graph_alloc(g, (size_t)(16 * o * c) * sizeof(float));
+    float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
     float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
-    float *slots = dw ? ct_graph_alloc(g, (size_t)(parts * 16 * o * c) * sizeof(float)) : NULL;
+    float *slots = dw ? ct_graph_alloc(g, (size_t)(parts * q.np * o * c) * sizeof(float)) : NULL;
     if (!u || !scratch || (dw && !slots)) return false;
-    ct__wg_weights(&q, wt, u);
+    ct__wg_weights_any(&q, wt, u);
     ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, scratch};
     ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, parts, 1, ct__wg_bwd_range, &a);
     if (dw) {
         /* Sum the slots in slot order (thread-count independent), then
          * transform back to the 3x3 kernel space once. */
-        const int64_t S = 16 * o * c;
+        const int64_t S = q.np * o * c;
         for (int64_t p = 1; p < parts; p++)
             for (int64_t i = 0; i < S; i++) slots[i] += slots[p * S + i];
-        ct__wg_weights_grad(&q, slots, dw);
+        if (q.m == 4) {
+            ct__wg4_weights_grad(&q, slots, dw);
+        } else {
+            ct__wg_weights_grad(&q, slots, dw);
+        }
     }
     return true;
 }

@@ -1,0 +1,43 @@
+/* Winograd tile geometry shared by conv_winograd.c (driver, F(2x2,3x3)
+ * transforms) and conv_winograd4.c (F(4x4,3x3) transforms). Internal. */
+#ifndef CT_CONV_WINOGRAD4_H
+#define CT_CONV_WINOGRAD4_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One convolution's tiling: output tiles m x m (2 or 4) read (m+2)^2 input
+ * tiles, giving np = (m+2)^2 transform positions (16 or 36). */
+typedef struct ct__wg {
+    int64_t n, c, h, w, o;
+    int m, np;
+    int64_t th, tw, tp; /* tiles per column / row / image */
+    int64_t hp, wp;     /* zero-padded input plane: m*th+2 x m*tw+2 */
+    int64_t gi;         /* images per chunk */
+    int64_t chunks;
+    int64_t sf; /* scratch floats per worker */
+} ct__wg;
+
+/* F(4x4,3x3) transforms, same conventions as the F(2x2,3x3) ones in
+ * conv_winograd.c: transformed tensors are np planes of stride vs/ms with
+ * the tile index innermost; `simd` selects the AVX-512 versions (only when
+ * ct__wg4_simd said yes). */
+
+/* Whether the AVX-512 tile-row transforms apply (maps <= 32 wide). */
+bool ct__wg4_simd(const ct__wg *q);
+/* u[xi][k][c] = (G g G^T)[xi] for every kernel g = w[k][c]. */
+void ct__wg4_weights(const ct__wg *q, const float *w, float *u);
+/* dw[k][c] += G^T dU[.][k][c] G. */
+void ct__wg4_weights_grad(const ct__wg *q, const float *du, float *dw);
+/* Input plane x (h, w) -> v. `pad`: hp x wp plane with a zero border. */
+void ct__wg4_in(const ct__wg *q, bool simd, const float *x, float *pad, float *v, int64_t vs);
+/* m -> output plane y (h, w) = A^T M A + bias. `buf`: m*th x m*tw floats. */
+void ct__wg4_out(const ct__wg *q, bool simd, const float *m, int64_t ms, float *buf, float *y, float bias);
+/* Output-gradient plane dy -> dm = A dY A^T. `buf`: m*th x m*tw floats
+ * whose cells beyond h, w are zero. */
+void ct__wg4_dout(const ct__wg *q, bool simd, const float *dy, float *buf, float *dm, int64_t ms);
+/* dv -> input-gradient plane dx (= when fresh, else +=): B dV B^T per tile,
+ * overlapping tiles added. `pad`: hp x wp scratch plane. */
+void ct__wg4_din(const ct__wg *q, bool simd, const float *dv, int64_t vs, float *pad, float *dx, bool fresh);
+
+#endif
