@@ -67,7 +67,7 @@ static int ct__wg_tile(int64_t c, int64_t o, int64_t h, int64_t w) {
     const char *e = getenv("CT_WINO_TILE");
     if (e && (strcmp(e, "2") == 0 || strcmp(e, "4") == 0)) return e[0] - '0';
     (void)c, (void)o, (void)h;
-    return w > 16 ? 4 : 2;
+    return ct__wg4_simd_width(w) ? 4 : 2;
 }
 
 static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o) {
@@ -435,6 +435,7 @@ static void ct__wg_din_plane_simd(const ct__wg *q, const ct__wg_simd *s, const f
 typedef struct ct__wg_tx {
     int m;
     bool simd;
+    ct__wg4_tx t4;
 #if defined(__AVX512F__)
     ct__wg_simd s;
 #endif
@@ -444,7 +445,7 @@ static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
     t->m = q->m;
     t->simd = false;
     if (q->m == 4) {
-        t->simd = ct__wg4_simd(q);
+        ct__wg4_tx_init(q, &t->t4);
         return;
     }
 #if defined(__AVX512F__)
@@ -458,7 +459,7 @@ static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
 static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, float *pad, float *rows, float *v,
                       int64_t vs) {
     if (t->m == 4) {
-        ct__wg4_in(q, t->simd, x, pad, v, vs);
+        ct__wg4_in(q, &t->t4, x, pad, v, vs);
         return;
     }
 #if defined(__AVX512F__)
@@ -475,7 +476,7 @@ static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, float
 static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int64_t ms, float *buf, float *y,
                        float bias) {
     if (t->m == 4) {
-        ct__wg4_out(q, t->simd, m, ms, buf, y, bias);
+        ct__wg4_out(q, &t->t4, m, ms, buf, y, bias);
         return;
     }
 #if defined(__AVX512F__)
@@ -491,7 +492,7 @@ static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int6
 
 static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, float *buf, float *dm, int64_t ms) {
     if (t->m == 4) {
-        ct__wg4_dout(q, t->simd, dy, buf, dm, ms);
+        ct__wg4_dout(q, &t->t4, dy, buf, dm, ms);
         return;
     }
 #if defined(__AVX512F__)
@@ -508,7 +509,7 @@ static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, fl
 static void ct__wg_din(const ct__wg *q, const ct__wg_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
                        bool fresh) {
     if (t->m == 4) {
-        ct__wg4_din(q, t->simd, dv, vs, pad, dx, fresh);
+        ct__wg4_din(q, &t->t4, dv, vs, pad, dx, fresh);
         return;
     }
 #if defined(__AVX512F__)

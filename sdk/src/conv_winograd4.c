@@ -243,242 +243,286 @@ static inline __m512 ct__wg4_prev(__m512 v) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_setzero_si512(), 15));
 }
 
-/* Permute indices into an image row held as two vectors (columns 0-15,
- * 16-31); only the low 5 bits count. Column tap k of tile tx in padded
- * coordinates is image column 4tx+k-1. */
-#define CT__WG4_L(f)                                                                                                   \
-    { f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8), f(9), f(10), f(11), f(12), f(13), f(14), f(15) }
-#define CT__WG4_TAP0(l) ((4 * (l) - 1) & 31)
-#define CT__WG4_TAP1(l) (4 * (l) & 31)
-#define CT__WG4_TAP2(l) ((4 * (l) + 1) & 31)
-#define CT__WG4_TAP3(l) ((4 * (l) + 2) & 31)
-#define CT__WG4_TAP4(l) ((4 * (l) + 3) & 31)
-#define CT__WG4_TAP5(l) ((4 * (l) + 4) & 31)
-/* Interleave: lane l of a row is phase l%4 of tile l/4 (+4 for the high
- * half); phases 0 / 2 come from the first source, 1 / 3 from the second. */
-#define CT__WG4_ILO(l) (((l) & 1) * 16 + (l) / 4)
-#define CT__WG4_IHI(l) (((l) & 1) * 16 + 4 + (l) / 4)
-static const int32_t ct__wg4_taps[6][16] = {CT__WG4_L(CT__WG4_TAP0), CT__WG4_L(CT__WG4_TAP1),
-                                            CT__WG4_L(CT__WG4_TAP2), CT__WG4_L(CT__WG4_TAP3),
-                                            CT__WG4_L(CT__WG4_TAP4), CT__WG4_L(CT__WG4_TAP5)};
-/* Lanes whose tap column lies in [0, 32) (tiles up to 8). */
-static const __mmask16 ct__wg4_tap_mask[6] = {0x1FE, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F};
-static const int32_t ct__wg4_il[2][16] = {CT__WG4_L(CT__WG4_ILO), CT__WG4_L(CT__WG4_IHI)};
-
-typedef struct ct__wg4_mk {
-    __mmask16 tile, lo, hi; /* tw lanes; row columns [0,16) and [16,w) */
-    __m512i il_lo, il_hi;
-} ct__wg4_mk;
-
-static void ct__wg4_mk_init(const ct__wg *q, ct__wg4_mk *s) {
-    s->tile = (__mmask16)((1u << q->tw) - 1u);
-    s->lo = (__mmask16)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);
-    s->hi = (__mmask16)(q->w > 16 ? (1u << (q->w - 16)) - 1u : 0u);
-    s->il_lo = _mm512_loadu_si512(ct__wg4_il[0]);
-    s->il_hi = _mm512_loadu_si512(ct__wg4_il[1]);
+/* The tables. A tile row's lanes are its tiles tx; `rows` tile rows are
+ * packed into one vector (lane r*tw + tx), as many as fit 16 lanes and 4
+ * source vectors (an image row is nv = 1 or 2 vectors, columns [0,16) and
+ * [16,32)). Source s = r*nv + half, element e = 16 s + column: permutes
+ * pick element e & 31 from sources (0,1) or (2,3), then blend. */
+void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
+    memset(t, 0, sizeof *t);
+    t->simd = ct__wg4_simd_width(q->w);
+    if (!t->simd) return;
+    const int TW = (int)q->tw;
+    t->nv = q->w > 16 ? 2 : 1;
+    t->rows = 16 / TW < 4 / t->nv ? 16 / TW : 4 / t->nv;
+    if (t->rows > q->th) t->rows = (int)q->th;
+    t->lo = (uint16_t)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);
+    t->hi = (uint16_t)(q->w > 16 ? (1u << (q->w - 16)) - 1u : 0u);
+    for (int r = 0; r < t->rows; r++) {
+        t->first |= (uint16_t)(1u << (r * TW));
+        t->last |= (uint16_t)(1u << (r * TW + TW - 1));
+    }
+    for (int k = 0; k < 6; k++)
+        for (int l = 0; l < 16; l++) {
+            int r = l / TW, tx = l % TW, col = 4 * tx + k - 1, e = 16 * t->nv * r + col;
+            bool ok = r < t->rows && col >= 0 && col < 16 * t->nv;
+            t->tap[k][l] = ok ? e & 31 : 0;
+            if (ok) t->tap_ok[k] |= (uint16_t)(1u << l);
+            if (ok && e >= 32) t->tap_hi[k] |= (uint16_t)(1u << l);
+        }
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++)
+            for (int j = 0; j < 16; j++) { /* column 16h+j is phase j%4 of tile (16h+j)/4 */
+                int tx = (16 * h + j) / 4;
+                t->il[r][h][j] = (j & 1) * 16 + ((r * TW + tx) & 15);
+            }
 }
 
-/* Phases p0..p3 (lane tx: column 4tx+p) -> one image row: = or +=. */
-static inline void ct__wg4_put_row(const ct__wg4_mk *s, float *row, __m512 p0, __m512 p1, __m512 p2, __m512 p3,
-                                   bool add) {
-    __m512 lo = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(p0, s->il_lo, p1),
-                                     _mm512_permutex2var_ps(p2, s->il_lo, p3));
-    if (add) lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(s->lo, row));
-    _mm512_mask_storeu_ps(row, s->lo, lo);
-    if (s->hi) {
-        __m512 hi = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(p0, s->il_hi, p1),
-                                         _mm512_permutex2var_ps(p2, s->il_hi, p3));
-        if (add) hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(s->hi, row + 16));
-        _mm512_mask_storeu_ps(row + 16, s->hi, hi);
+/* Tile lanes mask of a group of nr tile rows. */
+static inline __mmask16 ct__wg4_lanes(const ct__wg *q, int64_t nr) {
+    int64_t n = nr * q->tw;
+    return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+}
+
+/* Column tap k of every packed tile from the 4 sources. */
+static inline __m512 ct__wg4_pick(const ct__wg4_tx *t, const __m512 s[4], int k) {
+    __m512i idx = _mm512_loadu_si512(t->tap[k]);
+    __m512 a = _mm512_maskz_permutex2var_ps(t->tap_ok[k], s[0], idx, s[1]);
+    if (!t->tap_hi[k]) return a;
+    __m512 b = _mm512_maskz_permutex2var_ps(t->tap_ok[k], s[2], idx, s[3]);
+    return _mm512_mask_blend_ps(t->tap_hi[k], a, b);
+}
+
+/* Phases p[0..3] (lane r*tw+tx: column 4tx+p of packed tile row r) -> the
+ * natural image row of packed row r as two vectors. */
+static inline void ct__wg4_unpack(const ct__wg4_tx *t, int r, const __m512 p[4], __m512 *lo, __m512 *hi) {
+    __m512i il = _mm512_loadu_si512(t->il[r][0]);
+    *lo = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(p[0], il, p[1]), _mm512_permutex2var_ps(p[2], il, p[3]));
+    if (t->hi) {
+        il = _mm512_loadu_si512(t->il[r][1]);
+        *hi = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(p[0], il, p[1]),
+                                   _mm512_permutex2var_ps(p[2], il, p[3]));
+    } else {
+        *hi = _mm512_setzero_ps();
     }
 }
 
-static void ct__wg4_in_plane_simd(const ct__wg *q, const float *x, float *v, int64_t vs) {
+static inline void ct__wg4_load_row(const ct__wg4_tx *t, const float *row, __m512 *lo, __m512 *hi) {
+    *lo = row ? _mm512_maskz_loadu_ps(t->lo, row) : _mm512_setzero_ps();
+    *hi = row && t->hi ? _mm512_maskz_loadu_ps(t->hi, row + 16) : _mm512_setzero_ps();
+}
+
+static inline void ct__wg4_store_row(const ct__wg4_tx *t, float *row, __m512 lo, __m512 hi, bool add) {
+    if (add) lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(t->lo, row));
+    _mm512_mask_storeu_ps(row, t->lo, lo);
+    if (t->hi) {
+        if (add) hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(t->hi, row + 16));
+        _mm512_mask_storeu_ps(row + 16, t->hi, hi);
+    }
+}
+
+static void ct__wg4_in_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *v, int64_t vs) {
     const int64_t H = q->h, W = q->w, TW = q->tw;
-    ct__wg4_mk s;
-    ct__wg4_mk_init(q, &s);
-    __m512i tap[6];
-    for (int k = 0; k < 6; k++) tap[k] = _mm512_loadu_si512(ct__wg4_taps[k]);
     const __m512 z = _mm512_setzero_ps();
-    for (int64_t ty = 0; ty < q->th; ty++) {
-        __m512 rl[6], rh[6]; /* image rows 4ty-1 .. 4ty+4, columns [0,16) and [16,32) */
-        for (int r = 0; r < 6; r++) {
-            int64_t y = 4 * ty - 1 + r;
-            bool in = y >= 0 && y < H;
-            rl[r] = in ? _mm512_maskz_loadu_ps(s.lo, x + y * W) : z;
-            rh[r] = in && s.hi ? _mm512_maskz_loadu_ps(s.hi, x + y * W + 16) : z;
+    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
+        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+        __m512 src[6][4]; /* B^T d on the rows, per transformed row i and source */
+        for (int s = 0; s < 4; s++)
+            for (int i = 0; i < 6; i++) src[i][s] = z;
+        for (int64_t r = 0; r < nr; r++) {
+            __m512 lo[6], hi[6], tl[6], th[6];
+            for (int a = 0; a < 6; a++) {
+                int64_t y = 4 * (ty0 + r) - 1 + a;
+                ct__wg4_load_row(t, y >= 0 && y < H ? x + y * W : NULL, &lo[a], &hi[a]);
+            }
+            ct__wg4_btv(lo, tl);
+            for (int i = 0; i < 6; i++) src[i][r * t->nv] = tl[i];
+            if (t->hi) {
+                ct__wg4_btv(hi, th);
+                for (int i = 0; i < 6; i++) src[i][r * t->nv + 1] = th[i];
+            }
         }
-        __m512 tl[6], th[6]; /* B^T d on the rows */
-        ct__wg4_btv(rl, tl);
-        if (s.hi) {
-            ct__wg4_btv(rh, th);
-        } else {
-            for (int r = 0; r < 6; r++) th[r] = z;
-        }
-        float *vt = v + ty * TW;
+        const __mmask16 lanes = ct__wg4_lanes(q, nr);
+        float *vt = v + ty0 * TW;
         for (int i = 0; i < 6; i++) { /* (B^T d) B: gather the 6 column taps, combine */
             __m512 c[6], o[6];
-            for (int k = 0; k < 6; k++) c[k] = _mm512_maskz_permutex2var_ps(ct__wg4_tap_mask[k], tl[i], tap[k], th[i]);
+            for (int k = 0; k < 6; k++) c[k] = ct__wg4_pick(t, src[i], k);
             ct__wg4_btv(c, o);
-            for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(vt + (i * 6 + l) * vs, s.tile, o[l]);
+            for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(vt + (i * 6 + l) * vs, lanes, o[l]);
         }
     }
 }
 
-static void ct__wg4_out_plane_simd(const ct__wg *q, const float *m, int64_t ms, float *y, float bias) {
+static void ct__wg4_out_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *y,
+                                   float bias) {
     const int64_t H = q->h, W = q->w, TW = q->tw;
-    ct__wg4_mk s;
-    ct__wg4_mk_init(q, &s);
     const __m512 bv = _mm512_set1_ps(bias);
-    for (int64_t ty = 0; ty < q->th; ty++) {
-        __m512 t[4][6]; /* A^T M */
+    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
+        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+        const __mmask16 lanes = ct__wg4_lanes(q, nr);
+        __m512 s[4][6]; /* A^T M */
         for (int j = 0; j < 6; j++) {
-            const float *c = m + ty * TW + j * ms;
+            const float *c = m + ty0 * TW + j * ms;
             __m512 col[6], r[4];
-            for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(s.tile, c + i * 6 * ms);
+            for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, c + i * 6 * ms);
             ct__wg4_atv(col, r);
-            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+            for (int i = 0; i < 4; i++) s[i][j] = r[i];
         }
-        for (int i = 0; i < 4 && 4 * ty + i < H; i++) { /* (A^T M) A */
+        for (int i = 0; i < 4; i++) { /* (A^T M) A, then one image row per packed tile row */
             __m512 p[4];
-            ct__wg4_atv(t[i], p);
-            ct__wg4_put_row(&s, y + (4 * ty + i) * W, _mm512_add_ps(p[0], bv), _mm512_add_ps(p[1], bv),
-                            _mm512_add_ps(p[2], bv), _mm512_add_ps(p[3], bv), false);
+            ct__wg4_atv(s[i], p);
+            for (int k = 0; k < 4; k++) p[k] = _mm512_add_ps(p[k], bv);
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t row = 4 * (ty0 + r) + i;
+                if (row >= H) continue;
+                __m512 lo, hi;
+                ct__wg4_unpack(t, (int)r, p, &lo, &hi);
+                ct__wg4_store_row(t, y + row * W, lo, hi, false);
+            }
         }
     }
 }
 
-static void ct__wg4_dout_plane_simd(const ct__wg *q, const float *dy, float *dm, int64_t ms) {
+static void ct__wg4_dout_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *dm, int64_t ms) {
     const int64_t H = q->h, W = q->w, TW = q->tw;
-    ct__wg4_mk s;
-    ct__wg4_mk_init(q, &s);
-    __m512i ph[4]; /* image columns 4tx+p = taps 1..4 */
-    for (int p = 0; p < 4; p++) ph[p] = _mm512_loadu_si512(ct__wg4_taps[p + 1]);
-    for (int64_t ty = 0; ty < q->th; ty++) {
-        __m512 a[4][4]; /* [phase][row] */
+    const __m512 z = _mm512_setzero_ps();
+    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
+        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+        const __mmask16 lanes = ct__wg4_lanes(q, nr);
+        __m512 a[4][4]; /* [phase][row i]: image column 4tx+p = tap p+1 */
         for (int i = 0; i < 4; i++) {
-            int64_t y = 4 * ty + i;
-            __m512 lo = _mm512_setzero_ps(), hi = lo;
-            if (y < H) {
-                lo = _mm512_maskz_loadu_ps(s.lo, dy + y * W);
-                if (s.hi) hi = _mm512_maskz_loadu_ps(s.hi, dy + y * W + 16);
+            __m512 src[4] = {z, z, z, z};
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t y = 4 * (ty0 + r) + i;
+                __m512 lo, hi;
+                ct__wg4_load_row(t, y < H ? dy + y * W : NULL, &lo, &hi);
+                src[r * t->nv] = lo;
+                if (t->nv == 2) src[r * t->nv + 1] = hi;
             }
-            for (int p = 0; p < 4; p++) a[p][i] = _mm512_permutex2var_ps(lo, ph[p], hi);
+            for (int p = 0; p < 4; p++) a[p][i] = ct__wg4_pick(t, src, p + 1);
         }
-        __m512 r[6][4]; /* A dY: rows k, column phases p */
+        __m512 r6[6][4]; /* A dY: rows k, column phases p */
         for (int p = 0; p < 4; p++) {
             __m512 o[6];
             ct__wg4_av(a[p], o);
-            for (int k = 0; k < 6; k++) r[k][p] = o[k];
+            for (int k = 0; k < 6; k++) r6[k][p] = o[k];
         }
-        float *d = dm + ty * TW;
+        float *d = dm + ty0 * TW;
         for (int k = 0; k < 6; k++) { /* (A dY) A^T */
             __m512 o[6];
-            ct__wg4_av(r[k], o);
-            for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(d + (k * 6 + l) * ms, s.tile, o[l]);
+            ct__wg4_av(r6[k], o);
+            for (int l = 0; l < 6; l++) _mm512_mask_storeu_ps(d + (k * 6 + l) * ms, lanes, o[l]);
         }
     }
 }
 
-/* Padded row pr as phase vectors (lane tx: padded column 4tx+p) -> image
- * row pr-1. Image column 4m+r is padded column 4m+r+1. */
-static inline void ct__wg4_emit(const ct__wg *q, const ct__wg4_mk *s, int64_t pr, const __m512 p[4], float *dx,
-                                bool fresh) {
-    int64_t y = pr - 1;
-    if (y < 0 || y >= q->h) return;
-    ct__wg4_put_row(s, dx + y * q->w, p[1], p[2], p[3], ct__wg4_next(p[0]), !fresh);
-}
-
-static void ct__wg4_din_plane_simd(const ct__wg *q, const float *dv, int64_t vs, float *dx, bool fresh) {
-    const int64_t TW = q->tw;
-    ct__wg4_mk s;
-    ct__wg4_mk_init(q, &s);
-    __m512 carry[2][4]; /* rows 4, 5 of the previous tile row = rows 0, 1 of this one */
-    for (int r = 0; r < 2; r++)
-        for (int p = 0; p < 4; p++) carry[r][p] = _mm512_setzero_ps();
-    for (int64_t ty = 0; ty < q->th; ty++) {
-        const float *vt = dv + ty * TW;
+static void ct__wg4_din_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *dx,
+                                   bool fresh) {
+    const int64_t H = q->h, W = q->w, TW = q->tw;
+    const __m512 z = _mm512_setzero_ps();
+    __m512 carry[2][2] = {{z, z}, {z, z}}; /* rows 4, 5 of the previous tile row (lo, hi) */
+    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
+        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+        const __mmask16 lanes = ct__wg4_lanes(q, nr);
+        const float *vt = dv + ty0 * TW;
         __m512 e[6][6]; /* B dV: e[k][j] */
         for (int j = 0; j < 6; j++) {
             __m512 col[6], o[6];
-            for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(s.tile, vt + (i * 6 + j) * vs);
+            for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, vt + (i * 6 + j) * vs);
             ct__wg4_bv(col, o);
             for (int k = 0; k < 6; k++) e[k][j] = o[k];
         }
-        __m512 pr[6][4]; /* (B dV B^T) rows as column phases; taps 4, 5 overlap the next tile's 0, 1 */
+        /* (B dV B^T) rows k as image-column phases: image column 4tx+c is
+         * tap c+1 of tile tx, plus for c = 0 tap 5 of tile tx-1 and for
+         * c = 3 tap 0 of tile tx+1 (the 2-column overlap). */
+        __m512 ph[6][4];
         for (int k = 0; k < 6; k++) {
             __m512 c[6];
             ct__wg4_bv(e[k], c);
-            pr[k][0] = _mm512_add_ps(c[0], ct__wg4_prev(c[4]));
-            pr[k][1] = _mm512_add_ps(c[1], ct__wg4_prev(c[5]));
-            pr[k][2] = c[2];
-            pr[k][3] = c[3];
+            ph[k][0] = _mm512_add_ps(c[1], _mm512_maskz_mov_ps((__mmask16)~t->first, ct__wg4_prev(c[5])));
+            ph[k][1] = c[2];
+            ph[k][2] = c[3];
+            ph[k][3] = _mm512_add_ps(c[4], _mm512_maskz_mov_ps((__mmask16)~t->last, ct__wg4_next(c[0])));
         }
-        for (int r = 0; r < 2; r++)
-            for (int p = 0; p < 4; p++) pr[r][p] = _mm512_add_ps(pr[r][p], carry[r][p]);
-        for (int r = 0; r < 4; r++) ct__wg4_emit(q, &s, 4 * ty + r, pr[r], dx, fresh);
-        for (int p = 0; p < 4; p++) carry[0][p] = pr[4][p], carry[1][p] = pr[5][p];
+        for (int64_t r = 0; r < nr; r++) {
+            __m512 lo[6], hi[6];
+            for (int k = 0; k < 6; k++) ct__wg4_unpack(t, (int)r, ph[k], &lo[k], &hi[k]);
+            for (int k = 0; k < 2; k++) lo[k] = _mm512_add_ps(lo[k], carry[k][0]), hi[k] = _mm512_add_ps(hi[k], carry[k][1]);
+            for (int k = 0; k < 4; k++) {
+                int64_t y = 4 * (ty0 + r) + k - 1; /* padded row 4ty+k */
+                if (y >= 0 && y < H) ct__wg4_store_row(t, dx + y * W, lo[k], hi[k], !fresh);
+            }
+            for (int k = 0; k < 2; k++) carry[k][0] = lo[4 + k], carry[k][1] = hi[4 + k];
+        }
     }
-    ct__wg4_emit(q, &s, 4 * q->th, carry[0], dx, fresh);
-    ct__wg4_emit(q, &s, 4 * q->th + 1, carry[1], dx, fresh);
+    for (int k = 0; k < 2; k++) {
+        int64_t y = 4 * q->th + k - 1;
+        if (y < H) ct__wg4_store_row(t, dx + y * W, carry[k][0], carry[k][1], !fresh);
+    }
+}
+#else
+void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
+    (void)q;
+    memset(t, 0, sizeof *t);
 }
 #endif
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-bool ct__wg4_simd(const ct__wg *q) {
+bool ct__wg4_simd_width(int64_t w) {
 #if defined(__AVX512F__)
-    return q->w <= CT__WG4_SIMD_MAX_W;
+    return w <= CT__WG4_SIMD_MAX_W;
 #else
-    (void)q;
+    (void)w;
     return false;
 #endif
 }
 
-void ct__wg4_in(const ct__wg *q, bool simd, const float *x, float *pad, float *v, int64_t vs) {
+void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *pad, float *v, int64_t vs) {
 #if defined(__AVX512F__)
-    if (simd) {
-        ct__wg4_in_plane_simd(q, x, v, vs);
+    if (t->simd) {
+        ct__wg4_in_plane_simd(q, t, x, v, vs);
         return;
     }
 #else
-    (void)simd;
+    (void)t;
 #endif
     ct__wg4_in_plane(q, x, pad, v, vs);
 }
 
-void ct__wg4_out(const ct__wg *q, bool simd, const float *m, int64_t ms, float *buf, float *y, float bias) {
+void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, float bias) {
 #if defined(__AVX512F__)
-    if (simd) {
-        ct__wg4_out_plane_simd(q, m, ms, y, bias);
+    if (t->simd) {
+        ct__wg4_out_plane_simd(q, t, m, ms, y, bias);
         return;
     }
 #else
-    (void)simd;
+    (void)t;
 #endif
     ct__wg4_out_plane(q, m, ms, buf, y, bias);
 }
 
-void ct__wg4_dout(const ct__wg *q, bool simd, const float *dy, float *buf, float *dm, int64_t ms) {
+void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *buf, float *dm, int64_t ms) {
 #if defined(__AVX512F__)
-    if (simd) {
-        ct__wg4_dout_plane_simd(q, dy, dm, ms);
+    if (t->simd) {
+        ct__wg4_dout_plane_simd(q, t, dy, dm, ms);
         return;
     }
 #else
-    (void)simd;
+    (void)t;
 #endif
     ct__wg4_dout_plane(q, dy, buf, dm, ms);
 }
 
-void ct__wg4_din(const ct__wg *q, bool simd, const float *dv, int64_t vs, float *pad, float *dx, bool fresh) {
+void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
+                 bool fresh) {
 #if defined(__AVX512F__)
-    if (simd) {
-        ct__wg4_din_plane_simd(q, dv, vs, dx, fresh);
+    if (t->simd) {
+        ct__wg4_din_plane_simd(q, t, dv, vs, dx, fresh);
         return;
     }
 #else
-    (void)simd;
+    (void)t;
 #endif
     ct__wg4_din_plane(q, dv, vs, pad, dx, fresh);
 }

@@ -20,24 +20,37 @@ typedef struct ct__wg {
 
 /* F(4x4,3x3) transforms, same conventions as the F(2x2,3x3) ones in
  * conv_winograd.c: transformed tensors are np planes of stride vs/ms with
- * the tile index innermost; `simd` selects the AVX-512 versions (only when
- * ct__wg4_simd said yes). */
+ * the tile index innermost. */
 
-/* Whether the AVX-512 tile-row transforms apply (maps <= 32 wide). */
-bool ct__wg4_simd(const ct__wg *q);
+/* Per-worker state of the vector transforms: permute tables for a map
+ * geometry (plain types, so this header needs no intrinsics). */
+typedef struct ct__wg4_tx {
+    bool simd;     /* AVX-512 tile-row transforms apply (maps <= 32 wide) */
+    int rows, nv;  /* tile rows packed per vector; vectors per image row */
+    uint16_t lo, hi;                 /* image row columns [0,16), [16,w) */
+    uint16_t first, last;            /* lanes of each row's first / last tile */
+    uint16_t tap_ok[6], tap_hi[6];   /* column taps: valid lanes, from sources 2-3 */
+    int32_t tap[6][16];              /* lane -> source element, low 5 bits */
+    int32_t il[4][2][16];            /* packed tile row r -> image row half */
+} ct__wg4_tx;
+
+void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t);
+/* Whether maps this wide get the AVX-512 transforms. */
+bool ct__wg4_simd_width(int64_t w);
 /* u[xi][k][c] = (G g G^T)[xi] for every kernel g = w[k][c]. */
 void ct__wg4_weights(const ct__wg *q, const float *w, float *u);
 /* dw[k][c] += G^T dU[.][k][c] G. */
 void ct__wg4_weights_grad(const ct__wg *q, const float *du, float *dw);
 /* Input plane x (h, w) -> v. `pad`: hp x wp plane with a zero border. */
-void ct__wg4_in(const ct__wg *q, bool simd, const float *x, float *pad, float *v, int64_t vs);
+void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *pad, float *v, int64_t vs);
 /* m -> output plane y (h, w) = A^T M A + bias. `buf`: m*th x m*tw floats. */
-void ct__wg4_out(const ct__wg *q, bool simd, const float *m, int64_t ms, float *buf, float *y, float bias);
+void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, float bias);
 /* Output-gradient plane dy -> dm = A dY A^T. `buf`: m*th x m*tw floats
  * whose cells beyond h, w are zero. */
-void ct__wg4_dout(const ct__wg *q, bool simd, const float *dy, float *buf, float *dm, int64_t ms);
+void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *buf, float *dm, int64_t ms);
 /* dv -> input-gradient plane dx (= when fresh, else +=): B dV B^T per tile,
  * overlapping tiles added. `pad`: hp x wp scratch plane. */
-void ct__wg4_din(const ct__wg *q, bool simd, const float *dv, int64_t vs, float *pad, float *dx, bool fresh);
+void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
+                 bool fresh);
 
 #endif
