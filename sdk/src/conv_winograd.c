@@ -1,25 +1,41 @@
-/* Winograd F(2x2,3x3) convolution (Lavin & Gray 2016) for 3x3 stride-1
- * pad-1 kernels: forward, data gradient and weight gradient.
+/* Winograd convolution (Lavin & Gray 2016) for 3x3 stride-1 pad-1 kernels:
+ * forward, data gradient and weight gradient, with output tiles of 2x2
+ * (F(2x2,3x3), transforms here) or 4x4 (F(4x4,3x3), conv_winograd4.c).
  *
- * With g the 3x3 kernel, d a 4x4 input tile and Y the 2x2 output tile:
+ * With g the 3x3 kernel, d an (m+2)x(m+2) input tile and Y the m x m
+ * output tile (m = 2 or 4):
  *   U = G g G^T,  V = B^T d B,  M = U .* V (summed over input channels),
  *   Y = A^T M A.
- * The channel sum at each of the 16 tile positions xi is a GEMM:
+ * The channel sum at each of the np = (m+2)^2 tile positions xi (16 or
+ * 36) is a GEMM:
  *   M[xi] (O x T) = U[xi] (O x C) . V[xi] (C x T)      for T tiles.
  * Backward (adjoints of the same linear maps):
  *   dM = A dY A^T,  dV[xi] = U[xi]^T . dM[xi],  dX += B dV B^T (tiles
  *   overlap by 2, so their contributions are added),
  *   dU[xi] = sum over tiles dM[xi] . V[xi]^T,  dW = G^T dU G.
  *
+ * Tile size: F(4,3) needs 36 multiplications per 16 outputs against
+ * F(2,3)'s 16 per 4 (0.56x the GEMM work on 28x28 and 7x7 maps, 0.73x on
+ * 14x14 where the 4x4 tiles overhang), and its transformed tensors are
+ * 2.25 floats per output instead of 4; its transforms are costlier and its
+ * fp32 error ~10x larger (~1e-5 of the output scale against ~1e-6). It is
+ * the default wherever its AVX-512 transforms apply (maps up to 32 wide):
+ * 1 thread, batch 512, fwd+bwd ms F(2,3) -> F(4,3): 32ch 28x28 ~160 ->
+ * ~140, 64ch 14x14 ~140 -> ~105, 128ch 7x7 ~185 -> ~135. Wider maps keep
+ * F(2,3) (the scalar F(4,3) transforms measured no faster). The
+ * environment variable CT_WINO_TILE=2|4 forces the tile size, for A/B
+ * tests.
+ *
  * Why this shape:
  *  - Tiles are processed in chunks of whole images, sized so the chunk's
- *    V and M (16 x channels x tiles floats) stay near L2: this machine's
- *    memory bandwidth is ~5 GB/s, so the transformed tensors (4x the
+ *    V and M (np x channels x tiles floats) stay near L2: this machine's
+ *    memory bandwidth is ~5 GB/s, so the transformed tensors (2.25-4x the
  *    activation) are never materialised in full.
- *  - Transforms work one image plane at a time through a zero-padded copy
- *    (borders and odd sizes need no special cases) and write V with the
- *    tile index innermost, so the loops over tiles are contiguous and
- *    vectorise.
+ *  - Transforms work one image plane at a time and write V with the tile
+ *    index innermost, so the loops over tiles are contiguous and
+ *    vectorise. The scalar versions go through a zero-padded copy
+ *    (borders and odd sizes need no special cases); the AVX-512 ones hold
+ *    a tile row's tiles in vector lanes (masked loads supply the zeros).
  *  - Chunks run on the thread pool, each worker calling single-threaded
  *    sgemm (as in ops_conv.c). Weight gradients go to a fixed number of
  *    partition slots, each a fixed range of chunks, summed in slot order:

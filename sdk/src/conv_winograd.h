@@ -1,9 +1,12 @@
-/* Winograd F(2x2,3x3) convolution for 3x3 stride-1 pad-1 kernels (internal).
+/* Winograd F(4x4,3x3) / F(2x2,3x3) convolution for 3x3 stride-1 pad-1
+ * kernels (internal).
  *
- * Used by ops_conv.c for the 3x3 "same" convolutions of a ResNet body: it
- * needs 16 instead of 36 multiplications per 2x2 output tile and channel
- * pair (2.25x fewer), at the cost of cheap add-only transforms. All three
- * passes (forward, data gradient, weight gradient) are Winograd. */
+ * Used by ops_conv.c for the 3x3 "same" convolutions of a ResNet body:
+ * F(4x4,3x3) needs 36 instead of 144 multiplications per 4x4 output tile
+ * and channel pair (4x fewer), F(2x2,3x3) 16 instead of 36 (2.25x), at the
+ * cost of cheap transforms. All three passes (forward, data gradient,
+ * weight gradient) are Winograd; conv_winograd.c's header says which tile
+ * size is used when (CT_WINO_TILE=2|4 forces it). */
 #ifndef CT_CONV_WINOGRAD_H
 #define CT_CONV_WINOGRAD_H
 
