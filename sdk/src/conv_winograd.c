@@ -472,71 +472,75 @@ static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
 #endif
 }
 
-static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, float *pad, float *rows, float *v,
-                      int64_t vs) {
+/* The transforms, picking the vector versions where they apply, over np
+ * planes at once: plane i at x + i*xs (y, dy, dx likewise), its tiles at
+ * + i*tp in the transformed tensor. */
+static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, int64_t xs, int64_t np, float *pad,
+                      float *rows, float *v, int64_t vs) {
     if (t->m == 4) {
-        ct__wg4_in(q, &t->t4, x, pad, v, vs);
+        ct__wg4_in(q, &t->t4, x, xs, np, pad, v, vs);
         return;
     }
+    for (int64_t i = 0; i < np; i++) {
 #if defined(__AVX512F__)
-    if (t->simd) {
-        ct__wg_in_plane_simd(q, &t->s, x, v, vs);
-        return;
-    }
-#else
-    (void)t;
+        if (t->simd) {
+            ct__wg_in_plane_simd(q, &t->s, x + i * xs, v + i * q->tp, vs);
+            continue;
+        }
 #endif
-    ct__wg_in_plane(q, x, pad, rows, v, vs);
+        ct__wg_in_plane(q, x + i * xs, pad, rows, v + i * q->tp, vs);
+    }
 }
 
 static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int64_t ms, float *buf, float *y,
-                       float bias) {
+                       int64_t ys, int64_t np, float bias) {
     if (t->m == 4) {
-        ct__wg4_out(q, &t->t4, m, ms, buf, y, bias);
+        ct__wg4_out(q, &t->t4, m, ms, buf, y, ys, np, bias);
         return;
     }
+    for (int64_t i = 0; i < np; i++) {
 #if defined(__AVX512F__)
-    if (t->simd) {
-        ct__wg_out_plane_simd(q, &t->s, m, ms, y, bias);
-        return;
-    }
-#else
-    (void)t;
+        if (t->simd) {
+            ct__wg_out_plane_simd(q, &t->s, m + i * q->tp, ms, y + i * ys, bias);
+            continue;
+        }
 #endif
-    ct__wg_out_plane(q, m, ms, buf, y, bias);
+        ct__wg_out_plane(q, m + i * q->tp, ms, buf, y + i * ys, bias);
+    }
 }
 
-static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, float *buf, float *dm, int64_t ms) {
+static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, int64_t ys, int64_t np, float *buf,
+                        float *dm, int64_t ms) {
     if (t->m == 4) {
-        ct__wg4_dout(q, &t->t4, dy, buf, dm, ms);
+        ct__wg4_dout(q, &t->t4, dy, ys, np, buf, dm, ms);
         return;
     }
+    for (int64_t i = 0; i < np; i++) {
 #if defined(__AVX512F__)
-    if (t->simd) {
-        ct__wg_dout_plane_simd(q, &t->s, dy, dm, ms);
-        return;
-    }
-#else
-    (void)t;
+        if (t->simd) {
+            ct__wg_dout_plane_simd(q, &t->s, dy + i * ys, dm + i * q->tp, ms);
+            continue;
+        }
 #endif
-    ct__wg_dout_plane(q, dy, buf, dm, ms);
+        ct__wg_dout_plane(q, dy + i * ys, buf, dm + i * q->tp, ms);
+    }
 }
 
 static void ct__wg_din(const ct__wg *q, const ct__wg_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
-                       bool fresh) {
+                       int64_t xs, int64_t np, bool fresh) {
     if (t->m == 4) {
-        ct__wg4_din(q, &t->t4, dv, vs, pad, dx, fresh);
+        ct__wg4_din(q, &t->t4, dv, vs, pad, dx, xs, np, fresh);
         return;
     }
+    for (int64_t i = 0; i < np; i++) {
 #if defined(__AVX512F__)
-    if (t->simd) {
-        ct__wg_din_plane_simd(q, &t->s, dv, vs, dx, fresh);
-        return;
-    }
-#else
-    (void)t;
+        if (t->simd) {
+            ct__wg_din_plane_simd(q, &t->s, dv + i * q->tp, vs, dx + i * xs, fresh);
+            continue;
+        }
 #endif
-    ct__wg_din_plane(q, dv, vs, pad, dx, fresh);
+        ct__wg_din_plane(q, dv + i * q->tp, vs, pad, dx + i * xs, fresh);
+    }
 }
 
 static void ct__wg_weights_any(const ct__wg *q, const float *w, float *u) {
@@ -567,16 +571,13 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     ct__wg_tx_init(q, &tx);
     for (int64_t ch = begin; ch < end; ch++) {
         int64_t n0 = ch * q->gi, gn = q->n - n0 < q->gi ? q->n - n0 : q->gi, T = gn * TP;
-        for (int64_t i = 0; i < gn; i++)
-            for (int64_t c = 0; c < C; c++)
-                ct__wg_in(q, &tx, a->x + ((n0 + i) * C + c) * HW, pad, rows, v + c * T + i * TP, C * T);
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_in(q, &tx, a->x + (n0 * C + c) * HW, C * HW, gn, pad, rows, v + c * T, C * T);
         for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)T, (int)C, 1.0f, a->u + xi * O * C,
                         (int)C, v + xi * C * T, (int)T, 0.0f, m + xi * O * T, (int)T);
-        for (int64_t i = 0; i < gn; i++)
-            for (int64_t k = 0; k < O; k++)
-                ct__wg_out(q, &tx, m + k * T + i * TP, O * T, pad, a->y + ((n0 + i) * O + k) * HW,
-                                 a->b ? a->b[k] : 0.0f);
+        for (int64_t k = 0; k < O; k++)
+            ct__wg_out(q, &tx, m + k * T, O * T, pad, a->y + (n0 * O + k) * HW, O * HW, gn, a->b ? a->b[k] : 0.0f);
         /* out_plane used pad as its output buffer: restore the zero border
          * the input transform relies on. */
         memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
@@ -614,13 +615,10 @@ static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, flo
     const ct__wg *q = a->q;
     const int64_t C = q->c, O = q->o, HW = q->h * q->w, TP = q->tp;
     int64_t n0 = ch * q->gi, gn = q->n - n0 < q->gi ? q->n - n0 : q->gi, T = gn * TP;
-    for (int64_t i = 0; i < gn; i++)
-        for (int64_t k = 0; k < O; k++)
-            ct__wg_dout(q, tx, a->dy + ((n0 + i) * O + k) * HW, obuf, m + k * T + i * TP, O * T);
+    for (int64_t k = 0; k < O; k++) ct__wg_dout(q, tx, a->dy + (n0 * O + k) * HW, O * HW, gn, obuf, m + k * T, O * T);
     if (du) {
-        for (int64_t i = 0; i < gn; i++)
-            for (int64_t c = 0; c < C; c++)
-                ct__wg_in(q, tx, a->x + ((n0 + i) * C + c) * HW, pad, rows, v + c * T + i * TP, C * T);
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_in(q, tx, a->x + (n0 * C + c) * HW, C * HW, gn, pad, rows, v + c * T, C * T);
         for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)C, (int)T, 1.0f, m + xi * O * T, (int)T,
                         v + xi * C * T, (int)T, first ? 0.0f : 1.0f, du + xi * O * C, (int)C);
@@ -629,9 +627,8 @@ static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, flo
         for (int xi = 0; xi < q->np; xi++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)T, (int)O, 1.0f, a->u + xi * O * C,
                         (int)C, m + xi * O * T, (int)T, 0.0f, v + xi * C * T, (int)T);
-        for (int64_t i = 0; i < gn; i++)
-            for (int64_t c = 0; c < C; c++)
-                ct__wg_din(q, tx, v + c * T + i * TP, C * T, rows, a->dx + ((n0 + i) * C + c) * HW, a->dx_fresh);
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_din(q, tx, v + c * T, C * T, rows, a->dx + (n0 * C + c) * HW, C * HW, gn, a->dx_fresh);
     }
 }
 

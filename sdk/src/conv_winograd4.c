@@ -255,7 +255,6 @@ void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
     const int TW = (int)q->tw;
     t->nv = q->w > 16 ? 2 : 1;
     t->rows = 16 / TW < 4 / t->nv ? 16 / TW : 4 / t->nv;
-    if (t->rows > q->th) t->rows = (int)q->th;
     t->lo = (uint16_t)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);
     t->hi = (uint16_t)(q->w > 16 ? (1u << (q->w - 16)) - 1u : 0u);
     for (int r = 0; r < t->rows; r++) {
@@ -321,19 +320,26 @@ static inline void ct__wg4_store_row(const ct__wg4_tx *t, float *row, __m512 lo,
     }
 }
 
-static void ct__wg4_in_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *v, int64_t vs) {
-    const int64_t H = q->h, W = q->w, TW = q->tw;
+/* The vector transforms take np planes (image planes x + i xs), whose
+ * tile rows follow one another in v (plane i's tiles at i*tp): packed tile
+ * rows may belong to different planes. Tile row g is row g % th of plane
+ * g / th. */
+static void ct__wg4_in_simd(const ct__wg *q, const ct__wg4_tx *t, const float *x, int64_t xs, int64_t np, float *v,
+                            int64_t vs) {
+    const int64_t H = q->h, W = q->w, TW = q->tw, TH = q->th, NT = np * TH;
     const __m512 z = _mm512_setzero_ps();
-    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
-        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+    for (int64_t g0 = 0; g0 < NT; g0 += t->rows) {
+        int64_t nr = NT - g0 < t->rows ? NT - g0 : t->rows;
         __m512 src[6][4]; /* B^T d on the rows, per transformed row i and source */
         for (int s = 0; s < 4; s++)
             for (int i = 0; i < 6; i++) src[i][s] = z;
         for (int64_t r = 0; r < nr; r++) {
             __m512 lo[6], hi[6], tl[6], th[6];
+            const float *xp = x + (g0 + r) / TH * xs;
+            int64_t ty = (g0 + r) % TH;
             for (int a = 0; a < 6; a++) {
-                int64_t y = 4 * (ty0 + r) - 1 + a;
-                ct__wg4_load_row(t, y >= 0 && y < H ? x + y * W : NULL, &lo[a], &hi[a]);
+                int64_t y = 4 * ty - 1 + a;
+                ct__wg4_load_row(t, y >= 0 && y < H ? xp + y * W : NULL, &lo[a], &hi[a]);
             }
             ct__wg4_btv(lo, tl);
             for (int i = 0; i < 6; i++) src[i][r * t->nv] = tl[i];
@@ -343,7 +349,7 @@ static void ct__wg4_in_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const fl
             }
         }
         const __mmask16 lanes = ct__wg4_lanes(q, nr);
-        float *vt = v + ty0 * TW;
+        float *vt = v + g0 * TW;
         for (int i = 0; i < 6; i++) { /* (B^T d) B: gather the 6 column taps, combine */
             __m512 c[6], o[6];
             for (int k = 0; k < 6; k++) c[k] = ct__wg4_pick(t, src[i], k);
@@ -353,16 +359,16 @@ static void ct__wg4_in_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const fl
     }
 }
 
-static void ct__wg4_out_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *y,
-                                   float bias) {
-    const int64_t H = q->h, W = q->w, TW = q->tw;
+static void ct__wg4_out_simd(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *y,
+                             int64_t ys, int64_t np, float bias) {
+    const int64_t H = q->h, W = q->w, TW = q->tw, TH = q->th, NT = np * TH;
     const __m512 bv = _mm512_set1_ps(bias);
-    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
-        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+    for (int64_t g0 = 0; g0 < NT; g0 += t->rows) {
+        int64_t nr = NT - g0 < t->rows ? NT - g0 : t->rows;
         const __mmask16 lanes = ct__wg4_lanes(q, nr);
         __m512 s[4][6]; /* A^T M */
         for (int j = 0; j < 6; j++) {
-            const float *c = m + ty0 * TW + j * ms;
+            const float *c = m + g0 * TW + j * ms;
             __m512 col[6], r[4];
             for (int i = 0; i < 6; i++) col[i] = _mm512_maskz_loadu_ps(lanes, c + i * 6 * ms);
             ct__wg4_atv(col, r);
@@ -373,29 +379,30 @@ static void ct__wg4_out_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const f
             ct__wg4_atv(s[i], p);
             for (int k = 0; k < 4; k++) p[k] = _mm512_add_ps(p[k], bv);
             for (int64_t r = 0; r < nr; r++) {
-                int64_t row = 4 * (ty0 + r) + i;
+                int64_t row = 4 * ((g0 + r) % TH) + i;
                 if (row >= H) continue;
                 __m512 lo, hi;
                 ct__wg4_unpack(t, (int)r, p, &lo, &hi);
-                ct__wg4_store_row(t, y + row * W, lo, hi, false);
+                ct__wg4_store_row(t, y + (g0 + r) / TH * ys + row * W, lo, hi, false);
             }
         }
     }
 }
 
-static void ct__wg4_dout_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *dm, int64_t ms) {
-    const int64_t H = q->h, W = q->w, TW = q->tw;
+static void ct__wg4_dout_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dy, int64_t ys, int64_t np,
+                              float *dm, int64_t ms) {
+    const int64_t H = q->h, W = q->w, TW = q->tw, TH = q->th, NT = np * TH;
     const __m512 z = _mm512_setzero_ps();
-    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
-        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+    for (int64_t g0 = 0; g0 < NT; g0 += t->rows) {
+        int64_t nr = NT - g0 < t->rows ? NT - g0 : t->rows;
         const __mmask16 lanes = ct__wg4_lanes(q, nr);
         __m512 a[4][4]; /* [phase][row i]: image column 4tx+p = tap p+1 */
         for (int i = 0; i < 4; i++) {
             __m512 src[4] = {z, z, z, z};
             for (int64_t r = 0; r < nr; r++) {
-                int64_t y = 4 * (ty0 + r) + i;
+                int64_t y = 4 * ((g0 + r) % TH) + i;
                 __m512 lo, hi;
-                ct__wg4_load_row(t, y < H ? dy + y * W : NULL, &lo, &hi);
+                ct__wg4_load_row(t, y < H ? dy + (g0 + r) / TH * ys + y * W : NULL, &lo, &hi);
                 src[r * t->nv] = lo;
                 if (t->nv == 2) src[r * t->nv + 1] = hi;
             }
@@ -407,7 +414,7 @@ static void ct__wg4_dout_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const 
             ct__wg4_av(a[p], o);
             for (int k = 0; k < 6; k++) r6[k][p] = o[k];
         }
-        float *d = dm + ty0 * TW;
+        float *d = dm + g0 * TW;
         for (int k = 0; k < 6; k++) { /* (A dY) A^T */
             __m512 o[6];
             ct__wg4_av(r6[k], o);
@@ -416,15 +423,24 @@ static void ct__wg4_dout_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const 
     }
 }
 
-static void ct__wg4_din_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *dx,
-                                   bool fresh) {
-    const int64_t H = q->h, W = q->w, TW = q->tw;
+/* The last two rows of a plane's last tile row, held back for overlap. */
+static inline void ct__wg4_flush(const ct__wg *q, const ct__wg4_tx *t, __m512 carry[2][2], float *dx, bool fresh) {
+    for (int k = 0; k < 2; k++) {
+        int64_t y = 4 * q->th + k - 1;
+        if (y < q->h) ct__wg4_store_row(t, dx + y * q->w, carry[k][0], carry[k][1], !fresh);
+        carry[k][0] = carry[k][1] = _mm512_setzero_ps();
+    }
+}
+
+static void ct__wg4_din_simd(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *dx,
+                             int64_t xs, int64_t np, bool fresh) {
+    const int64_t H = q->h, W = q->w, TW = q->tw, TH = q->th, NT = np * TH;
     const __m512 z = _mm512_setzero_ps();
     __m512 carry[2][2] = {{z, z}, {z, z}}; /* rows 4, 5 of the previous tile row (lo, hi) */
-    for (int64_t ty0 = 0; ty0 < q->th; ty0 += t->rows) {
-        int64_t nr = q->th - ty0 < t->rows ? q->th - ty0 : t->rows;
+    for (int64_t g0 = 0; g0 < NT; g0 += t->rows) {
+        int64_t nr = NT - g0 < t->rows ? NT - g0 : t->rows;
         const __mmask16 lanes = ct__wg4_lanes(q, nr);
-        const float *vt = dv + ty0 * TW;
+        const float *vt = dv + g0 * TW;
         __m512 e[6][6]; /* B dV: e[k][j] */
         for (int j = 0; j < 6; j++) {
             __m512 col[6], o[6];
@@ -445,20 +461,20 @@ static void ct__wg4_din_plane_simd(const ct__wg *q, const ct__wg4_tx *t, const f
             ph[k][3] = _mm512_add_ps(c[4], _mm512_maskz_mov_ps((__mmask16)~t->last, ct__wg4_next(c[0])));
         }
         for (int64_t r = 0; r < nr; r++) {
+            int64_t ty = (g0 + r) % TH;
+            float *dp = dx + (g0 + r) / TH * xs;
+            if (ty == 0 && g0 + r > 0) ct__wg4_flush(q, t, carry, dp - xs, fresh);
             __m512 lo[6], hi[6];
             for (int k = 0; k < 6; k++) ct__wg4_unpack(t, (int)r, ph[k], &lo[k], &hi[k]);
             for (int k = 0; k < 2; k++) lo[k] = _mm512_add_ps(lo[k], carry[k][0]), hi[k] = _mm512_add_ps(hi[k], carry[k][1]);
             for (int k = 0; k < 4; k++) {
-                int64_t y = 4 * (ty0 + r) + k - 1; /* padded row 4ty+k */
-                if (y >= 0 && y < H) ct__wg4_store_row(t, dx + y * W, lo[k], hi[k], !fresh);
+                int64_t y = 4 * ty + k - 1; /* padded row 4ty+k */
+                if (y >= 0 && y < H) ct__wg4_store_row(t, dp + y * W, lo[k], hi[k], !fresh);
             }
             for (int k = 0; k < 2; k++) carry[k][0] = lo[4 + k], carry[k][1] = hi[4 + k];
         }
     }
-    for (int k = 0; k < 2; k++) {
-        int64_t y = 4 * q->th + k - 1;
-        if (y < H) ct__wg4_store_row(t, dx + y * W, carry[k][0], carry[k][1], !fresh);
-    }
+    ct__wg4_flush(q, t, carry, dx + (np - 1) * xs, fresh);
 }
 #else
 void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
@@ -478,51 +494,54 @@ bool ct__wg4_simd_width(int64_t w) {
 #endif
 }
 
-void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *pad, float *v, int64_t vs) {
+void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, int64_t xs, int64_t np, float *pad, float *v,
+                int64_t vs) {
 #if defined(__AVX512F__)
     if (t->simd) {
-        ct__wg4_in_plane_simd(q, t, x, v, vs);
+        ct__wg4_in_simd(q, t, x, xs, np, v, vs);
         return;
     }
 #else
     (void)t;
 #endif
-    ct__wg4_in_plane(q, x, pad, v, vs);
+    for (int64_t i = 0; i < np; i++) ct__wg4_in_plane(q, x + i * xs, pad, v + i * q->tp, vs);
 }
 
-void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, float bias) {
+void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, int64_t ys,
+                 int64_t np, float bias) {
 #if defined(__AVX512F__)
     if (t->simd) {
-        ct__wg4_out_plane_simd(q, t, m, ms, y, bias);
+        ct__wg4_out_simd(q, t, m, ms, y, ys, np, bias);
         return;
     }
 #else
     (void)t;
 #endif
-    ct__wg4_out_plane(q, m, ms, buf, y, bias);
+    for (int64_t i = 0; i < np; i++) ct__wg4_out_plane(q, m + i * q->tp, ms, buf, y + i * ys, bias);
 }
 
-void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *buf, float *dm, int64_t ms) {
+void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, int64_t ys, int64_t np, float *buf, float *dm,
+                  int64_t ms) {
 #if defined(__AVX512F__)
     if (t->simd) {
-        ct__wg4_dout_plane_simd(q, t, dy, dm, ms);
+        ct__wg4_dout_simd(q, t, dy, ys, np, dm, ms);
         return;
     }
 #else
     (void)t;
 #endif
-    ct__wg4_dout_plane(q, dy, buf, dm, ms);
+    for (int64_t i = 0; i < np; i++) ct__wg4_dout_plane(q, dy + i * ys, buf, dm + i * q->tp, ms);
 }
 
-void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
-                 bool fresh) {
+void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx, int64_t xs,
+                 int64_t np, bool fresh) {
 #if defined(__AVX512F__)
     if (t->simd) {
-        ct__wg4_din_plane_simd(q, t, dv, vs, dx, fresh);
+        ct__wg4_din_simd(q, t, dv, vs, dx, xs, np, fresh);
         return;
     }
 #else
     (void)t;
 #endif
-    ct__wg4_din_plane(q, dv, vs, pad, dx, fresh);
+    for (int64_t i = 0; i < np; i++) ct__wg4_din_plane(q, dv + i * q->tp, vs, pad, dx + i * xs, fresh);
 }

@@ -41,16 +41,22 @@ bool ct__wg4_simd_width(int64_t w);
 void ct__wg4_weights(const ct__wg *q, const float *w, float *u);
 /* dw[k][c] += G^T dU[.][k][c] G. */
 void ct__wg4_weights_grad(const ct__wg *q, const float *du, float *dw);
-/* Input plane x (h, w) -> v. `pad`: hp x wp plane with a zero border. */
-void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, float *pad, float *v, int64_t vs);
-/* m -> output plane y (h, w) = A^T M A + bias. `buf`: m*th x m*tw floats. */
-void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, float bias);
-/* Output-gradient plane dy -> dm = A dY A^T. `buf`: m*th x m*tw floats
+/* The plane transforms take np planes at once (plane i at x + i*xs etc.;
+ * in the transformed tensor at + i*tp), so that vectors can pack tile rows
+ * of several small planes. */
+/* Input planes x (h, w) -> v. `pad`: hp x wp plane with a zero border. */
+void ct__wg4_in(const ct__wg *q, const ct__wg4_tx *t, const float *x, int64_t xs, int64_t np, float *pad, float *v,
+                int64_t vs);
+/* m -> output planes y (h, w) = A^T M A + bias. `buf`: m*th x m*tw floats. */
+void ct__wg4_out(const ct__wg *q, const ct__wg4_tx *t, const float *m, int64_t ms, float *buf, float *y, int64_t ys,
+                 int64_t np, float bias);
+/* Output-gradient planes dy -> dm = A dY A^T. `buf`: m*th x m*tw floats
  * whose cells beyond h, w are zero. */
-void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, float *buf, float *dm, int64_t ms);
-/* dv -> input-gradient plane dx (= when fresh, else +=): B dV B^T per tile,
- * overlapping tiles added. `pad`: hp x wp scratch plane. */
-void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
-                 bool fresh);
+void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, int64_t ys, int64_t np, float *buf, float *dm,
+                  int64_t ms);
+/* dv -> input-gradient planes dx (= when fresh, else +=): B dV B^T per
+ * tile, overlapping tiles added. `pad`: hp x wp scratch plane. */
+void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx, int64_t xs,
+                 int64_t np, bool fresh);
 
 #endif
