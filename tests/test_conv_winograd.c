@@ -152,18 +152,23 @@ static void expect_close(const char *what, size_t ti, size_t k, const float *a, 
         fprintf(stderr, "tile %s case %zu %s: max error %.3g of scale\n", tiles[ti], k, what, worst);
 }
 
+/* Loop index: tile size, and the weight gradient accumulated directly or
+ * transposed (CT_WINO_DU_T, the default below 64x64 channels). */
 START_TEST(gradients_match_im2col) {
-    setenv("CT_WINO_TILE", tiles[_i], 1);
+    size_t ti = (size_t)_i % NTILES;
+    setenv("CT_WINO_TILE", tiles[ti], 1);
+    setenv("CT_WINO_DU_T", _i < (int)NTILES ? "0" : "1", 1);
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const wcase *t = &cases[k];
         for (int twice = 0; twice < 2; twice++) {
             run_out a = run_conv(t, "winograd", twice), b = run_conv(t, "im2col", twice);
-            expect_close("y", _i, k, a.y, b.y, t->n * t->o * t->h * t->w);
-            expect_close("dx", _i, k, a.dx, b.dx, t->n * t->c * t->h * t->w);
-            expect_close("dw", _i, k, a.dw, b.dw, t->o * t->c * 9);
+            expect_close("y", ti, k, a.y, b.y, t->n * t->o * t->h * t->w);
+            expect_close("dx", ti, k, a.dx, b.dx, t->n * t->c * t->h * t->w);
+            expect_close("dw", ti, k, a.dw, b.dw, t->o * t->c * 9);
             run_free(&a), run_free(&b);
         }
     }
+    unsetenv("CT_WINO_DU_T");
 }
 END_TEST
 
@@ -259,7 +264,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("conv_winograd");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, forward_matches_naive, 0, NTILES);
-    tcase_add_loop_test(tc, gradients_match_im2col, 0, NTILES);
+    tcase_add_loop_test(tc, gradients_match_im2col, 0, 2 * NTILES);
     tcase_add_loop_test(tc, finite_differences, 0, NTILES);
     tcase_add_loop_test(tc, thread_count_independent, 0, NTILES);
     tcase_add_test(tc, default_dispatch);
