@@ -113,7 +113,9 @@ static ct_status env_features(const ct_eval_env *env, const char *split, float *
     if (s < 0) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
     if (!c->feats[s]) {
         double t0 = now_s();
+        ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
         ct_status st = ct_extract_features(c->m, split, &c->feats[s], &c->labels[s], &c->n[s], &c->dim[s], err);
+        ct_model_wide_blas(c->m, true);
         c->feature_s += now_s() - t0;
         if (st != CT_OK) return st;
     }
@@ -153,7 +155,12 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
         const ct_evaluator *e = &ex->evaluators[i];
         ct_metrics r = {0};
         double t0 = now_s(), f0 = c.feature_s;
+        /* the evaluator's own host, so its log lines name its plugin */
+        const ct_registry_entry *re = ct_plugins_find(ex->plugins, CT_ROLE_EVALUATOR, e->ops->name);
+        env.host = re ? ct_plugins_host_for(ex->plugins, re) : &m->host;
+        ct_model_wide_blas(m, true);
         st = e->ops->run(e->self, &env, &r, err);
+        ct_model_wide_blas(m, false);
         /* Seconds of the evaluator itself, feature extraction excluded. */
         if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c.feature_s - f0));
         if (st != CT_OK) {

@@ -96,7 +96,11 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->pool = ct_threadpool_new(m->threads, err);
     if (!m->pool) return err ? err->code : CT_ERR_NOMEM;
     ct_set_default_pool(m->pool);
-    openblas_set_num_threads(m->threads);
+    /* The step's ops split their work over the pool, each worker calling
+     * single-threaded sgemm (the fast path of ops_conv.c and the Winograd
+     * code); OpenBLAS's own threads are used only for the big GEMMs of
+     * evaluators (ct_model_wide_blas). */
+    openblas_set_num_threads(1);
     ct_host_defaults(&m->host);
     m->host.seed = ex->seed;
     m->host.pool = m->pool;
@@ -122,6 +126,8 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     }
     return st;
 }
+
+void ct_model_wide_blas(const ct_model *m, bool wide) { openblas_set_num_threads(wide ? m->threads : 1); }
 
 void ct_model_free(ct_model *m) {
     if (!m) return;

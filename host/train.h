@@ -38,6 +38,11 @@ typedef struct ct_model {
 ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err);
 
 /* Free everything the model made (not the experiment). Safe on zeroed. */
+/* OpenBLAS threads: all of the model's threads (wide, for evaluators'
+ * large matrix products) or one (the default: ops parallelise themselves
+ * over the pool). */
+void ct_model_wide_blas(const ct_model *m, bool wide);
+
 void ct_model_free(ct_model *m);
 
 /* The encoder's input (channels, height, width) after a chain applied to a

@@ -1,4 +1,4 @@
-/* ct_batchnorm / ct_batchnorm_relu: forward against a double-precision
+/* ct_batchnorm / ct_batchnorm_relu / ct_batchnorm_add_relu: forward against a double-precision
  * reference in training and eval mode, PyTorch's running-statistics update
  * (momentum, unbiased variance), finite-difference gradients in both modes,
  * thread-count independence, argument errors. */
@@ -132,6 +132,75 @@ START_TEST(gradients) {
 }
 END_TEST
 
+/* ---- the residual join: relu(bn(x) + r) ---- */
+
+static ct_tensor *b_bn_res(ct_graph *g, ct_tensor **in, void *ctx) {
+    bn_ctx *c = ctx;
+    if (c->eval) ct_graph_set_train(g, false);
+    ct_tensor *y = ct_batchnorm_add_relu(g, in[0], in[1], in[2], c->rm, c->rv, 0.1f, 1e-5f, in[3]);
+    ct_graph_set_train(g, true);
+    return y;
+}
+
+START_TEST(residual_join_gradients) {
+    const int64_t xs[4] = {3, 2, 3, 4}, C = 2;
+    for (int eval = 0; eval < 2; eval++) {
+        ct_tensor *in[4] = {ct_gradcheck_input(4, xs, 31), ct_gradcheck_input(1, &C, 32),
+                            ct_gradcheck_input(1, &C, 33), ct_gradcheck_input(4, xs, 34)};
+        for (int64_t i = 0; i < C; i++) in[1]->data[i] += 1.5f;
+        ct_tensor *rm = ct_gradcheck_input(1, &C, 35), *rv = ct_gradcheck_input(1, &C, 36);
+        for (int64_t i = 0; i < C; i++) rv->data[i] += 1.5f;
+        bn_ctx c = {true, eval != 0, true, rm, rv};
+        char report[2048];
+        int bad = ct_gradcheck(b_bn_res, in, 4, &c, 1e-3, 2e-2, report, sizeof report);
+        for (int i = 0; i < 4; i++) ct_gradcheck_input_free(in[i]);
+        ct_gradcheck_input_free(rm), ct_gradcheck_input_free(rv);
+        ck_assert_msg(bad == 0, "batchnorm_add_relu%s: %s", eval ? " eval" : " train", report);
+    }
+}
+END_TEST
+
+/* The fused op equals ct_batchnorm + ct_add_relu: bit-identical output,
+ * gradients within rounding (sums in another order), including a residual
+ * whose gradient accumulates onto an existing one. */
+START_TEST(residual_join_matches_separate_ops) {
+    float *y[2], *grads[2][4];
+    const int64_t n = 5, C = 3, h = 7, w = 7, N = n * C * h * w; /* 49-float rows: masked tails */
+    for (int fused = 0; fused < 2; fused++) {
+        ct_graph *g = ct_graph_new(0);
+        ct_tensor *x = ct_tensor_new4(g, n, C, h, w), *r = ct_tensor_new4(g, n, C, h, w);
+        ct_tensor *ga = ct_tensor_new1(g, C), *be = ct_tensor_new1(g, C);
+        ct_tensor *rm = ct_tensor_new1(g, C), *rv = ct_tensor_new1(g, C);
+        fill(x->data, N, 41, -1, 1), fill(r->data, N, 42, -1, 1), fill(ga->data, C, 43, 0.5f, 1.5f);
+        fill(be->data, C, 44, -0.5f, 0.5f), fill(rm->data, C, 45, 0, 0), fill(rv->data, C, 46, 1, 1);
+        ct_tensor *t[4] = {x, r, ga, be};
+        for (int i = 0; i < 4; i++) t[i]->flags |= CT_TENSOR_REQUIRES_GRAD;
+        ct_tensor *yy = fused ? ct_batchnorm_add_relu(g, x, ga, be, rm, rv, 0.1f, 1e-5f, r)
+                              : ct_add_relu(g, ct_batchnorm(g, x, ga, be, rm, rv, 0.1f, 1e-5f), r);
+        /* r also feeds another op, so its gradient accumulates */
+        ct_tensor *loss = ct_add(g, ct_sum(g, ct_mul(g, yy, yy)), ct_sum(g, ct_scale(g, r, 0.5f)));
+        ck_assert_int_eq(ct_graph_backward(g, loss), CT_OK);
+        y[fused] = malloc(sizeof(float) * (size_t)N);
+        memcpy(y[fused], yy->data, sizeof(float) * (size_t)N);
+        for (int i = 0; i < 4; i++) {
+            grads[fused][i] = malloc(sizeof(float) * (size_t)t[i]->numel);
+            memcpy(grads[fused][i], t[i]->grad, sizeof(float) * (size_t)t[i]->numel);
+        }
+        if (fused) {
+            ck_assert_msg(memcmp(y[0], y[1], sizeof(float) * (size_t)N) == 0, "outputs differ");
+            for (int i = 0; i < 4; i++)
+                for (int64_t j = 0; j < t[i]->numel; j++)
+                    ck_assert_msg(fabsf(grads[0][i][j] - grads[1][i][j]) <= 1e-4f * (1.0f + fabsf(grads[0][i][j])),
+                                  "gradient %d[%lld]: %g vs %g", i, (long long)j, grads[0][i][j], grads[1][i][j]);
+        }
+        ct_graph_free(g);
+    }
+    free(y[0]), free(y[1]);
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < 4; i++) free(grads[f][i]);
+}
+END_TEST
+
 START_TEST(thread_count_independent) {
     float *out[2][2];
     for (int run = 0; run < 2; run++) {
@@ -181,6 +250,8 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, forward_train_and_eval);
     tcase_add_test(tc, gradients);
+    tcase_add_test(tc, residual_join_gradients);
+    tcase_add_test(tc, residual_join_matches_separate_ops);
     tcase_add_test(tc, thread_count_independent);
     tcase_add_test(tc, argument_errors);
     suite_add_tcase(s, tc);

@@ -101,6 +101,43 @@ static inline void ct__rows(const ct__s2_geom *g, int64_t sy, int64_t *oy0, int6
     if (*oy1 < *oy0) *oy1 = *oy0;
 }
 
+bool ct__s2_pointwise(const ct__s2_geom *g) { return g->kh == 1 && g->kw == 1 && g->pad == 0; }
+
+void ct__s2_pointwise_im2col(const ct__s2_geom *g, const float *x, float *col, int64_t ld) {
+    const int64_t wp = g->wp, no = g->w / 2;
+    float odd[64]; /* discarded; rows wider than 128 take the scalar loop */
+    for (int64_t c = 0; c < g->c; c++) {
+        float *row = col + c * ld;
+        for (int64_t oy = 0; oy < g->ho; oy++) {
+            const float *src = x + (c * g->h + 2 * oy) * g->w;
+            if (no <= 64) {
+                ct__deinterleave(src, g->w, row + oy * wp, wp, odd, no);
+            } else {
+                for (int64_t ox = 0; ox < wp; ox++) row[oy * wp + ox] = src[2 * ox];
+            }
+        }
+    }
+}
+
+void ct__s2_pointwise_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dx, bool fresh) {
+    const int64_t wp = g->wp, no = g->w / 2;
+    float zero[64] = {0};
+    for (int64_t c = 0; c < g->c; c++) {
+        const float *row = col + c * ld;
+        for (int64_t iy = 0; iy < g->h; iy++) {
+            float *dst = dx + (c * g->h + iy) * g->w;
+            if ((iy & 1) || iy / 2 >= g->ho) { /* no output reads this input row */
+                if (fresh) memset(dst, 0, (size_t)g->w * sizeof(float));
+            } else if (no <= 64) {
+                ct__interleave(row + (iy / 2) * wp, wp, zero, no, dst, g->w, fresh);
+            } else {
+                for (int64_t ix = 0; ix < g->w; ix++)
+                    dst[ix] = (fresh ? 0.0f : dst[ix]) + ((ix & 1) ? 0.0f : row[(iy / 2) * wp + ix / 2]);
+            }
+        }
+    }
+}
+
 void ct__s2_im2col(const ct__s2_geom *g, const float *ph, float *col, int64_t ld) {
     const int64_t wp = g->wp, plane = g->hp * wp, out = g->ho * wp;
     int64_t r = 0;

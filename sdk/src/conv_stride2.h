@@ -49,4 +49,11 @@ void ct__s2_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dp
 /* dx (C,H,W) = (fresh) or += the interleaving of the phase planes dph. */
 void ct__s2_merge(const ct__s2_geom *g, const float *dph, float *dx, bool fresh);
 
+/* 1x1 pad-0 kernels (ResNet downsampling) read only phase (0, 0): their
+ * im2col is that phase itself, written straight into the columns, and
+ * their col2im writes it back between zeros, without phase buffers. */
+bool ct__s2_pointwise(const ct__s2_geom *g);
+void ct__s2_pointwise_im2col(const ct__s2_geom *g, const float *x, float *col, int64_t ld);
+void ct__s2_pointwise_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dx, bool fresh);
+
 #endif

@@ -51,6 +51,7 @@ struct ct_graph {
     int64_t cap_nodes;
     bool grad_enabled;
     bool train;
+    bool poison; /* CT_ARENA_POISON: fill every allocation with NaN bytes */
     ct_status status;
     char error[CT_ERROR_MSG_MAX];
 };
@@ -78,6 +79,11 @@ ct_graph *ct_graph_new(size_t arena_bytes) {
     g->grad_enabled = true;
     g->train = true;
     g->status = CT_OK;
+    /* A debugging aid for op authors (the test suite sets it): an op that
+     * reads scratch or a "fresh" gradient before writing it then produces
+     * NaN instead of silently reading zeros from untouched pages. */
+    const char *e = getenv("CT_ARENA_POISON");
+    g->poison = e && *e && strcmp(e, "0") != 0;
     return g;
 }
 
@@ -157,7 +163,10 @@ void *ct_graph_alloc(ct_graph *g, size_t bytes) {
     size_t need = ct__round_up(bytes ? bytes : 1, CT__ARENA_ALIGN);
     if (g->free_list) {
         void *p = ct__reuse(g, need);
-        if (p) return p;
+        if (p) {
+            if (g->poison) memset(p, 0xFF, need);
+            return p;
+        }
     }
     /* Only the last block has room worth looking at: earlier ones were full
      * when it was added. */
@@ -181,6 +190,7 @@ void *ct_graph_alloc(ct_graph *g, size_t bytes) {
         b = &g->blocks[g->n_blocks - 1];
     }
     void *p = b->mem + b->used;
+    if (g->poison) memset(p, 0xFF, need);
     b->used += need;
     g->used_total += need;
     if (g->used_total > g->peak) g->peak = g->used_total;

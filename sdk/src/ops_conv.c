@@ -218,7 +218,9 @@ static void ct__col2im(const ct__conv_geom *q, const float *col, int64_t ld, flo
 /* Columns of one image, via its phase planes for stride 2 (ph: scratch of
  * q->ph floats). */
 static void ct__im2col_img(const ct__conv_geom *q, const float *x, float *col, int64_t ld, float *ph) {
-    if (q->s2) {
+    if (q->s2 && ct__s2_pointwise(&q->s2g)) {
+        ct__s2_pointwise_im2col(&q->s2g, x, col, ld);
+    } else if (q->s2) {
         ct__s2_split(&q->s2g, x, ph);
         ct__s2_im2col(&q->s2g, ph, col, ld);
     } else {
@@ -354,6 +356,11 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
             /* dcol (K, gn*P) = W^T (K,O) x dY (O, gn*P); reuse col. */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)O, 1.0f, a->w,
                         (int)K, dym, (int)ld, 0.0f, col, (int)ld);
+            if (q->s2 && ct__s2_pointwise(&q->s2g)) {
+                for (int64_t i = 0; i < gn; i++)
+                    ct__s2_pointwise_col2im(&q->s2g, col + i * P, ld, a->dx + (n0 + i) * CHW, a->dx_fresh);
+                continue;
+            }
             if (q->s2) { /* phase planes, then one interleaving write of dx */
                 for (int64_t i = 0; i < gn; i++) {
                     memset(ph, 0, (size_t)q->ph * sizeof(float));

@@ -1,5 +1,6 @@
 /* Batch normalisation over (N, C, ...) per channel, optionally fused with
- * the ReLU that follows it in every ResNet (ct_batchnorm_relu).
+ * the ReLU that follows it in every ResNet (ct_batchnorm_relu), or with the
+ * residual join of a ResNet block, relu(bn(x) + r) (ct_batchnorm_add_relu).
  *
  * Why fused: batch norm and ReLU are memory-bound passes over the largest
  * activations of the network; fusing them saves one full read and write in
@@ -171,6 +172,88 @@ static void ct__bn_dx_row(const float *vs, const float *dys, float *dxs, int64_t
     }
 }
 
+/* ---- the residual join: y = relu(bn(x) + r) --------------------------- */
+
+/* y = max((x*scale + bias) + r, 0) over one row: the float operations of
+ * ct_batchnorm followed by ct_add_relu, so the fused op is bit-identical
+ * to the pair. Plain stores: rows are short and usually unaligned. */
+static void ct__bn_res_row(const float *xs, const float *rs, float *ys, int64_t S, float scale, float bias) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    const __m512 vs = _mm512_set1_ps(scale), vb = _mm512_set1_ps(bias), z = _mm512_setzero_ps();
+    for (; j < S; j += 16) {
+        __mmask16 m = ct__lanes(S - j);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xs + j), vs), vb);
+        v = _mm512_max_ps(_mm512_add_ps(v, _mm512_maskz_loadu_ps(m, rs + j)), z);
+        _mm512_mask_storeu_ps(ys + j, m, v);
+    }
+#endif
+    for (; j < S; j++) {
+        float v = xs[j] * scale + bias;
+        v = v + rs[j];
+        ys[j] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* Backward pass 1 of the residual join over one row: dy' = dy where y > 0
+ * (y = relu(z) is positive exactly where z is); *sdy += sum(dy'),
+ * *sdx += sum(dy' * xhat), xhat = x*ka + kb. */
+static void ct__bn_res_sums_row(const float *x, const float *y, const float *dy, int64_t S, float ka, float kb,
+                                double *sdy, double *sdx) {
+    int64_t j = 0;
+    double rp = 0.0, rq = 0.0;
+#if defined(__AVX512F__)
+    const __m512 vka = _mm512_set1_ps(ka), vkb = _mm512_set1_ps(kb), z = _mm512_setzero_ps();
+    __m512 p = z, q = z;
+    for (; j < S; j += 16) {
+        __mmask16 m = ct__lanes(S - j);
+        __mmask16 pos = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, y + j), z, _CMP_GT_OQ);
+        __m512 d = _mm512_maskz_loadu_ps(pos, dy + j), v = _mm512_maskz_loadu_ps(pos, x + j);
+        p = _mm512_add_ps(p, d);
+        q = _mm512_fmadd_ps(d, _mm512_fmadd_ps(v, vka, vkb), q);
+    }
+    rp = _mm512_reduce_add_ps(p), rq = _mm512_reduce_add_ps(q);
+#endif
+    for (; j < S; j++) {
+        float d = y[j] > 0.0f ? dy[j] : 0.0f;
+        rp += d;
+        rq += (double)d * (x[j] * ka + kb);
+    }
+    *sdy += rp;
+    *sdx += rq;
+}
+
+/* Backward pass 2 of the residual join over one row: dx (=|+=) k0*dy' +
+ * c1*x + c0 and, when dr is not NULL, dr (=|+=) dy'. */
+static void ct__bn_res_dx_row(const float *x, const float *y, const float *dy, float *dx, float *dr, int64_t S,
+                              float k0, float c1, float c0, bool dx_fresh, bool dr_fresh) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    const __m512 vk0 = _mm512_set1_ps(k0), vc1 = _mm512_set1_ps(c1), vc0 = _mm512_set1_ps(c0);
+    const __m512 z = _mm512_setzero_ps();
+    for (; j < S; j += 16) {
+        __mmask16 m = ct__lanes(S - j);
+        __mmask16 pos = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, y + j), z, _CMP_GT_OQ);
+        __m512 d = _mm512_maskz_loadu_ps(pos, dy + j);
+        if (dx) {
+            __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+            __m512 r = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(vk0, d), _mm512_mul_ps(vc1, v)), vc0);
+            if (!dx_fresh) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dx + j), r);
+            _mm512_mask_storeu_ps(dx + j, m, r);
+        }
+        if (dr) _mm512_mask_storeu_ps(dr + j, m, dr_fresh ? d : _mm512_add_ps(_mm512_maskz_loadu_ps(m, dr + j), d));
+    }
+#endif
+    for (; j < S; j++) {
+        float d = y[j] > 0.0f ? dy[j] : 0.0f;
+        if (dx) {
+            float r = k0 * d + c1 * x[j] + c0;
+            dx[j] = dx_fresh ? r : dx[j] + r;
+        }
+        if (dr) dr[j] = dr_fresh ? d : dr[j] + d;
+    }
+}
+
 typedef struct ct__bn_args {
     const float *x, *gamma, *beta;
     float *y;
@@ -180,10 +263,13 @@ typedef struct ct__bn_args {
     float momentum, eps;
     int64_t n, c, s; /* batch, channels, spatial size */
     bool train, relu;
+    const float *res; /* residual join: y = relu(bn(x) + res); NULL otherwise */
     /* backward */
     const float *dy;
     float *dx, *dgamma, *dbeta;
     bool dx_fresh; /* dx uninitialised: write instead of accumulate */
+    float *dres;   /* residual join: the residual's gradient, or NULL */
+    bool dres_fresh;
 } ct__bn_args;
 
 static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
@@ -216,8 +302,14 @@ static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         }
         const float g = a->gamma ? a->gamma[c] : 1.0f, b = a->beta ? a->beta[c] : 0.0f;
         const float scale = g * invstd, bias = b - mean * scale;
-        for (int64_t n = 0; n < N; n++)
-            ct__bn_norm_row(a->x + (n * C + c) * S, a->y + (n * C + c) * S, S, scale, bias, a->relu);
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t off = (n * C + c) * S;
+            if (a->res) {
+                ct__bn_res_row(a->x + off, a->res + off, a->y + off, S, scale, bias);
+            } else {
+                ct__bn_norm_row(a->x + off, a->y + off, S, scale, bias, a->relu);
+            }
+        }
     }
     ct__stream_fence();
 }
@@ -233,12 +325,41 @@ static bool ct__bn_xhat_from_y(float g, float b) {
     return fabsf(g) >= 1e-3f && fabsf(b) <= 1e3f * fabsf(g);
 }
 
+/* Backward of the residual join for channel c: the ReLU mask comes from y
+ * (which holds the residual, so xhat is read from x), and the second pass
+ * writes the residual's gradient next to dx. */
+static void ct__bn_res_bwd_channel(const ct__bn_args *a, int64_t c) {
+    const int64_t N = a->n, C = a->c, S = a->s, M = N * S;
+    const float mean = a->mean[c], invstd = a->invstd[c], g = a->gamma ? a->gamma[c] : 1.0f;
+    const float ka = invstd, kb = -mean * invstd;
+    double sdy = 0.0, sdx = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const int64_t off = (n * C + c) * S;
+        ct__bn_res_sums_row(a->x + off, a->y + off, a->dy + off, S, ka, kb, &sdy, &sdx);
+    }
+    if (a->dgamma) a->dgamma[c] += (float)sdx;
+    if (a->dbeta) a->dbeta[c] += (float)sdy;
+    if (!a->dx && !a->dres) return;
+    const float mdy = a->train ? (float)(sdy / (double)M) : 0.0f;
+    const float mdx = a->train ? (float)(sdx / (double)M) : 0.0f;
+    const float k0 = g * invstd, c1 = -k0 * mdx * ka, c0 = -k0 * mdy - k0 * mdx * kb;
+    for (int64_t n = 0; n < N; n++) {
+        const int64_t off = (n * C + c) * S;
+        ct__bn_res_dx_row(a->x + off, a->y + off, a->dy + off, a->dx ? a->dx + off : NULL,
+                          a->dres ? a->dres + off : NULL, S, k0, c1, c0, a->dx_fresh, a->dres_fresh);
+    }
+}
+
 static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
     (void)worker;
     ct__bn_args *a = ctx;
     const int64_t N = a->n, C = a->c, S = a->s, M = N * S;
     const bool relu = a->relu;
     for (int64_t c = begin; c < end; c++) {
+        if (a->res) {
+            ct__bn_res_bwd_channel(a, c);
+            continue;
+        }
         const float mean = a->mean[c], invstd = a->invstd[c];
         const float g = a->gamma ? a->gamma[c] : 1.0f, b = a->beta ? a->beta[c] : 0.0f;
         const float scale = g * invstd, bias = b - mean * scale; /* as in forward */
@@ -304,12 +425,21 @@ static void ct__bn_backward(ct_graph *g, ct_node *node) {
     }
     if (w && (w->flags & CT_TENSOR_REQUIRES_GRAD) && !(a.dgamma = ct_tensor_grad(g, w))) return;
     if (b && (b->flags & CT_TENSOR_REQUIRES_GRAD) && !(a.dbeta = ct_tensor_grad(g, b))) return;
+    ct_tensor *r = node->n_in > 3 ? node->in[3] : NULL;
+    if (r) {
+        a.res = r->data;
+        if (r->flags & CT_TENSOR_REQUIRES_GRAD) {
+            a.dres_fresh = r->grad == NULL;
+            if (a.dres_fresh) r->grad = ct_graph_alloc(g, (size_t)r->numel * sizeof(float));
+            if (!(a.dres = r->grad)) return;
+        }
+    }
     ct_parallel_for(ct__bn_pool(x->numel), a.c, 1, ct__bn_bwd_range, &a);
 }
 
 static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tensor *x, ct_tensor *weight,
                                 ct_tensor *bias, ct_tensor *running_mean, ct_tensor *running_var,
-                                float momentum, float eps) {
+                                float momentum, float eps, ct_tensor *res) {
     if (!g || !x) return g ? ct_graph_fail(g, CT_ERR_INVALID, "%s: NULL input", op) : NULL;
     if (x->ndim < 2 || x->shape[0] < 1)
         return ct_graph_fail(g, CT_ERR_SHAPE, "%s: input must be (N,C,...) with N >= 1, got %dD", op,
@@ -326,6 +456,8 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
         return ct_graph_fail(g, CT_ERR_INVALID, "%s: eval mode needs running_mean and running_var", op);
     if ((running_mean == NULL) != (running_var == NULL))
         return ct_graph_fail(g, CT_ERR_INVALID, "%s: give both running_mean and running_var or neither", op);
+    if (res && !ct_tensor_same_shape(res, x))
+        return ct_graph_fail(g, CT_ERR_SHAPE, "%s: the residual's shape differs from the input's", op);
     ct_tensor *y = ct_tensor_new(g, x->ndim, x->shape);
     float *stats = ct_graph_alloc(g, (size_t)(2 * C) * sizeof(float));
     if (!y || !stats) return NULL;
@@ -340,9 +472,10 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
     a.momentum = momentum, a.eps = eps;
     a.n = x->shape[0], a.c = C, a.s = x->numel / (a.n * C);
     a.train = train, a.relu = relu;
+    a.res = res ? res->data : NULL;
     ct_parallel_for(ct__bn_pool(x->numel), C, 1, ct__bn_fwd_range, &a);
-    ct_tensor *in[3] = {x, weight, bias};
-    ct_node *node = ct_graph_record(g, op, ct__bn_backward, y, in, 3);
+    ct_tensor *in[4] = {x, weight, bias, res};
+    ct_node *node = ct_graph_record(g, op, ct__bn_backward, y, in, res ? 4 : 3);
     if (node) {
         ct__bn_ctx *cx = ct_graph_alloc(g, sizeof *cx);
         if (!cx) return NULL;
@@ -356,12 +489,20 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
 ct_tensor *ct_batchnorm(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_tensor *bias,
                         ct_tensor *running_mean, ct_tensor *running_var, float momentum, float eps) {
     return ct__batchnorm(g, "batchnorm", false, x, weight, bias, running_mean, running_var, momentum,
-                         eps);
+                         eps, NULL);
 }
 
 ct_tensor *ct_batchnorm_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_tensor *bias,
                              ct_tensor *running_mean, ct_tensor *running_var, float momentum,
                              float eps) {
     return ct__batchnorm(g, "batchnorm_relu", true, x, weight, bias, running_mean, running_var,
-                         momentum, eps);
+                         momentum, eps, NULL);
+}
+
+ct_tensor *ct_batchnorm_add_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_tensor *bias,
+                                 ct_tensor *running_mean, ct_tensor *running_var, float momentum, float eps,
+                                 ct_tensor *residual) {
+    if (g && !residual) return ct_graph_fail(g, CT_ERR_INVALID, "batchnorm_add_relu: NULL residual");
+    return ct__batchnorm(g, "batchnorm_add_relu", true, x, weight, bias, running_mean, running_var,
+                         momentum, eps, residual);
 }

@@ -26,6 +26,7 @@
 #define CT__PAUSE() ((void)0)
 #endif
 
+#define CT__CHUNKS_PER_THREAD 4
 #define CT__SPIN_ITERS 4000 /* ~50-250 us of pause: covers the gap between two ops */
 
 struct ct_job {
@@ -217,8 +218,11 @@ int ct_threadpool_size(const ct_threadpool *p) { return p ? p->threads : 1; }
 void ct_parallel_for(ct_threadpool *p, int64_t n, int64_t grain, ct_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
+    /* Up to CT__CHUNKS_PER_THREAD chunks per thread, claimed dynamically:
+     * when one thread is slowed (another program, an interrupt, uneven
+     * work) the others take more chunks instead of waiting at the join. */
     int64_t chunks = (n + grain - 1) / grain;
-    if (p && chunks > p->threads) chunks = p->threads;
+    if (p && chunks > (int64_t)p->threads * CT__CHUNKS_PER_THREAD) chunks = (int64_t)p->threads * CT__CHUNKS_PER_THREAD;
     if (chunks > 0xffff) chunks = 0xffff;
     if (!p || p->n_workers == 0 || chunks <= 1 || ct__in_parallel ||
         pthread_mutex_trylock(&p->run_lock) != 0) {

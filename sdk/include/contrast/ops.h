@@ -128,6 +128,16 @@ ct_tensor *ct_batchnorm_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_te
                              ct_tensor *running_mean, ct_tensor *running_var, float momentum,
                              float eps);
 
+/* relu(batchnorm(x) + residual) in one pass: a ResNet block's last batch
+ * norm and its residual join, same results as ct_batchnorm followed by
+ * ct_add_relu (bit-identical), without materialising batchnorm(x); the
+ * backward writes x's and the residual's gradients in one pass. residual
+ * has x's shape and may be any tensor (it gets a gradient when it requires
+ * one). Since ABI 1.1. */
+ct_tensor *ct_batchnorm_add_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, ct_tensor *bias,
+                                 ct_tensor *running_mean, ct_tensor *running_var, float momentum, float eps,
+                                 ct_tensor *residual);
+
 #ifdef __cplusplus
 }
 #endif

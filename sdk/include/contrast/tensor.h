@@ -77,7 +77,10 @@ struct ct_node {
 
 /* Create a graph whose arena starts with `arena_bytes` (0: a default) and
  * grows as needed; after the first step's reset the arena is one block, so
- * a steady-state step performs no allocation. Returns NULL on OOM. */
+ * a steady-state step performs no allocation. Returns NULL on OOM.
+ * With CT_ARENA_POISON=1 in the environment every arena allocation is
+ * filled with NaN bytes (slower; the test suite runs this way), so an op
+ * that reads memory it did not write shows up as NaN. */
 ct_graph *ct_graph_new(size_t arena_bytes);
 
 /* Free the graph and its arena. NULL is ignored. */
