@@ -92,29 +92,40 @@ static inline void ct__wg4_gt(const float *u, int64_t us, float *g, int64_t gs) 
 
 /* ---- weights -------------------------------------------------------------- */
 
+/* Both work on blocks of up to CT__WG4_WB input channels of one output
+ * channel, transposed so the per-kernel arithmetic runs along the block
+ * (the compiler vectorises it); only the 9-tap side is strided. */
+#define CT__WG4_WB 64
+
 void ct__wg4_weights(const ct__wg *q, const float *w, float *u) {
     const int64_t O = q->o, C = q->c, KC = O * C;
     for (int64_t k = 0; k < O; k++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *g = w + (k * C + c) * 9;
-            float t[6][3]; /* G g */
-            for (int j = 0; j < 3; j++) ct__wg4_g(g[j], g[3 + j], g[6 + j], &t[0][j], 3);
-            float *dst = u + k * C + c;
-            for (int i = 0; i < 6; i++) ct__wg4_g(t[i][0], t[i][1], t[i][2], dst + i * 6 * KC, KC);
+        for (int64_t c0 = 0; c0 < C; c0 += CT__WG4_WB) {
+            const int nb = (int)(C - c0 < CT__WG4_WB ? C - c0 : CT__WG4_WB);
+            float g[9][CT__WG4_WB], t[6][3][CT__WG4_WB]; /* taps; G g */
+            for (int c = 0; c < nb; c++)
+                for (int e = 0; e < 9; e++) g[e][c] = w[(k * C + c0 + c) * 9 + e];
+            for (int j = 0; j < 3; j++)
+                for (int c = 0; c < nb; c++) ct__wg4_g(g[j][c], g[3 + j][c], g[6 + j][c], &t[0][j][c], 3 * CT__WG4_WB);
+            float *dst = u + k * C + c0;
+            for (int i = 0; i < 6; i++)
+                for (int c = 0; c < nb; c++) ct__wg4_g(t[i][0][c], t[i][1][c], t[i][2][c], dst + i * 6 * KC + c, KC);
         }
 }
 
 void ct__wg4_weights_grad(const ct__wg *q, const float *du, float *dw) {
     const int64_t O = q->o, C = q->c, KC = O * C;
     for (int64_t k = 0; k < O; k++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *s = du + k * C + c;
-            float t[6][3]; /* dU G (rows i, cols j) */
-            for (int i = 0; i < 6; i++) ct__wg4_gt(s + i * 6 * KC, KC, t[i], 1);
-            float r[3][3]; /* G^T (dU G) */
-            for (int j = 0; j < 3; j++) ct__wg4_gt(&t[0][j], 3, &r[0][j], 3);
-            float *g = dw + (k * C + c) * 9;
-            for (int i = 0; i < 9; i++) g[i] += r[i / 3][i % 3];
+        for (int64_t c0 = 0; c0 < C; c0 += CT__WG4_WB) {
+            const int nb = (int)(C - c0 < CT__WG4_WB ? C - c0 : CT__WG4_WB);
+            float t[6][3][CT__WG4_WB], r[3][3][CT__WG4_WB]; /* dU G; G^T (dU G) */
+            const float *s = du + k * C + c0;
+            for (int i = 0; i < 6; i++)
+                for (int c = 0; c < nb; c++) ct__wg4_gt(s + i * 6 * KC + c, KC, &t[i][0][c], CT__WG4_WB);
+            for (int j = 0; j < 3; j++)
+                for (int c = 0; c < nb; c++) ct__wg4_gt(&t[0][j][c], 3 * CT__WG4_WB, &r[0][j][c], 3 * CT__WG4_WB);
+            for (int c = 0; c < nb; c++)
+                for (int e = 0; e < 9; e++) dw[(k * C + c0 + c) * 9 + e] += r[e / 3][e % 3][c];
         }
 }
 
