@@ -21,13 +21,14 @@ typedef struct wcase {
     bool bias;
 } wcase;
 
-/* Even and odd maps, the reference model's sizes, ones that pack 1-4 tile
- * rows per vector in F(4,3)'s vector path (13x17, 11x11, 30x31), one
- * wider than the vector paths' 30 / 32 columns. */
+/* Even and odd maps, the reference model's sizes, ones that pack 1-8 tile
+ * rows (across images) per vector in F(4,3)'s vector path (13x17, 11x11,
+ * 30x31, 8x8, 6x5), one wider than the vector paths' 30 / 32 columns. */
 static const wcase cases[] = {
     {2, 16, 28, 28, 16, true}, {3, 17, 7, 7, 9, false}, {2, 4, 9, 10, 5, true},
     {2, 8, 14, 14, 12, false}, {1, 3, 5, 33, 4, true},  {2, 2, 1, 1, 3, true},
     {1, 5, 13, 17, 3, false},  {2, 6, 11, 11, 4, true}, {1, 3, 30, 31, 2, true},
+    {5, 3, 8, 8, 4, true},     {4, 2, 6, 5, 3, false},
 };
 
 static const char *const tiles[] = {"2", "4"};

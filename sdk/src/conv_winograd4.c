@@ -256,16 +256,19 @@ static inline __m512 ct__wg4_prev(__m512 v) {
 
 /* The tables. A tile row's lanes are its tiles tx; `rows` tile rows are
  * packed into one vector (lane r*tw + tx), as many as fit 16 lanes and 4
- * source vectors (an image row is nv = 1 or 2 vectors, columns [0,16) and
- * [16,32)). Source s = r*nv + half, element e = 16 s + column: permutes
- * pick element e & 31 from sources (0,1) or (2,3), then blend. */
+ * source vectors. The image rows of packed tile row r sit in the sources
+ * at element rs*r (elements 16 s .. 16 s + 15 are source s): rs = 32
+ * (two vectors, columns [0,16) and [16,32)) for maps over 16 wide, 16 for
+ * up to 16, 8 (half a vector) for up to 8, so 7x7 maps fill 16 lanes.
+ * Permutes pick element e & 31 from sources (0,1) or (2,3), then blend. */
 void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
     memset(t, 0, sizeof *t);
     t->simd = ct__wg4_simd_width(q->w);
     if (!t->simd) return;
     const int TW = (int)q->tw;
     t->nv = q->w > 16 ? 2 : 1;
-    t->rows = 16 / TW < 4 / t->nv ? 16 / TW : 4 / t->nv;
+    t->rs = q->w > 16 ? 32 : q->w > 8 ? 16 : 8;
+    t->rows = 16 / TW < 64 / t->rs ? 16 / TW : 64 / t->rs;
     t->lo = (uint16_t)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);
     t->hi = (uint16_t)(q->w > 16 ? (1u << (q->w - 16)) - 1u : 0u);
     for (int r = 0; r < t->rows; r++) {
@@ -274,13 +277,13 @@ void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
     }
     for (int k = 0; k < 6; k++)
         for (int l = 0; l < 16; l++) {
-            int r = l / TW, tx = l % TW, col = 4 * tx + k - 1, e = 16 * t->nv * r + col;
-            bool ok = r < t->rows && col >= 0 && col < 16 * t->nv;
+            int r = l / TW, tx = l % TW, col = 4 * tx + k - 1, e = t->rs * r + col;
+            bool ok = r < t->rows && col >= 0 && col < t->rs;
             t->tap[k][l] = ok ? e & 31 : 0;
             if (ok) t->tap_ok[k] |= (uint16_t)(1u << l);
             if (ok && e >= 32) t->tap_hi[k] |= (uint16_t)(1u << l);
         }
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < t->rows; r++)
         for (int h = 0; h < 2; h++)
             for (int j = 0; j < 16; j++) { /* column 16h+j is phase j%4 of tile (16h+j)/4 */
                 int tx = (16 * h + j) / 4;
@@ -317,9 +320,24 @@ static inline void ct__wg4_unpack(const ct__wg4_tx *t, int r, const __m512 p[4],
     }
 }
 
-static inline void ct__wg4_load_row(const ct__wg4_tx *t, const float *row, __m512 *lo, __m512 *hi) {
-    *lo = row ? _mm512_maskz_loadu_ps(t->lo, row) : _mm512_setzero_ps();
-    *hi = row && t->hi ? _mm512_maskz_loadu_ps(t->hi, row + 16) : _mm512_setzero_ps();
+/* Image row `row` (NULL: zeros) of packed tile row r into the sources
+ * (zero where nothing was loaded). */
+static inline void ct__wg4_load_src(const ct__wg4_tx *t, __m512 src[4], int r, const float *row) {
+    if (!row) return;
+    if (t->rs == 8) { /* odd r: into lanes 8-15 (a shift; expand loads measured slow) */
+        __m512 v = _mm512_maskz_loadu_ps(t->lo, row);
+        if (r & 1) {
+            v = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_setzero_si512(), 8));
+            src[r / 2] = _mm512_mask_mov_ps(src[r / 2], 0xFF00, v);
+        } else {
+            src[r / 2] = v;
+        }
+    } else if (t->rs == 16) {
+        src[r] = _mm512_maskz_loadu_ps(t->lo, row);
+    } else {
+        src[2 * r] = _mm512_maskz_loadu_ps(t->lo, row);
+        src[2 * r + 1] = _mm512_maskz_loadu_ps(t->hi, row + 16);
+    }
 }
 
 static inline void ct__wg4_store_row(const ct__wg4_tx *t, float *row, __m512 lo, __m512 hi, bool add) {
@@ -341,23 +359,22 @@ static void ct__wg4_in_simd(const ct__wg *q, const ct__wg4_tx *t, const float *x
     const __m512 z = _mm512_setzero_ps();
     for (int64_t g0 = 0; g0 < NT; g0 += t->rows) {
         int64_t nr = NT - g0 < t->rows ? NT - g0 : t->rows;
-        __m512 src[6][4]; /* B^T d on the rows, per transformed row i and source */
+        __m512 raw[6][4], src[6][4]; /* image rows 4ty-1+a; B^T d on them, per row i and source */
         for (int s = 0; s < 4; s++)
-            for (int i = 0; i < 6; i++) src[i][s] = z;
+            for (int i = 0; i < 6; i++) raw[i][s] = src[i][s] = z;
         for (int64_t r = 0; r < nr; r++) {
-            __m512 lo[6], hi[6], tl[6], th[6];
             const float *xp = x + (g0 + r) / TH * xs;
             int64_t ty = (g0 + r) % TH;
             for (int a = 0; a < 6; a++) {
                 int64_t y = 4 * ty - 1 + a;
-                ct__wg4_load_row(t, y >= 0 && y < H ? xp + y * W : NULL, &lo[a], &hi[a]);
+                ct__wg4_load_src(t, raw[a], (int)r, y >= 0 && y < H ? xp + y * W : NULL);
             }
-            ct__wg4_btv(lo, tl);
-            for (int i = 0; i < 6; i++) src[i][r * t->nv] = tl[i];
-            if (t->hi) {
-                ct__wg4_btv(hi, th);
-                for (int i = 0; i < 6; i++) src[i][r * t->nv + 1] = th[i];
-            }
+        }
+        for (int s = 0; s < (nr * t->rs + 15) / 16; s++) {
+            __m512 d[6], o[6];
+            for (int a = 0; a < 6; a++) d[a] = raw[a][s];
+            ct__wg4_btv(d, o);
+            for (int i = 0; i < 6; i++) src[i][s] = o[i];
         }
         const __mmask16 lanes = ct__wg4_lanes(q, nr);
         float *vt = v + g0 * TW;
@@ -412,10 +429,7 @@ static void ct__wg4_dout_simd(const ct__wg *q, const ct__wg4_tx *t, const float 
             __m512 src[4] = {z, z, z, z};
             for (int64_t r = 0; r < nr; r++) {
                 int64_t y = 4 * ((g0 + r) % TH) + i;
-                __m512 lo, hi;
-                ct__wg4_load_row(t, y < H ? dy + (g0 + r) / TH * ys + y * W : NULL, &lo, &hi);
-                src[r * t->nv] = lo;
-                if (t->nv == 2) src[r * t->nv + 1] = hi;
+                ct__wg4_load_src(t, src, (int)r, y < H ? dy + (g0 + r) / TH * ys + y * W : NULL);
             }
             for (int p = 0; p < 4; p++) a[p][i] = ct__wg4_pick(t, src, p + 1);
         }

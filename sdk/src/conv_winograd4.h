@@ -27,11 +27,12 @@ typedef struct ct__wg {
 typedef struct ct__wg4_tx {
     bool simd;     /* AVX-512 tile-row transforms apply (maps <= 32 wide) */
     int rows, nv;  /* tile rows packed per vector; vectors per image row */
+    int rs;        /* source elements per packed tile row: 8, 16 or 32 */
     uint16_t lo, hi;                 /* image row columns [0,16), [16,w) */
     uint16_t first, last;            /* lanes of each row's first / last tile */
     uint16_t tap_ok[6], tap_hi[6];   /* column taps: valid lanes, from sources 2-3 */
     int32_t tap[6][16];              /* lane -> source element, low 5 bits */
-    int32_t il[4][2][16];            /* packed tile row r -> image row half */
+    int32_t il[8][2][16];            /* packed tile row r -> image row half */
 } ct__wg4_tx;
 
 void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t);
