@@ -266,7 +266,6 @@ void ct__wg4_tx_init(const ct__wg *q, ct__wg4_tx *t) {
     t->simd = ct__wg4_simd_width(q->w);
     if (!t->simd) return;
     const int TW = (int)q->tw;
-    t->nv = q->w > 16 ? 2 : 1;
     t->rs = q->w > 16 ? 32 : q->w > 8 ? 16 : 8;
     t->rows = 16 / TW < 64 / t->rs ? 16 / TW : 64 / t->rs;
     t->lo = (uint16_t)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);

@@ -26,7 +26,7 @@ typedef struct ct__wg {
  * geometry (plain types, so this header needs no intrinsics). */
 typedef struct ct__wg4_tx {
     bool simd;     /* AVX-512 tile-row transforms apply (maps <= 32 wide) */
-    int rows, nv;  /* tile rows packed per vector; vectors per image row */
+    int rows;      /* tile rows packed per vector */
     int rs;        /* source elements per packed tile row: 8, 16 or 32 */
     uint16_t lo, hi;                 /* image row columns [0,16), [16,w) */
     uint16_t first, last;            /* lanes of each row's first / last tile */
