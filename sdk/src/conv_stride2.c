@@ -87,18 +87,25 @@ void ct__s2_split(const ct__s2_geom *g, const float *x, float *ph) {
     }
 }
 
-/* Where tap t = k - pad of a stride-2 kernel reads: phase t mod 2, shifted
- * by floor(t / 2) phase pixels. */
-static inline void ct__tap(int64_t t, int64_t *phase, int64_t *shift) {
-    *phase = t & 1;
-    *shift = (t - *phase) / 2;
-}
+/* Where im2col row r (channel c, tap ky, kx) reads: tap t = k - pad reads
+ * phase t mod 2 shifted by floor(t / 2) phase pixels, in each direction;
+ * output rows [oy0, oy1) fall inside the phase plane. */
+typedef struct ct__s2_tap {
+    int64_t plane;   /* offset of the phase plane in the image's planes */
+    int64_t sy, sx;  /* shift in phase pixels */
+    int64_t oy0, oy1;
+} ct__s2_tap;
 
-/* Valid output rows [*oy0, *oy1) of a tap shifted by sy rows. */
-static inline void ct__rows(const ct__s2_geom *g, int64_t sy, int64_t *oy0, int64_t *oy1) {
-    *oy0 = sy < 0 ? -sy : 0;
-    *oy1 = g->hp - sy < g->ho ? g->hp - sy : g->ho;
-    if (*oy1 < *oy0) *oy1 = *oy0;
+static ct__s2_tap ct__s2_tap_at(const ct__s2_geom *g, int64_t r) {
+    const int64_t kk = g->kh * g->kw, c = r / kk, ty = (r % kk) / g->kw - g->pad, tx = r % g->kw - g->pad;
+    const int64_t a = ty & 1, b = tx & 1;
+    ct__s2_tap t;
+    t.plane = ((c * 2 + a) * 2 + b) * g->hp * g->wp;
+    t.sy = (ty - a) / 2, t.sx = (tx - b) / 2;
+    t.oy0 = t.sy < 0 ? -t.sy : 0;
+    t.oy1 = g->hp - t.sy < g->ho ? g->hp - t.sy : g->ho;
+    if (t.oy1 < t.oy0) t.oy1 = t.oy0;
+    return t;
 }
 
 bool ct__s2_pointwise(const ct__s2_geom *g) { return g->kh == 1 && g->kw == 1 && g->pad == 0; }
@@ -139,36 +146,26 @@ void ct__s2_pointwise_col2im(const ct__s2_geom *g, const float *col, int64_t ld,
 }
 
 void ct__s2_im2col(const ct__s2_geom *g, const float *ph, float *col, int64_t ld) {
-    const int64_t wp = g->wp, plane = g->hp * wp, out = g->ho * wp;
-    int64_t r = 0;
-    for (int64_t c = 0; c < g->c; c++) {
-        for (int64_t ky = 0; ky < g->kh; ky++) {
-            int64_t a, sy, oy0, oy1;
-            ct__tap(ky - g->pad, &a, &sy);
-            ct__rows(g, sy, &oy0, &oy1);
-            for (int64_t kx = 0; kx < g->kw; kx++, r++) {
-                int64_t b, sx;
-                ct__tap(kx - g->pad, &b, &sx);
-                const float *src = ct__plane(g, ph, c, a, b);
-                float *row = col + r * ld;
-                /* One shifted copy of the plane, source kept inside it... */
-                const int64_t shift = sy * wp + sx;
-                int64_t a2 = oy0 * wp > -shift ? oy0 * wp : -shift;
-                int64_t b2 = oy1 * wp < plane - shift ? oy1 * wp : plane - shift;
-                if (a2 > out) a2 = out;
-                if (b2 < a2) b2 = a2;
-                memset(row, 0, (size_t)a2 * sizeof(float));
-                memcpy(row + a2, src + a2 + shift, (size_t)(b2 - a2) * sizeof(float));
-                memset(row + b2, 0, (size_t)(out - b2) * sizeof(float));
-                /* ...then the columns that wrapped around a row edge. */
-                for (int64_t oy = oy0; oy < oy1 && sx != 0; oy++) {
-                    int64_t x0 = sx > 0 ? wp - sx : 0, x1 = sx > 0 ? wp : -sx;
-                    if (x0 < 0) x0 = 0;
-                    if (x1 > wp) x1 = wp;
-                    for (int64_t ox = x0; ox < x1; ox++) row[oy * wp + ox] = 0.0f;
-                }
-            }
-        }
+    const int64_t wp = g->wp, plane = g->hp * wp, out = g->ho * wp, rows = g->c * g->kh * g->kw;
+    for (int64_t r = 0; r < rows; r++) {
+        const ct__s2_tap t = ct__s2_tap_at(g, r);
+        const float *src = ph + t.plane;
+        float *row = col + r * ld;
+        /* One shifted copy of the plane, source kept inside it... */
+        const int64_t shift = t.sy * wp + t.sx;
+        int64_t a2 = t.oy0 * wp > -shift ? t.oy0 * wp : -shift;
+        int64_t b2 = t.oy1 * wp < plane - shift ? t.oy1 * wp : plane - shift;
+        if (a2 > out) a2 = out;
+        if (b2 < a2) b2 = a2;
+        memset(row, 0, (size_t)a2 * sizeof(float));
+        memcpy(row + a2, src + a2 + shift, (size_t)(b2 - a2) * sizeof(float));
+        memset(row + b2, 0, (size_t)(out - b2) * sizeof(float));
+        /* ...then the columns that wrapped around a row edge. */
+        int64_t x0 = t.sx > 0 ? wp - t.sx : 0, x1 = t.sx > 0 ? wp : -t.sx;
+        if (x0 < 0) x0 = 0;
+        if (x1 > wp) x1 = wp;
+        for (int64_t oy = t.oy0; oy < t.oy1 && t.sx != 0; oy++)
+            for (int64_t ox = x0; ox < x1; ox++) row[oy * wp + ox] = 0.0f;
     }
 }
 
@@ -178,28 +175,18 @@ static inline void ct__add(float *restrict d, const float *restrict s, int64_t n
 }
 
 void ct__s2_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dph) {
-    const int64_t wp = g->wp;
-    int64_t r = 0;
-    for (int64_t c = 0; c < g->c; c++) {
-        for (int64_t ky = 0; ky < g->kh; ky++) {
-            int64_t a, sy, oy0, oy1;
-            ct__tap(ky - g->pad, &a, &sy);
-            ct__rows(g, sy, &oy0, &oy1);
-            for (int64_t kx = 0; kx < g->kw; kx++, r++) {
-                int64_t b, sx;
-                ct__tap(kx - g->pad, &b, &sx);
-                float *dst = (float *)ct__plane(g, dph, c, a, b);
-                const float *row = col + r * ld;
-                if (sx == 0) { /* rows oy0..oy1 are one contiguous run */
-                    ct__add(dst + (oy0 + sy) * wp, row + oy0 * wp, (oy1 - oy0) * wp);
-                    continue;
-                }
-                int64_t x0 = sx < 0 ? -sx : 0, x1 = wp - sx < wp ? wp - sx : wp;
-                if (x1 <= x0) continue;
-                for (int64_t oy = oy0; oy < oy1; oy++)
-                    ct__add(dst + (oy + sy) * wp + x0 + sx, row + oy * wp + x0, x1 - x0);
-            }
+    const int64_t wp = g->wp, rows = g->c * g->kh * g->kw;
+    for (int64_t r = 0; r < rows; r++) {
+        const ct__s2_tap t = ct__s2_tap_at(g, r);
+        float *dst = dph + t.plane;
+        const float *row = col + r * ld;
+        if (t.sx == 0) { /* rows oy0..oy1 are one contiguous run */
+            ct__add(dst + (t.oy0 + t.sy) * wp, row + t.oy0 * wp, (t.oy1 - t.oy0) * wp);
+            continue;
         }
+        int64_t x0 = t.sx < 0 ? -t.sx : 0, x1 = wp - t.sx < wp ? wp - t.sx : wp;
+        for (int64_t oy = t.oy0; oy < t.oy1 && x1 > x0; oy++)
+            ct__add(dst + (oy + t.sy) * wp + x0 + t.sx, row + oy * wp + x0, x1 - x0);
     }
 }
 
