@@ -19,12 +19,14 @@
  * 14x14 where the 4x4 tiles overhang), and its transformed tensors are
  * 2.25 floats per output instead of 4; its transforms are costlier and its
  * fp32 error ~10x larger (~1e-5 of the output scale against ~1e-6). It is
- * the default wherever its AVX-512 transforms apply (maps up to 32 wide):
- * 1 thread, batch 512, fwd+bwd ms F(2,3) -> F(4,3): 32ch 28x28 ~160 ->
- * ~140, 64ch 14x14 ~140 -> ~105, 128ch 7x7 ~185 -> ~135. Wider maps keep
- * F(2,3) (the scalar F(4,3) transforms measured no faster). The
- * environment variable CT_WINO_TILE=2|4 forces the tile size, for A/B
- * tests.
+ * the default wherever its AVX-512 transforms apply (maps up to 32 wide).
+ * bench/step --profile-cpu, 1 thread, batch 256, fwd+bwd ms, best of 2,
+ * F(2,3) as before -> F(4,3) with the transposed weight gradient and the
+ * chunk minimum below: 32ch 28x28 ~143 -> ~104-111, 64ch 14x14 ~119 ->
+ * ~89, 128ch 7x7 ~187 -> ~100. Wider maps keep F(2,3) (the scalar F(4,3)
+ * transforms measured no faster there). The environment variable
+ * CT_WINO_TILE=2|4 forces the tile size, CT_WINO_DU_T=0|1 the weight
+ * gradient's layout (see ct__wg_du_transposed), for A/B tests.
  *
  * Why this shape:
  *  - Tiles are processed in chunks of whole images, sized so the chunk's
