@@ -122,6 +122,18 @@ static int ct__wg_threads(void) {
     return t < 1 ? 1 : t;
 }
 
+void ct__wg_unpad(const float *pad, int64_t wp, int64_t h, int64_t w, float *dx, bool fresh) {
+    for (int64_t y = 0; y < h; y++) {
+        const float *src = pad + (y + 1) * wp + 1;
+        float *dst = dx + y * w;
+        if (fresh) {
+            memcpy(dst, src, (size_t)w * sizeof(float));
+        } else {
+            for (int64_t j = 0; j < w; j++) dst[j] += src[j];
+        }
+    }
+}
+
 /* ---- weight transforms -------------------------------------------------- */
 
 /* U[xi][k][c] = (G g G^T)[xi] for every kernel g = w[k][c]. */
@@ -284,15 +296,7 @@ static void ct__wg_din_plane(const ct__wg *q, const float *dv, int64_t vs, float
             }
         }
     }
-    for (int64_t y = 0; y < H; y++) {
-        const float *src = pad + (y + 1) * WP + 1;
-        float *dst = dx + y * W;
-        if (fresh) {
-            memcpy(dst, src, (size_t)W * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < W; j++) dst[j] += src[j];
-        }
-    }
+    ct__wg_unpad(pad, WP, H, W, dx, fresh);
 }
 
 

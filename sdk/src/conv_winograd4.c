@@ -186,15 +186,7 @@ static void ct__wg4_din_plane(const ct__wg *q, const float *dv, int64_t vs, floa
                 for (int l = 0; l < 6; l++) p[i * WP + l] += r[l];
             }
         }
-    for (int64_t y = 0; y < H; y++) {
-        const float *src = pad + (y + 1) * WP + 1;
-        float *dst = dx + y * W;
-        if (fresh) {
-            memcpy(dst, src, (size_t)W * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < W; j++) dst[j] += src[j];
-        }
-    }
+    ct__wg_unpad(pad, WP, H, W, dx, fresh);
 }
 
 /* ---- AVX-512 tile-row transforms (maps <= 32 wide) ---------------------- */

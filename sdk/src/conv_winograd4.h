@@ -60,4 +60,9 @@ void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, int64_t
 void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx, int64_t xs,
                  int64_t np, bool fresh);
 
+/* Shared by both tile sizes: the interior of a zero-bordered (h+2) x wp
+ * padded plane -> dx (h, w), written when fresh, else added. Defined in
+ * conv_winograd.c. */
+void ct__wg_unpad(const float *pad, int64_t wp, int64_t h, int64_t w, float *dx, bool fresh);
+
 #endif
