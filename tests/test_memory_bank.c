@@ -297,6 +297,12 @@ START_TEST(test_smoke_run_infonce) {
 }
 END_TEST
 
+/* configs/membank_fmnist.cfg as it is (bank positive, InfoNCE, bank and
+ * in-batch bank negatives; the 256 negatives are drawn with replacement
+ * from the 63 other items). */
+START_TEST(test_smoke_run_membank_config) { arch_smoke_run("membank_fmnist.cfg", "", 2); }
+END_TEST
+
 /* The cross-view positive with bank and in-batch negatives on 64 images.
  * K is kept below the batch (32): on a 64-item bank every entry is 1-2
  * steps old and many bank negatives let the loss drift up (see
@@ -329,6 +335,7 @@ int main(void) {
     tcase_set_timeout(runs, 300);
     tcase_add_test(runs, test_smoke_run_infonce);
     tcase_add_test(runs, test_smoke_run_cross_view);
+    tcase_add_test(runs, test_smoke_run_membank_config);
     suite_add_tcase(s, runs);
     return ct_test_main(s);
 }
