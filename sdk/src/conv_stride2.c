@@ -26,7 +26,8 @@ static inline __mmask16 ct__s2_lanes(int64_t n) {
 }
 #endif
 
-/* even[i] = src[2i] (i < ne), odd[i] = src[2i+1] (i < no), src has n floats. */
+/* even[i] = src[2i] (i < ne), odd[i] = src[2i+1] (i < no; odd may be NULL:
+ * odd columns dropped), src has n floats. */
 static void ct__deinterleave(const float *src, int64_t n, float *even, int64_t ne, float *odd, int64_t no) {
     int64_t i = 0;
 #if defined(__AVX512F__)
@@ -37,15 +38,16 @@ static void ct__deinterleave(const float *src, int64_t n, float *even, int64_t n
         __m512 lo = _mm512_maskz_loadu_ps(ct__s2_lanes(rem), src + 2 * i);
         __m512 hi = _mm512_maskz_loadu_ps(ct__s2_lanes(rem - 16), src + 2 * i + 16);
         _mm512_mask_storeu_ps(even + i, ct__s2_lanes(ne - i), _mm512_permutex2var_ps(lo, ie, hi));
-        _mm512_mask_storeu_ps(odd + i, ct__s2_lanes(no - i), _mm512_permutex2var_ps(lo, io, hi));
+        if (odd) _mm512_mask_storeu_ps(odd + i, ct__s2_lanes(no - i), _mm512_permutex2var_ps(lo, io, hi));
     }
 #else
     for (; i < ne; i++) even[i] = src[2 * i];
-    for (i = 0; i < no; i++) odd[i] = src[2 * i + 1];
+    for (i = 0; odd && i < no; i++) odd[i] = src[2 * i + 1];
 #endif
 }
 
-/* dst[2i] (+)= even[i] (i < ne), dst[2i+1] (+)= odd[i] (i < no), n = ne + no. */
+/* dst[2i] (+)= even[i] (i < ne), dst[2i+1] (+)= odd[i] (i < no; odd NULL:
+ * zeros), n = ne + no. */
 static void ct__interleave(const float *even, int64_t ne, const float *odd, int64_t no, float *dst, int64_t n,
                            bool fresh) {
     int64_t i = 0;
@@ -54,7 +56,7 @@ static void ct__interleave(const float *even, int64_t ne, const float *odd, int6
     const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     for (; i < ne; i += 16) {
         __m512 e = _mm512_maskz_loadu_ps(ct__s2_lanes(ne - i), even + i);
-        __m512 o = _mm512_maskz_loadu_ps(ct__s2_lanes(no - i), odd + i);
+        __m512 o = odd ? _mm512_maskz_loadu_ps(ct__s2_lanes(no - i), odd + i) : _mm512_setzero_ps();
         __mmask16 ml = ct__s2_lanes(n - 2 * i), mh = ct__s2_lanes(n - 2 * i - 16);
         __m512 lo = _mm512_permutex2var_ps(e, il, o), hi = _mm512_permutex2var_ps(e, ih, o);
         if (!fresh) {
@@ -67,7 +69,7 @@ static void ct__interleave(const float *even, int64_t ne, const float *odd, int6
 #else
     (void)n;
     for (; i < ne; i++) dst[2 * i] = (fresh ? 0.0f : dst[2 * i]) + even[i];
-    for (i = 0; i < no; i++) dst[2 * i + 1] = (fresh ? 0.0f : dst[2 * i + 1]) + odd[i];
+    for (i = 0; i < no; i++) dst[2 * i + 1] = (fresh ? 0.0f : dst[2 * i + 1]) + (odd ? odd[i] : 0.0f);
 #endif
 }
 
@@ -111,38 +113,21 @@ static ct__s2_tap ct__s2_tap_at(const ct__s2_geom *g, int64_t r) {
 bool ct__s2_pointwise(const ct__s2_geom *g) { return g->kh == 1 && g->kw == 1 && g->pad == 0; }
 
 void ct__s2_pointwise_im2col(const ct__s2_geom *g, const float *x, float *col, int64_t ld) {
-    const int64_t wp = g->wp, no = g->w / 2;
-    float odd[64]; /* discarded; rows wider than 128 take the scalar loop */
-    for (int64_t c = 0; c < g->c; c++) {
-        float *row = col + c * ld;
-        for (int64_t oy = 0; oy < g->ho; oy++) {
-            const float *src = x + (c * g->h + 2 * oy) * g->w;
-            if (no <= 64) {
-                ct__deinterleave(src, g->w, row + oy * wp, wp, odd, no);
-            } else {
-                for (int64_t ox = 0; ox < wp; ox++) row[oy * wp + ox] = src[2 * ox];
-            }
-        }
-    }
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t oy = 0; oy < g->ho; oy++)
+            ct__deinterleave(x + (c * g->h + 2 * oy) * g->w, g->w, col + c * ld + oy * g->wp, g->wp, NULL, 0);
 }
 
 void ct__s2_pointwise_col2im(const ct__s2_geom *g, const float *col, int64_t ld, float *dx, bool fresh) {
-    const int64_t wp = g->wp, no = g->w / 2;
-    float zero[64] = {0};
-    for (int64_t c = 0; c < g->c; c++) {
-        const float *row = col + c * ld;
+    for (int64_t c = 0; c < g->c; c++)
         for (int64_t iy = 0; iy < g->h; iy++) {
             float *dst = dx + (c * g->h + iy) * g->w;
             if ((iy & 1) || iy / 2 >= g->ho) { /* no output reads this input row */
                 if (fresh) memset(dst, 0, (size_t)g->w * sizeof(float));
-            } else if (no <= 64) {
-                ct__interleave(row + (iy / 2) * wp, wp, zero, no, dst, g->w, fresh);
             } else {
-                for (int64_t ix = 0; ix < g->w; ix++)
-                    dst[ix] = (fresh ? 0.0f : dst[ix]) + ((ix & 1) ? 0.0f : row[(iy / 2) * wp + ix / 2]);
+                ct__interleave(col + c * ld + (iy / 2) * g->wp, g->wp, NULL, g->w / 2, dst, g->w, fresh);
             }
         }
-    }
 }
 
 void ct__s2_im2col(const ct__s2_geom *g, const float *ph, float *col, int64_t ld) {
