@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "experiment.h"
-#include "loader.h"
-#include "pipeline.h"
+#include "config/experiment.h"
+#include "plugins/loader.h"
+#include "data/pipeline.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 

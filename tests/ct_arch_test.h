@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ct_test.h"
-#include "loader.h"
+#include "plugins/loader.h"
 
 #define ARCH_TEST_MAX_ENC 4
 

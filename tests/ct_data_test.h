@@ -13,8 +13,8 @@
 
 #include "contrast/contrast.h"
 #include "contrast/registry.h"
-#include "experiment.h"
-#include "loader.h"
+#include "config/experiment.h"
+#include "plugins/loader.h"
 
 /* Open <dir>/<name>.so for the first dir of CONTRAST_PLUGIN_PATH holding it
  * (falling back to $CT_BUILD_DIR/plugins) and register it into reg. */

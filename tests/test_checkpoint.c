@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
+#include "training/checkpoint.h"
 #include "ct_test.h"
 
 /* Write a raw safetensors file: the header text as given, then `data`. */

@@ -12,8 +12,8 @@
 
 #include "ct_gradcheck.h"
 #include "ct_test.h"
-#include "checkpoint.h"
-#include "loader.h"
+#include "training/checkpoint.h"
+#include "plugins/loader.h"
 
 /* ---- the architecture on top of the identity encoder ----------------------- */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ct_test.h"
-#include "loader.h"
+#include "plugins/loader.h"
 
 enum { CLASSES = 10, DIM = 16, N_TRAIN = 2000, N_TEST = 500 };
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ct_test.h"
-#include "experiment.h"
+#include "config/experiment.h"
 
 static char dir[512];
 static char plugins_line[1200];

@@ -7,7 +7,7 @@
 #include <zlib.h>
 
 #include "ct_test.h"
-#include "loader.h"
+#include "plugins/loader.h"
 
 static ct_plugin_set *set;
 static const ct_source_ops *idx;

@@ -290,7 +290,7 @@ START_TEST(newer_minor_refused_older_accepted) {
      * against the edited headers) accepts the plugin built against the
      * real ones, whose minor is older. */
     static const char driver[] =
-        "#include <stdio.h>\n#include \"loader.h\"\n"
+        "#include <stdio.h>\n#include \"plugins/loader.h\"\n"
         "int main(int argc, char **argv) {\n"
         "    (void)argc;\n"
         "    const char *paths[1] = {argv[1]};\n"
@@ -313,8 +313,8 @@ START_TEST(newer_minor_refused_older_accepted) {
     snprintf(cmd, sizeof cmd,
              "cd '%s' && mkdir older && cc -std=c11 -fPIC -fvisibility=hidden -shared -I'%s/include' "
              "-o older/cutout.so '%s/examples/plugin-pretext/cutout.c' -L'%s/lib' -lcontrast && "
-             "cc -std=c11 -D_DEFAULT_SOURCE -I include -I'%s/host' -o newer_host driver.c '%s/host/loader.c' "
-             "'%s/host/host_services.c' -L'%s/lib' -Wl,-rpath,'%s/lib' -lcontrast -ldl && ./newer_host older",
+             "cc -std=c11 -D_DEFAULT_SOURCE -I include -I'%s/host' -o newer_host driver.c '%s/host/plugins/loader.c' "
+             "'%s/host/plugins/host_services.c' -L'%s/lib' -Wl,-rpath,'%s/lib' -lcontrast -ldl && ./newer_host older",
              dir, g_prefix, ct_test_source_dir(), g_prefix, ct_test_source_dir(), ct_test_source_dir(),
              ct_test_source_dir(), g_prefix, g_prefix);
     char *got = run_ok(cmd);

@@ -9,7 +9,7 @@
 
 #include "contrast/registry.h"
 #include "ct_test.h"
-#include "loader.h"
+#include "plugins/loader.h"
 
 static char plugin_dir[1024];
 

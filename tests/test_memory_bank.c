@@ -3,7 +3,7 @@
  * positive's own item, the NCE and InfoNCE losses on hand-made cases, the
  * bank's round trip through a checkpoint, and a 20-step training run. */
 #include "../plugins/architecture/memory_bank/bank_math.h"
-#include "checkpoint.h"
+#include "training/checkpoint.h"
 #include "ct_arch_test.h"
 #include "ct_gradcheck.h"
 

@@ -6,7 +6,7 @@
 
 #include "ct_data_test.h"
 #include "ct_test.h"
-#include "pipeline.h"
+#include "data/pipeline.h"
 
 #define N_ITEMS 103
 #define SIDE 20

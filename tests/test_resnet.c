@@ -11,7 +11,7 @@
 #include <contrast/models.h>
 
 #include "ct_test.h"
-#include "loader.h"
+#include "plugins/loader.h"
 
 static size_t count_trainable(const ct_params *p) {
     size_t total = 0;

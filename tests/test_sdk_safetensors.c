@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "training/checkpoint.h"
 #include "contrast/safetensors.h"
 #include "ct_test.h"
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "ct_test.h"
-#include "sha256.h"
+#include "training/sha256.h"
 
 static void expect(const void *data, size_t n, const char *want) {
     char hex[65];

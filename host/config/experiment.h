@@ -1,0 +1,146 @@
+/* The experiment: a validated config with every plugin instance it names.
+ *
+ * Config layout (libconfig; every plugin group selects its implementation
+ * with `type`, every other key is validated against that implementation's
+ * schema; host groups are validated against the host's own schemas):
+ *
+ *   name = "simclr_fmnist";            # run directory runs/<name>/
+ *   seed = 0;
+ *   plugins = { path = ["../build/plugins"]; };  # optional, relative to this file
+ *   data = {                                            # named datasets
+ *     train = { type = "idx"; images = "..."; labels = "..."; };
+ *     test  = { type = "idx"; images = "..."; labels = "..."; };
+ *   };
+ *   encoder = { type = "resnet"; in_channels = 1; ... };
+ *   pipelines = ( {
+ *       data = "train"; weight = 1.0;
+ *       views = 2;                                      # or a multi-crop list
+ *       transforms = ( { type = "random_resized_crop"; size = 28; }, ... );
+ *   } );
+ *   architecture = { type = "end_to_end"; temperature = 0.5; };
+ *   optimizer = { type = "sgd"; lr = 0.3; momentum = 0.9; weight_decay = 1e-6; };
+ *   schedule  = { type = "cosine"; warmup_epochs = 1; };
+ *   train = { epochs = 10; batch_size = 256; threads = 2; };
+ *   evaluation = {
+ *     train = "train"; test = "test"; every = 0;
+ *     transforms = ( { type = "normalize"; mean = [0.2860]; std = [0.3530]; } );
+ *     evaluators = ( { type = "knn"; }, { type = "linear"; } );
+ *   };
+ */
+#ifndef CONTRAST_HOST_EXPERIMENT_H
+#define CONTRAST_HOST_EXPERIMENT_H
+
+#include <libconfig.h>
+
+#include "contrast/contrast.h"
+#include "plugins/loader.h"
+
+#define CT_NAME_MAX 64
+#define CT_MAX_TRANSFORMS 32
+#define CT_MAX_PIPELINES 8
+#define CT_MAX_DATASETS 16
+#define CT_MAX_EVALUATORS 8
+#define CT_MAX_CROP_GROUPS 4
+
+/* A named dataset: one source instance. */
+typedef struct ct_dataset {
+    char name[CT_NAME_MAX];
+    const ct_source_ops *ops;
+    void *self;           /* NULL until opened (contrast check opens them too) */
+    ct_settings *settings;
+    ct_source_info info;
+} ct_dataset;
+
+/* One transform instance of a chain. */
+typedef struct ct_transform {
+    const ct_pretext_ops *ops;
+    void *self;
+    ct_settings *settings;
+} ct_transform;
+
+/* A chain of transforms applied in order. */
+typedef struct ct_chain {
+    int n;
+    ct_transform t[CT_MAX_TRANSFORMS];
+} ct_chain;
+
+/* A group of views sharing one chain (multi-crop has several groups). */
+typedef struct ct_crop_group {
+    int count;
+    ct_chain chain;
+} ct_crop_group;
+
+typedef struct ct_pipeline_spec {
+    ct_dataset *data;
+    float weight;
+    int n_groups;
+    ct_crop_group groups[CT_MAX_CROP_GROUPS];
+} ct_pipeline_spec;
+
+typedef struct ct_evaluator {
+    const ct_evaluator_ops *ops;
+    void *self;
+    ct_settings *settings;
+} ct_evaluator;
+
+typedef struct ct_experiment {
+    config_t cfg;                 /* the parsed, overridden config */
+    char path[1024];              /* config file */
+    char name[CT_NAME_MAX];
+    uint64_t seed;
+    ct_plugin_set *plugins;
+
+    int n_data;
+    ct_dataset data[CT_MAX_DATASETS];
+
+    const ct_encoder_ops *encoder_ops;
+    ct_settings *encoder_settings;
+
+    int n_pipelines;
+    ct_pipeline_spec pipelines[CT_MAX_PIPELINES];
+
+    const ct_arch_ops *arch_ops;
+    ct_settings *arch_settings;
+
+    ct_settings *optimizer;       /* host schemas (see experiment.c) */
+    ct_settings *schedule;
+    ct_settings *train;
+
+    ct_dataset *eval_train, *eval_test; /* may be NULL without evaluation */
+    ct_chain eval_chain;
+    int eval_every;
+    int n_evaluators;
+    ct_evaluator evaluators[CT_MAX_EVALUATORS];
+} ct_experiment;
+
+/* Options from the command line. */
+typedef struct ct_experiment_opts {
+    const char *const *sets; /* "group.key=value" overrides */
+    int n_sets;
+    bool allow_unsafe_plugins;
+} ct_experiment_opts;
+
+/* Parse `path`, apply overrides, load plugins, validate every group against
+ * its schema and create every plugin instance (sources opened). On error
+ * returns the status with "file:line: ..." in err and frees what it made. */
+ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_experiment_opts *opts,
+                             ct_error *err);
+
+/* Destroy every instance, unload plugins. Safe on a zeroed or failed struct. */
+void ct_experiment_free(ct_experiment *ex);
+
+/* Write the fully resolved config (every default filled in) to `file`. */
+ct_status ct_experiment_write_resolved(const ct_experiment *ex, const char *file, ct_error *err);
+
+/* Apply a chain to one image: src -> out, using two scratch images.
+ * Randomness comes from rng. */
+ct_status ct_chain_apply(const ct_chain *c, const ct_image *src, ct_image *out, ct_image *scratch,
+                         ct_rng *rng, ct_error *err);
+
+/* The schemas of the groups the host itself reads, for documentation
+ * (`contrast plugins --markdown`): the i-th group's name ("(top level)",
+ * "optimizer", "pipelines[]", ...) into *group and its schema; NULL when i
+ * is past the last. */
+const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group);
+
+#endif

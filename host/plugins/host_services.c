@@ -1,0 +1,45 @@
+/* The services table (ct_host) the host hands to plugins. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugins/loader.h"
+
+const char *ct_host_owner(const ct_host *h) {
+    const ct_plugin_record *rec = h ? h->host_ctx : NULL;
+    return (rec && rec->name[0]) ? rec->name : "host";
+}
+
+static void host_log(const ct_host *h, ct_log_level level, const char *fmt, ...) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    if (level == CT_LOG_DEBUG && !getenv("CONTRAST_DEBUG")) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *lv = (unsigned)level <= CT_LOG_ERROR ? names[level] : "log";
+    /* One fprintf per line so lines from threads do not interleave. */
+    fprintf(stderr, "contrast: %s: %s: %s\n", ct_host_owner(h), lv, msg);
+}
+
+void ct_host_defaults(ct_host *h) {
+    memset(h, 0, sizeof *h);
+    h->size = sizeof *h;
+    h->abi_major = CT_ABI_MAJOR;
+    h->abi_minor = CT_ABI_MINOR;
+    h->log = host_log;
+    h->alloc = malloc;
+    h->calloc = calloc;
+    h->realloc = realloc;
+    h->free = free;
+    h->settings_int = ct_settings_int;
+    h->settings_float = ct_settings_float;
+    h->settings_bool = ct_settings_bool;
+    h->settings_string = ct_settings_string;
+    h->seed = 0;
+    h->rng_init = ct_rng_init;
+    h->pool = NULL;
+    h->threads = 1;
+}

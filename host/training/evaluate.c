@@ -1,0 +1,229 @@
+/* Evaluation: features, the evaluator environment, .npy writing. */
+#include "training/evaluate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/pipeline.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define EVAL_BATCH 256
+
+static ct_dataset *split_data(const ct_model *m, const char *split) {
+    if (strcmp(split, "train") == 0) return m->ex->eval_train;
+    if (strcmp(split, "test") == 0) return m->ex->eval_test;
+    return NULL;
+}
+
+/* Forward one batch (view 0) and append its features and labels. */
+static ct_status encode_batch(ct_model *m, const ct_data_batch *b, float *feats, int32_t *labels,
+                              int64_t at, int64_t dim, ct_error *err) {
+    ct_graph *g = m->graph;
+    const ct_view_buf *v = &b->views[0];
+    int64_t shape[4] = {b->n, v->c, v->h, v->w};
+    ct_tensor *x = ct_tensor_wrap(g, v->data, 4, shape);
+    ct_tensor *f = x ? m->encoder.ops->forward(m->encoder.self, g, x) : NULL;
+    if (!f) {
+        ct_status st = ct_graph_status(g) ? ct_graph_status(g) : CT_ERR_INVALID;
+        return ct_error_set(err, st, "encoder %s: %s", m->encoder.ops->name, ct_graph_error(g));
+    }
+    if (f->ndim != 2 || f->shape[0] != b->n || f->shape[1] != dim)
+        return ct_error_set(err, CT_ERR_SHAPE, "encoder %s: output is not (%d, %lld)",
+                            m->encoder.ops->name, b->n, (long long)dim);
+    memcpy(feats + at * dim, f->data, (size_t)b->n * (size_t)dim * sizeof *feats);
+    memcpy(labels + at, b->labels, (size_t)b->n * sizeof *labels);
+    ct_graph_reset(g);
+    return CT_OK;
+}
+
+ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int32_t **labels,
+                              int64_t *n, int64_t *dim, ct_error *err) {
+    *feats = NULL;
+    *labels = NULL;
+    ct_dataset *data = split_data(m, split);
+    if (!data)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: the evaluation section names no \"%s\" dataset",
+                            m->ex->path, split);
+    int workers = m->threads > 1 ? m->threads : 1;
+    ct_pipeline *p = NULL;
+    ct_status st = ct_pipeline_new_eval(data, &m->ex->eval_chain, EVAL_BATCH, m->ex->seed, workers,
+                                        NULL, 0, &p, err);
+    if (st != CT_OK) return st;
+    int64_t total = ct_pipeline_epoch_size(p), d = m->encoder.dim, at = 0;
+    *feats = malloc((size_t)(total ? total : 1) * (size_t)d * sizeof **feats);
+    *labels = malloc((size_t)(total ? total : 1) * sizeof **labels);
+    if (!*feats || !*labels) {
+        st = ct_error_set(err, CT_ERR_NOMEM, "out of memory for %lld x %lld features", (long long)total,
+                          (long long)d);
+        goto done;
+    }
+    bool prev_grad = ct_graph_set_grad(m->graph, false);
+    bool prev_train = ct_graph_set_train(m->graph, false);
+    st = ct_pipeline_start_epoch(p, 0, err);
+    while (st == CT_OK) {
+        const ct_data_batch *b = NULL;
+        st = ct_pipeline_next(p, &b, err);
+        if (st != CT_OK || !b) break;
+        if (at + b->n > total) {
+            st = ct_error_set(err, CT_ERR_INVALID, "evaluation pipeline yielded more than %lld items",
+                              (long long)total);
+        } else {
+            st = encode_batch(m, b, *feats, *labels, at, d, err);
+            at += b->n;
+        }
+        ct_pipeline_release(p, b);
+    }
+    ct_graph_reset(m->graph);
+    ct_graph_set_grad(m->graph, prev_grad);
+    ct_graph_set_train(m->graph, prev_train);
+    *n = at;
+    *dim = d;
+done:
+    ct_pipeline_free(p);
+    if (st != CT_OK) {
+        free(*feats);
+        free(*labels);
+        *feats = NULL;
+        *labels = NULL;
+        ct_error_prefix(err, "features of \"%s\": ", split);
+    }
+    return st;
+}
+
+/* One evaluation round: features cached per split, shared by evaluators. */
+typedef struct eval_ctx {
+    ct_model *m;
+    float *feats[2];
+    int32_t *labels[2];
+    int64_t n[2], dim[2];
+    double feature_s; /* time spent extracting features */
+} eval_ctx;
+
+static ct_status env_features(const ct_eval_env *env, const char *split, float **feats,
+                              int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
+    eval_ctx *c = env->host_ctx;
+    int s = strcmp(split, "train") == 0 ? 0 : strcmp(split, "test") == 0 ? 1 : -1;
+    if (s < 0) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
+    if (!c->feats[s]) {
+        double t0 = now_s();
+        ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
+        ct_status st = ct_extract_features(c->m, split, &c->feats[s], &c->labels[s], &c->n[s], &c->dim[s], err);
+        ct_model_wide_blas(c->m, true);
+        c->feature_s += now_s() - t0;
+        if (st != CT_OK) return st;
+    }
+    size_t fb = (size_t)c->n[s] * (size_t)c->dim[s] * sizeof(float), lb = (size_t)c->n[s] * sizeof(int32_t);
+    *feats = env->host->alloc(fb ? fb : 1);
+    *labels = env->host->alloc(lb ? lb : 1);
+    if (!*feats || !*labels) {
+        env->host->free(*feats);
+        env->host->free(*labels);
+        return ct_error_set(err, CT_ERR_NOMEM, "out of memory copying features");
+    }
+    memcpy(*feats, c->feats[s], fb);
+    memcpy(*labels, c->labels[s], lb);
+    *n = c->n[s];
+    *dim = c->dim[s];
+    return CT_OK;
+}
+
+static int num_classes(const ct_experiment *ex) {
+    int c = 0;
+    if (ex->eval_train && ex->eval_train->info.num_classes > c) c = ex->eval_train->info.num_classes;
+    if (ex->eval_test && ex->eval_test->info.num_classes > c) c = ex->eval_test->info.num_classes;
+    return c;
+}
+
+ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
+    ct_experiment *ex = m->ex;
+    if (ex->n_evaluators == 0 || !ex->eval_train || !ex->eval_test)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: no evaluation section with train/test data and evaluators",
+                            ex->path);
+    eval_ctx c = {0};
+    c.m = m;
+    ct_eval_env env = {sizeof env, &m->host, &m->encoder, m->store, num_classes(ex), ex->seed,
+                       env_features, &c};
+    ct_status st = CT_OK;
+    for (int i = 0; i < ex->n_evaluators && st == CT_OK; i++) {
+        const ct_evaluator *e = &ex->evaluators[i];
+        ct_metrics r = {0};
+        double t0 = now_s(), f0 = c.feature_s;
+        /* the evaluator's own host, so its log lines name its plugin */
+        const ct_registry_entry *re = ct_plugins_find(ex->plugins, CT_ROLE_EVALUATOR, e->ops->name);
+        env.host = re ? ct_plugins_host_for(ex->plugins, re) : &m->host;
+        ct_model_wide_blas(m, true);
+        st = e->ops->run(e->self, &env, &r, err);
+        ct_model_wide_blas(m, false);
+        /* Seconds of the evaluator itself, feature extraction excluded. */
+        if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c.feature_s - f0));
+        if (st != CT_OK) {
+            ct_error_prefix(err, "evaluator %s: ", e->ops->name);
+            break;
+        }
+        for (int k = 0; k < r.n; k++) {
+            char name[CT_METRIC_NAME_MAX];
+            snprintf(name, sizeof name, "%.20s.%.40s", e->ops->name, r.name[k]);
+            if (ct_metrics_set(out, name, r.value[k]) != CT_OK) break;
+        }
+    }
+    if (st == CT_OK) ct_metrics_set(out, "features.seconds", c.feature_s);
+    for (int s = 0; s < 2; s++) {
+        free(c.feats[s]);
+        free(c.labels[s]);
+    }
+    return st;
+}
+
+void ct_metrics_json(const ct_metrics *m, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; i < m->n && used < n; i++) {
+        int w = snprintf(buf + used, n - used, "%s\"%s\": %.4f", i ? ", " : "", m->name[i], m->value[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+/* .npy v1.0: magic, version, little-endian u16 header length, a Python
+ * dict literal padded with spaces and ended by '\n' so that the data
+ * starts at a multiple of 64 bytes. */
+static ct_status write_npy(const char *path, const char *descr, const void *data, size_t elem,
+                           int64_t rows, int64_t cols, ct_error *err) {
+    char shape[64], dict[256];
+    if (cols >= 0)
+        snprintf(shape, sizeof shape, "(%lld, %lld)", (long long)rows, (long long)cols);
+    else
+        snprintf(shape, sizeof shape, "(%lld,)", (long long)rows);
+    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                       descr, shape);
+    int total = 10 + len + 1;
+    int pad = (64 - total % 64) % 64;
+    memset(dict + len, ' ', (size_t)pad);
+    dict[len + pad] = '\n';
+    uint16_t hlen = (uint16_t)(len + pad + 1);
+    FILE *f = fopen(path, "wb");
+    if (!f) return ct_error_set(err, CT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
+                              (unsigned char)(hlen >> 8)};
+    size_t count = (size_t)rows * (size_t)(cols >= 0 ? cols : 1);
+    bool ok = fwrite(head, 1, 10, f) == 10 && fwrite(dict, 1, hlen, f) == hlen &&
+              (count == 0 || fwrite(data, elem, count, f) == count);
+    if (fclose(f) != 0) ok = false;
+    if (!ok) return ct_error_set(err, CT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return CT_OK;
+}
+
+ct_status ct_write_npy_f32(const char *path, const float *data, int64_t rows, int64_t cols, ct_error *err) {
+    return write_npy(path, "<f4", data, sizeof(float), rows, cols, err);
+}
+
+ct_status ct_write_npy_i32(const char *path, const int32_t *data, int64_t rows, ct_error *err) {
+    return write_npy(path, "<i4", data, sizeof(int32_t), rows, -1, err);
+}

@@ -1,0 +1,774 @@
+/* Winograd convolution (Lavin & Gray 2016) for 3x3 stride-1 pad-1 kernels:
+ * forward, data gradient and weight gradient, with output tiles of 2x2
+ * (F(2x2,3x3), transforms here) or 4x4 (F(4x4,3x3), conv_winograd4.c).
+ *
+ * With g the 3x3 kernel, d an (m+2)x(m+2) input tile and Y the m x m
+ * output tile (m = 2 or 4):
+ *   U = G g G^T,  V = B^T d B,  M = U .* V (summed over input channels),
+ *   Y = A^T M A.
+ * The channel sum at each of the np = (m+2)^2 tile positions xi (16 or
+ * 36) is a GEMM:
+ *   M[xi] (O x T) = U[xi] (O x C) . V[xi] (C x T)      for T tiles.
+ * Backward (adjoints of the same linear maps):
+ *   dM = A dY A^T,  dV[xi] = U[xi]^T . dM[xi],  dX += B dV B^T (tiles
+ *   overlap by 2, so their contributions are added),
+ *   dU[xi] = sum over tiles dM[xi] . V[xi]^T,  dW = G^T dU G.
+ *
+ * Tile size: F(4,3) needs 36 multiplications per 16 outputs against
+ * F(2,3)'s 16 per 4 (0.56x the GEMM work on 28x28 and 7x7 maps, 0.73x on
+ * 14x14 where the 4x4 tiles overhang), and its transformed tensors are
+ * 2.25 floats per output instead of 4; its transforms are costlier and its
+ * fp32 error ~10x larger (~1e-5 of the output scale against ~1e-6). It is
+ * the default wherever its AVX-512 transforms apply (maps up to 32 wide).
+ * bench/step --profile-cpu, 1 thread, batch 256, fwd+bwd ms, best of 2,
+ * F(2,3) as before -> F(4,3) with the transposed weight gradient and the
+ * chunk minimum below: 32ch 28x28 ~143 -> ~104-111, 64ch 14x14 ~119 ->
+ * ~89, 128ch 7x7 ~187 -> ~100. Wider maps keep F(2,3) (the scalar F(4,3)
+ * transforms measured no faster there). The environment variable
+ * CT_WINO_TILE=2|4 forces the tile size, CT_WINO_DU_T=0|1 the weight
+ * gradient's layout (see ct__wg_du_transposed), for A/B tests.
+ *
+ * Why this shape:
+ *  - Tiles are processed in chunks of whole images, sized so the chunk's
+ *    V and M (np x channels x tiles floats) stay near L2: this machine's
+ *    memory bandwidth is ~5 GB/s, so the transformed tensors (2.25-4x the
+ *    activation) are never materialised in full.
+ *  - Transforms work one image plane at a time and write V with the tile
+ *    index innermost, so the loops over tiles are contiguous and
+ *    vectorise. The scalar versions go through a zero-padded copy
+ *    (borders and odd sizes need no special cases); the AVX-512 ones hold
+ *    a tile row's tiles in vector lanes (masked loads supply the zeros).
+ *  - Chunks run on the thread pool, each worker calling single-threaded
+ *    sgemm (as in ops_conv.c). Weight gradients go to a fixed number of
+ *    partition slots, each a fixed range of chunks, summed in slot order:
+ *    results are bit-identical for any thread count.
+ *  - The backward pass makes dM once per chunk and uses it for both the
+ *    weight gradient and the data gradient (V's buffer is reused for dV). */
+#include "conv/winograd.h"
+#include "conv/winograd_f4.h"
+
+#include <cblas.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#include "contrast/threadpool.h"
+
+/* Minimum input channels for Winograd by default: below it the 16 GEMMs
+ * have too small an inner dimension and the transforms dominate. */
+#ifndef CT__WINO_MIN_C
+#define CT__WINO_MIN_C 16
+#endif
+/* Chunk size: about this many floats of V plus M per chunk (768 KB, well
+ * inside the 2 MB L2). Conv time per step, 1 thread, reference model:
+ * 96K-192K floats best; 768K 10% and 1.5M 25% slower (noisy machine). */
+#ifndef CT__WINO_CHUNK_FLOATS
+#define CT__WINO_CHUNK_FLOATS (192 * 1024)
+#endif
+/* ...but at least this many tiles per chunk, the GEMMs' N (K for the
+ * weight gradient): F(4,3) on 7x7 maps has 4 tiles per image, and 20-tile
+ * GEMMs (the L2 rule at 128 channels) ran ~8% slower than 64-84-tile ones
+ * although V and M then outgrow L2; 14x14 maps: 64 tiles (4 images) ~5%
+ * faster forward than 48. */
+#ifndef CT__WINO_MIN_TILES
+#define CT__WINO_MIN_TILES 64
+#endif
+/* Weight-gradient partitions (fixed, independent of the thread count). */
+#define CT__WINO_PARTS 8
+
+bool ct__wino_use(int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad) {
+    (void)o;
+    if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return false;
+    const char *e = getenv("CT_CONV_ALGO");
+    if (e && strcmp(e, "im2col") == 0) return false;
+    if (e && strcmp(e, "winograd") == 0) return true;
+    return c >= CT__WINO_MIN_C;
+}
+
+/* Output tile size for this convolution: 4 (F(4x4,3x3)) or 2 (F(2x2,3x3)).
+ * CT_WINO_TILE=2|4 in the environment forces it, for A/B tests. */
+static int ct__wg_tile(int64_t c, int64_t o, int64_t h, int64_t w) {
+    const char *e = getenv("CT_WINO_TILE");
+    if (e && (strcmp(e, "2") == 0 || strcmp(e, "4") == 0)) return e[0] - '0';
+    (void)c, (void)o, (void)h;
+    return ct__wg4_simd_width(w) ? 4 : 2;
+}
+
+static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o) {
+    q->n = n, q->c = c, q->h = h, q->w = w, q->o = o;
+    q->m = ct__wg_tile(c, o, h, w), q->np = (q->m + 2) * (q->m + 2);
+    q->th = (h + q->m - 1) / q->m, q->tw = (w + q->m - 1) / q->m, q->tp = q->th * q->tw;
+    q->hp = q->m * q->th + 2, q->wp = q->m * q->tw + 2;
+    int64_t per_img = q->np * (c + o) * q->tp;
+    int64_t chunk = CT__WINO_CHUNK_FLOATS;
+    const char *e = getenv("CT_WINO_CHUNK_FLOATS"); /* tuning aid: exactly this size */
+    bool forced = e && atoll(e) > 0;
+    if (forced) chunk = atoll(e);
+    q->gi = (chunk + per_img / 2) / per_img;
+    int64_t min_gi = (CT__WINO_MIN_TILES + q->tp - 1) / q->tp;
+    if (q->gi < min_gi && !forced) q->gi = min_gi;
+    if (q->gi < 1) q->gi = 1;
+    if (q->gi > n) q->gi = n;
+    q->chunks = (n + q->gi - 1) / q->gi;
+    /* V (np C T) + M (np O T) + padded plane + 4 transformed rows + slack */
+    q->sf = q->np * (c + o) * q->gi * q->tp + q->hp * q->wp + 4 * q->wp + 64;
+}
+
+static int ct__wg_threads(void) {
+    int t = ct_threadpool_size(ct_default_pool());
+    if (t > 1 && openblas_get_num_threads() > 1) return 1;
+    return t < 1 ? 1 : t;
+}
+
+void ct__wg_unpad(const float *pad, int64_t wp, int64_t h, int64_t w, float *dx, bool fresh) {
+    for (int64_t y = 0; y < h; y++) {
+        const float *src = pad + (y + 1) * wp + 1;
+        float *dst = dx + y * w;
+        if (fresh) {
+            memcpy(dst, src, (size_t)w * sizeof(float));
+        } else {
+            for (int64_t j = 0; j < w; j++) dst[j] += src[j];
+        }
+    }
+}
+
+/* ---- weight transforms -------------------------------------------------- */
+
+/* U[xi][k][c] = (G g G^T)[xi] for every kernel g = w[k][c]. */
+static void ct__wg_weights(const ct__wg *q, const float *w, float *u) {
+    const int64_t O = q->o, C = q->c, KC = O * C;
+    for (int64_t k = 0; k < O; k++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *g = w + (k * C + c) * 9;
+            float t[4][3]; /* G g */
+            for (int j = 0; j < 3; j++) {
+                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                t[0][j] = g0;
+                t[1][j] = 0.5f * (g0 + g1 + g2);
+                t[2][j] = 0.5f * (g0 - g1 + g2);
+                t[3][j] = g2;
+            }
+            float *dst = u + k * C + c;
+            for (int i = 0; i < 4; i++) {
+                float a0 = t[i][0], a1 = t[i][1], a2 = t[i][2];
+                dst[(i * 4 + 0) * KC] = a0;
+                dst[(i * 4 + 1) * KC] = 0.5f * (a0 + a1 + a2);
+                dst[(i * 4 + 2) * KC] = 0.5f * (a0 - a1 + a2);
+                dst[(i * 4 + 3) * KC] = a2;
+            }
+        }
+}
+
+/* dw[k][c] += G^T dU[.][k][c] G. */
+static void ct__wg_weights_grad(const ct__wg *q, const float *du, float *dw) {
+    const int64_t O = q->o, C = q->c, KC = O * C;
+    for (int64_t k = 0; k < O; k++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *s = du + k * C + c;
+            float t[4][3]; /* dU G (rows i, cols j) */
+            for (int i = 0; i < 4; i++) {
+                float m0 = s[(i * 4 + 0) * KC], m1 = s[(i * 4 + 1) * KC];
+                float m2 = s[(i * 4 + 2) * KC], m3 = s[(i * 4 + 3) * KC];
+                t[i][0] = m0 + 0.5f * (m1 + m2);
+                t[i][1] = 0.5f * (m1 - m2);
+                t[i][2] = 0.5f * (m1 + m2) + m3;
+            }
+            float *g = dw + (k * C + c) * 9;
+            for (int j = 0; j < 3; j++) {
+                g[j] += t[0][j] + 0.5f * (t[1][j] + t[2][j]);
+                g[3 + j] += 0.5f * (t[1][j] - t[2][j]);
+                g[6 + j] += 0.5f * (t[1][j] + t[2][j]) + t[3][j];
+            }
+        }
+}
+
+/* ---- tile transforms (one image plane at a time) ------------------------ */
+
+/* Input plane x (h, w) -> v[xi*vs + t] for its tiles t (row-major). `pad`
+ * is the worker's hp x wp plane whose border is zero; `rows` 4*wp floats. */
+static void ct__wg_in_plane(const ct__wg *q, const float *x, float *pad, float *rows, float *v, int64_t vs) {
+    const int64_t H = q->h, W = q->w, WP = q->wp, TW = q->tw;
+    for (int64_t y = 0; y < H; y++) memcpy(pad + (y + 1) * WP + 1, x + y * W, (size_t)W * sizeof(float));
+    float *t0 = rows, *t1 = rows + WP, *t2 = rows + 2 * WP, *t3 = rows + 3 * WP;
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        const float *r0 = pad + 2 * ty * WP, *r1 = r0 + WP, *r2 = r1 + WP, *r3 = r2 + WP;
+        for (int64_t j = 0; j < WP; j++) { /* B^T d: combine the 4 rows */
+            t0[j] = r0[j] - r2[j];
+            t1[j] = r1[j] + r2[j];
+            t2[j] = r2[j] - r1[j];
+            t3[j] = r1[j] - r3[j];
+        }
+        float *vt = v + ty * TW;
+        const float *tr[4] = {t0, t1, t2, t3};
+        for (int i = 0; i < 4; i++) { /* (B^T d) B: combine columns per tile */
+            const float *a = tr[i];
+            float *v0 = vt + (i * 4 + 0) * vs, *v1 = vt + (i * 4 + 1) * vs;
+            float *v2 = vt + (i * 4 + 2) * vs, *v3 = vt + (i * 4 + 3) * vs;
+            for (int64_t tx = 0; tx < TW; tx++) {
+                float a0 = a[2 * tx], a1 = a[2 * tx + 1], a2 = a[2 * tx + 2], a3 = a[2 * tx + 3];
+                v0[tx] = a0 - a2;
+                v1[tx] = a1 + a2;
+                v2[tx] = a2 - a1;
+                v3[tx] = a1 - a3;
+            }
+        }
+    }
+}
+
+/* m[xi*ms + t] of one output plane -> y (h, w): y = A^T M A (+ bias). */
+static void ct__wg_out_plane(const ct__wg *q, const float *m, int64_t ms, float *buf, float *y, float bias) {
+    const int64_t TW = q->tw, OW = 2 * TW, H = q->h, W = q->w;
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        const float *mt = m + ty * TW;
+        float *o0 = buf + 2 * ty * OW, *o1 = o0 + OW;
+        float s[2][4][64];
+        for (int64_t x0 = 0; x0 < TW; x0 += 64) {
+            int64_t nx = TW - x0 < 64 ? TW - x0 : 64;
+            for (int j = 0; j < 4; j++) { /* A^T M: rows */
+                const float *c0 = mt + x0 + j * ms, *c1 = c0 + 4 * ms, *c2 = c1 + 4 * ms, *c3 = c2 + 4 * ms;
+                for (int64_t tx = 0; tx < nx; tx++) {
+                    s[0][j][tx] = c0[tx] + c1[tx] + c2[tx];
+                    s[1][j][tx] = c1[tx] - c2[tx] - c3[tx];
+                }
+            }
+            for (int i = 0; i < 2; i++) { /* (A^T M) A: columns */
+                float *o = (i ? o1 : o0) + 2 * x0;
+                for (int64_t tx = 0; tx < nx; tx++) {
+                    o[2 * tx] = s[i][0][tx] + s[i][1][tx] + s[i][2][tx] + bias;
+                    o[2 * tx + 1] = s[i][1][tx] - s[i][2][tx] - s[i][3][tx] + bias;
+                }
+            }
+        }
+    }
+    for (int64_t r = 0; r < H; r++) memcpy(y + r * W, buf + r * OW, (size_t)W * sizeof(float));
+}
+
+/* Output-gradient plane dy (h, w) -> dm[xi*ms + t] = A dY A^T per tile.
+ * `buf` is a 2*th x 2*tw plane whose cells beyond h, w are zero. */
+static void ct__wg_dout_plane(const ct__wg *q, const float *dy, float *buf, float *dm, int64_t ms) {
+    const int64_t TW = q->tw, OW = 2 * TW, H = q->h, W = q->w;
+    for (int64_t r = 0; r < H; r++) memcpy(buf + r * OW, dy + r * W, (size_t)W * sizeof(float));
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        const float *g0 = buf + 2 * ty * OW, *g1 = g0 + OW;
+        float *d = dm + ty * TW;
+        for (int64_t tx = 0; tx < TW; tx++) {
+            float a0 = g0[2 * tx], b0 = g0[2 * tx + 1], a1 = g1[2 * tx], b1 = g1[2 * tx + 1];
+            /* A dY: rows [g0, g0+g1, g0-g1, -g1]; then each row (a,b) -> [a, a+b, a-b, -b]. */
+            float ra[4] = {a0, a0 + a1, a0 - a1, -a1}, rb[4] = {b0, b0 + b1, b0 - b1, -b1};
+            for (int i = 0; i < 4; i++) {
+                d[(i * 4 + 0) * ms + tx] = ra[i];
+                d[(i * 4 + 1) * ms + tx] = ra[i] + rb[i];
+                d[(i * 4 + 2) * ms + tx] = ra[i] - rb[i];
+                d[(i * 4 + 3) * ms + tx] = -rb[i];
+            }
+        }
+    }
+}
+
+/* dv[xi*vs + t] of one input plane -> dx (h, w) (= or +=): B dV B^T per
+ * tile, overlapping tiles added. `pad` is an hp x wp scratch plane. */
+static void ct__wg_din_plane(const ct__wg *q, const float *dv, int64_t vs, float *pad, float *dx, bool fresh) {
+    const int64_t H = q->h, W = q->w, WP = q->wp, TW = q->tw;
+    memset(pad, 0, (size_t)(q->hp * WP) * sizeof(float));
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        const float *vt = dv + ty * TW;
+        /* Full 4x4 per tile: B (rows) then B^T (columns). */
+        float *p0 = pad + 2 * ty * WP, *p1 = p0 + WP, *p2 = p1 + WP, *p3 = p2 + WP;
+        for (int64_t tx = 0; tx < TW; tx++) {
+            float e[4][4];
+            for (int j = 0; j < 4; j++) { /* B on the row index, per column j */
+                float a0 = vt[(0 + j) * vs + tx], a1 = vt[(4 + j) * vs + tx];
+                float a2 = vt[(8 + j) * vs + tx], a3 = vt[(12 + j) * vs + tx];
+                e[0][j] = a0;
+                e[1][j] = a1 - a2 + a3;
+                e[2][j] = a1 + a2 - a0;
+                e[3][j] = -a3;
+            }
+            float *pr[4] = {p0, p1, p2, p3};
+            for (int i = 0; i < 4; i++) { /* B^T on the column index */
+                float *p = pr[i] + 2 * tx;
+                p[0] += e[i][0];
+                p[1] += e[i][1] - e[i][2] + e[i][3];
+                p[2] += e[i][1] + e[i][2] - e[i][0];
+                p[3] -= e[i][3];
+            }
+        }
+    }
+    ct__wg_unpad(pad, WP, H, W, dx, fresh);
+}
+
+
+/* ---- AVX-512 tile transforms: one tile row per vector ------------------ */
+#if defined(__AVX512F__)
+/* For maps up to 30 wide (every map of the reference model), a tile row
+ * (tw <= 15 tiles) fits one 16-lane vector: each transform handles a whole
+ * tile row with a handful of vector ops. Image rows are split into even
+ * and odd columns (one permute each), so a tile's 4 columns are lanes tx
+ * and tx+1 of two vectors. Lanes past the map are zero (masked loads). */
+#define CT__WG_SIMD_MAX_W 30
+
+typedef struct ct__wg_simd {
+    __mmask16 tile, lo, hi; /* tw lanes; row columns [0,16) and [16,w) */
+    __m512i ev, od, il_lo, il_hi;
+} ct__wg_simd;
+
+static void ct__wg_simd_init(const ct__wg *q, ct__wg_simd *s) {
+    s->tile = (__mmask16)((1u << q->tw) - 1u);
+    s->lo = (__mmask16)(q->w >= 16 ? 0xFFFFu : (1u << q->w) - 1u);
+    s->hi = (__mmask16)(q->w > 16 ? (1u << (q->w - 16)) - 1u : 0u);
+    int ev[16], od[16], lo[16], hi[16];
+    for (int i = 0; i < 16; i++) {
+        ev[i] = 2 * i, od[i] = 2 * i + 1;
+        lo[i] = (i & 1) ? 16 + i / 2 : i / 2;
+        hi[i] = (i & 1) ? 24 + i / 2 : 8 + i / 2;
+    }
+    s->ev = _mm512_loadu_si512(ev), s->od = _mm512_loadu_si512(od);
+    s->il_lo = _mm512_loadu_si512(lo), s->il_hi = _mm512_loadu_si512(hi);
+}
+
+/* Row r (w floats; NULL: zero row) -> even columns e[m] = r[2m] and odd
+ * columns o[m] = r[2m+1]. */
+static inline void ct__wg_split(const ct__wg_simd *s, const float *r, __m512 *e, __m512 *o) {
+    if (!r) {
+        *e = *o = _mm512_setzero_ps();
+        return;
+    }
+    __m512 a = _mm512_maskz_loadu_ps(s->lo, r), b = _mm512_maskz_loadu_ps(s->hi, r + 16);
+    *e = _mm512_permutex2var_ps(a, s->ev, b);
+    *o = _mm512_permutex2var_ps(a, s->od, b);
+}
+/* v[i+1] (lane 15: 0) and v[i-1] (lane 0: 0). */
+static inline __m512 ct__wg_next(__m512 v) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_setzero_si512(), _mm512_castps_si512(v), 1));
+}
+static inline __m512 ct__wg_prev(__m512 v) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_setzero_si512(), 15));
+}
+
+static void ct__wg_in_plane_simd(const ct__wg *q, const ct__wg_simd *s, const float *x, float *v, int64_t vs) {
+    const int64_t H = q->h, W = q->w, TW = q->tw;
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        __m512 e[4], o[4]; /* padded columns 2m and 2m+1 = image columns 2m-1, 2m */
+        for (int r = 0; r < 4; r++) {
+            int64_t y = 2 * ty - 1 + r;
+            __m512 ev, od;
+            ct__wg_split(s, y >= 0 && y < H ? x + y * W : NULL, &ev, &od);
+            e[r] = ct__wg_prev(od), o[r] = ev;
+        }
+        __m512 te[4] = {_mm512_sub_ps(e[0], e[2]), _mm512_add_ps(e[1], e[2]), _mm512_sub_ps(e[2], e[1]),
+                        _mm512_sub_ps(e[1], e[3])};
+        __m512 to[4] = {_mm512_sub_ps(o[0], o[2]), _mm512_add_ps(o[1], o[2]), _mm512_sub_ps(o[2], o[1]),
+                        _mm512_sub_ps(o[1], o[3])};
+        float *vt = v + ty * TW;
+        for (int i = 0; i < 4; i++) {
+            __m512 a0 = te[i], a1 = to[i], a2 = ct__wg_next(te[i]), a3 = ct__wg_next(to[i]);
+            _mm512_mask_storeu_ps(vt + (i * 4 + 0) * vs, s->tile, _mm512_sub_ps(a0, a2));
+            _mm512_mask_storeu_ps(vt + (i * 4 + 1) * vs, s->tile, _mm512_add_ps(a1, a2));
+            _mm512_mask_storeu_ps(vt + (i * 4 + 2) * vs, s->tile, _mm512_sub_ps(a2, a1));
+            _mm512_mask_storeu_ps(vt + (i * 4 + 3) * vs, s->tile, _mm512_sub_ps(a1, a3));
+        }
+    }
+}
+
+/* Even / odd columns (tile lanes) -> one image row: = or +=. */
+static inline void ct__wg_put_row(const ct__wg_simd *s, float *row, __m512 ev, __m512 od, bool add) {
+    __m512 lo = _mm512_permutex2var_ps(ev, s->il_lo, od), hi = _mm512_permutex2var_ps(ev, s->il_hi, od);
+    if (add) {
+        lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(s->lo, row));
+        hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(s->hi, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, s->lo, lo);
+    _mm512_mask_storeu_ps(row + 16, s->hi, hi);
+}
+
+static void ct__wg_out_plane_simd(const ct__wg *q, const ct__wg_simd *s, const float *m, int64_t ms, float *y,
+                                  float bias) {
+    const int64_t H = q->h, W = q->w, TW = q->tw;
+    const __m512 bv = _mm512_set1_ps(bias);
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        __m512 s0[4], s1[4];
+        for (int j = 0; j < 4; j++) { /* A^T M */
+            const float *c = m + ty * TW + j * ms;
+            __m512 c0 = _mm512_maskz_loadu_ps(s->tile, c), c1 = _mm512_maskz_loadu_ps(s->tile, c + 4 * ms);
+            __m512 c2 = _mm512_maskz_loadu_ps(s->tile, c + 8 * ms), c3 = _mm512_maskz_loadu_ps(s->tile, c + 12 * ms);
+            s0[j] = _mm512_add_ps(_mm512_add_ps(c0, c1), c2);
+            s1[j] = _mm512_sub_ps(_mm512_sub_ps(c1, c2), c3);
+        }
+        for (int i = 0; i < 2 && 2 * ty + i < H; i++) { /* (A^T M) A */
+            const __m512 *t = i ? s1 : s0;
+            __m512 ev = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[0], t[1]), t[2]), bv);
+            __m512 od = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[1], t[2]), t[3]), bv);
+            ct__wg_put_row(s, y + (2 * ty + i) * W, ev, od, false);
+        }
+    }
+}
+
+static void ct__wg_dout_plane_simd(const ct__wg *q, const ct__wg_simd *s, const float *dy, float *dm, int64_t ms) {
+    const int64_t H = q->h, W = q->w, TW = q->tw;
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        __m512 a0, b0, a1, b1; /* rows 2ty, 2ty+1: columns 2tx (a) and 2tx+1 (b) */
+        ct__wg_split(s, dy + 2 * ty * W, &a0, &b0);
+        ct__wg_split(s, 2 * ty + 1 < H ? dy + (2 * ty + 1) * W : NULL, &a1, &b1);
+        __m512 ra[4] = {a0, _mm512_add_ps(a0, a1), _mm512_sub_ps(a0, a1), _mm512_sub_ps(_mm512_setzero_ps(), a1)};
+        __m512 rb[4] = {b0, _mm512_add_ps(b0, b1), _mm512_sub_ps(b0, b1), _mm512_sub_ps(_mm512_setzero_ps(), b1)};
+        float *d = dm + ty * TW;
+        for (int i = 0; i < 4; i++) {
+            _mm512_mask_storeu_ps(d + (i * 4 + 0) * ms, s->tile, ra[i]);
+            _mm512_mask_storeu_ps(d + (i * 4 + 1) * ms, s->tile, _mm512_add_ps(ra[i], rb[i]));
+            _mm512_mask_storeu_ps(d + (i * 4 + 2) * ms, s->tile, _mm512_sub_ps(ra[i], rb[i]));
+            _mm512_mask_storeu_ps(d + (i * 4 + 3) * ms, s->tile, _mm512_sub_ps(_mm512_setzero_ps(), rb[i]));
+        }
+    }
+}
+
+/* Padded row pr (even padded columns pe, odd po) -> image row pr-1. */
+static inline void ct__wg_emit(const ct__wg *q, const ct__wg_simd *s, int64_t pr, __m512 pe, __m512 po, float *dx,
+                               bool fresh) {
+    int64_t y = pr - 1;
+    if (y < 0 || y >= q->h) return;
+    /* Image column 2m is padded column 2m+1 (po[m]); 2m+1 is padded 2m+2. */
+    ct__wg_put_row(s, dx + y * q->w, po, ct__wg_next(pe), !fresh);
+}
+
+static void ct__wg_din_plane_simd(const ct__wg *q, const ct__wg_simd *s, const float *dv, int64_t vs, float *dx,
+                                  bool fresh) {
+    const int64_t TW = q->tw;
+    __m512 ce[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, co[2] = {ce[0], ce[0]};
+    for (int64_t ty = 0; ty < q->th; ty++) {
+        const float *vt = dv + ty * TW;
+        __m512 e[4][4]; /* B dV: e[i][j] */
+        for (int j = 0; j < 4; j++) {
+            __m512 a0 = _mm512_maskz_loadu_ps(s->tile, vt + j * vs), a1 = _mm512_maskz_loadu_ps(s->tile, vt + (4 + j) * vs);
+            __m512 a2 = _mm512_maskz_loadu_ps(s->tile, vt + (8 + j) * vs), a3 = _mm512_maskz_loadu_ps(s->tile, vt + (12 + j) * vs);
+            e[0][j] = a0;
+            e[1][j] = _mm512_add_ps(_mm512_sub_ps(a1, a2), a3);
+            e[2][j] = _mm512_sub_ps(_mm512_add_ps(a1, a2), a0);
+            e[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), a3);
+        }
+        __m512 pe[4], po[4]; /* (B dV B^T) rows, as even / odd padded columns */
+        for (int i = 0; i < 4; i++) {
+            __m512 c0 = e[i][0], c1 = _mm512_add_ps(_mm512_sub_ps(e[i][1], e[i][2]), e[i][3]);
+            __m512 c2 = _mm512_sub_ps(_mm512_add_ps(e[i][1], e[i][2]), e[i][0]);
+            __m512 c3 = _mm512_sub_ps(_mm512_setzero_ps(), e[i][3]);
+            pe[i] = _mm512_add_ps(c0, ct__wg_prev(c2)); /* tile tx's col 2 is tile tx+1's col 0 */
+            po[i] = _mm512_add_ps(c1, ct__wg_prev(c3));
+        }
+        ct__wg_emit(q, s, 2 * ty, _mm512_add_ps(ce[0], pe[0]), _mm512_add_ps(co[0], po[0]), dx, fresh);
+        ct__wg_emit(q, s, 2 * ty + 1, _mm512_add_ps(ce[1], pe[1]), _mm512_add_ps(co[1], po[1]), dx, fresh);
+        ce[0] = pe[2], co[0] = po[2], ce[1] = pe[3], co[1] = po[3];
+    }
+    ct__wg_emit(q, s, 2 * q->th, ce[0], co[0], dx, fresh);
+    ct__wg_emit(q, s, 2 * q->th + 1, ce[1], co[1], dx, fresh);
+}
+#endif
+
+/* The transforms, picking the vector versions where they apply. */
+typedef struct ct__wg_tx {
+    int m;
+    bool simd;
+    ct__wg4_tx t4;
+#if defined(__AVX512F__)
+    ct__wg_simd s;
+#endif
+} ct__wg_tx;
+
+static void ct__wg_tx_init(const ct__wg *q, ct__wg_tx *t) {
+    t->m = q->m;
+    t->simd = false;
+    if (q->m == 4) {
+        ct__wg4_tx_init(q, &t->t4);
+        return;
+    }
+#if defined(__AVX512F__)
+    t->simd = q->w <= CT__WG_SIMD_MAX_W;
+    if (t->simd) ct__wg_simd_init(q, &t->s);
+#else
+    (void)q;
+#endif
+}
+
+/* The transforms, picking the vector versions where they apply, over np
+ * planes at once: plane i at x + i*xs (y, dy, dx likewise), its tiles at
+ * + i*tp in the transformed tensor. */
+static void ct__wg_in(const ct__wg *q, const ct__wg_tx *t, const float *x, int64_t xs, int64_t np, float *pad,
+                      float *rows, float *v, int64_t vs) {
+    if (t->m == 4) {
+        ct__wg4_in(q, &t->t4, x, xs, np, pad, v, vs);
+        return;
+    }
+    for (int64_t i = 0; i < np; i++) {
+#if defined(__AVX512F__)
+        if (t->simd) {
+            ct__wg_in_plane_simd(q, &t->s, x + i * xs, v + i * q->tp, vs);
+            continue;
+        }
+#endif
+        ct__wg_in_plane(q, x + i * xs, pad, rows, v + i * q->tp, vs);
+    }
+}
+
+static void ct__wg_out(const ct__wg *q, const ct__wg_tx *t, const float *m, int64_t ms, float *buf, float *y,
+                       int64_t ys, int64_t np, float bias) {
+    if (t->m == 4) {
+        ct__wg4_out(q, &t->t4, m, ms, buf, y, ys, np, bias);
+        return;
+    }
+    for (int64_t i = 0; i < np; i++) {
+#if defined(__AVX512F__)
+        if (t->simd) {
+            ct__wg_out_plane_simd(q, &t->s, m + i * q->tp, ms, y + i * ys, bias);
+            continue;
+        }
+#endif
+        ct__wg_out_plane(q, m + i * q->tp, ms, buf, y + i * ys, bias);
+    }
+}
+
+static void ct__wg_dout(const ct__wg *q, const ct__wg_tx *t, const float *dy, int64_t ys, int64_t np, float *buf,
+                        float *dm, int64_t ms) {
+    if (t->m == 4) {
+        ct__wg4_dout(q, &t->t4, dy, ys, np, buf, dm, ms);
+        return;
+    }
+    for (int64_t i = 0; i < np; i++) {
+#if defined(__AVX512F__)
+        if (t->simd) {
+            ct__wg_dout_plane_simd(q, &t->s, dy + i * ys, dm + i * q->tp, ms);
+            continue;
+        }
+#endif
+        ct__wg_dout_plane(q, dy + i * ys, buf, dm + i * q->tp, ms);
+    }
+}
+
+static void ct__wg_din(const ct__wg *q, const ct__wg_tx *t, const float *dv, int64_t vs, float *pad, float *dx,
+                       int64_t xs, int64_t np, bool fresh) {
+    if (t->m == 4) {
+        ct__wg4_din(q, &t->t4, dv, vs, pad, dx, xs, np, fresh);
+        return;
+    }
+    for (int64_t i = 0; i < np; i++) {
+#if defined(__AVX512F__)
+        if (t->simd) {
+            ct__wg_din_plane_simd(q, &t->s, dv + i * q->tp, vs, dx + i * xs, fresh);
+            continue;
+        }
+#endif
+        ct__wg_din_plane(q, dv + i * q->tp, vs, pad, dx + i * xs, fresh);
+    }
+}
+
+static void ct__wg_weights_any(const ct__wg *q, const float *w, float *u) {
+    if (q->m == 4) {
+        ct__wg4_weights(q, w, u);
+    } else {
+        ct__wg_weights(q, w, u);
+    }
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+typedef struct ct__wg_fwd {
+    const ct__wg *q;
+    const float *x, *u, *b;
+    float *y, *scratch;
+} ct__wg_fwd;
+
+static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
+    ct__wg_fwd *a = ctx;
+    const ct__wg *q = a->q;
+    const int64_t C = q->c, O = q->o, HW = q->h * q->w, TP = q->tp;
+    float *v = a->scratch + (int64_t)worker * q->sf;
+    float *m = v + q->np * C * q->gi * TP;
+    float *pad = m + q->np * O * q->gi * TP, *rows = pad + q->hp * q->wp;
+    memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
+    ct__wg_tx tx;
+    ct__wg_tx_init(q, &tx);
+    for (int64_t ch = begin; ch < end; ch++) {
+        int64_t n0 = ch * q->gi, gn = q->n - n0 < q->gi ? q->n - n0 : q->gi, T = gn * TP;
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_in(q, &tx, a->x + (n0 * C + c) * HW, C * HW, gn, pad, rows, v + c * T, C * T);
+        for (int xi = 0; xi < q->np; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)T, (int)C, 1.0f, a->u + xi * O * C,
+                        (int)C, v + xi * C * T, (int)T, 0.0f, m + xi * O * T, (int)T);
+        for (int64_t k = 0; k < O; k++)
+            ct__wg_out(q, &tx, m + k * T, O * T, pad, a->y + (n0 * O + k) * HW, O * HW, gn, a->b ? a->b[k] : 0.0f);
+        /* out_plane used pad as its output buffer: restore the zero border
+         * the input transform relies on. */
+        memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
+    }
+}
+
+bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, const float *x,
+                      const float *wt, const float *b, float *y) {
+    ct__wg q;
+    ct__wg_make(&q, n, c, h, w, o);
+    int threads = ct__wg_threads();
+    float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
+    float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
+    if (!u || !scratch) return false;
+    ct__wg_weights_any(&q, wt, u);
+    ct__wg_fwd a = {&q, x, u, b, y, scratch};
+    ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, q.chunks, 1, ct__wg_fwd_range, &a);
+    return true;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+/* dst[c*ld + r] = src[r*ls + c] for r < rows, c < cols. */
+static void ct__wg_transpose(const float *src, int64_t rows, int64_t cols, int64_t ls, float *dst, int64_t ld) {
+#if defined(__AVX512F__)
+    /* 16x16 blocks in registers: pairs of rows interleaved (ps), then
+     * pairs of pairs (pd), then 128-bit lanes gathered (f32x4). */
+    for (int64_t r0 = 0; r0 < rows; r0 += 16)
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            int64_t nr = rows - r0 < 16 ? rows - r0 : 16, nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 cm = (__mmask16)((1u << nc) - 1u), rm = (__mmask16)((1u << nr) - 1u);
+            __m512 a[16], t[16];
+            for (int i = 0; i < 16; i++)
+                a[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (r0 + i) * ls + c0) : _mm512_setzero_ps();
+            for (int i = 0; i < 8; i++) {
+                t[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+            }
+            for (int i = 0; i < 4; i++) {
+                __m512d x0 = _mm512_castps_pd(t[4 * i]), x1 = _mm512_castps_pd(t[4 * i + 1]);
+                __m512d x2 = _mm512_castps_pd(t[4 * i + 2]), x3 = _mm512_castps_pd(t[4 * i + 3]);
+                a[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(x0, x2));
+                a[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x0, x2));
+                a[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(x1, x3));
+                a[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(x1, x3));
+            }
+            /* a[4i+j], 128-bit lane L: column 4L+j of rows 4i..4i+3. */
+            for (int j = 0; j < 4; j++) {
+                __m512 s0 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0x44), s1 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0xEE);
+                __m512 s2 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0x44);
+                __m512 s3 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0xEE);
+                t[j] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+                t[4 + j] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+                t[8 + j] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+                t[12 + j] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+            }
+            for (int i = 0; i < nc; i++) _mm512_mask_storeu_ps(dst + (c0 + i) * ld + r0, rm, t[i]);
+        }
+#else
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) dst[c * ld + r] = src[r * ls + c];
+#endif
+}
+
+typedef struct ct__wg_bwd {
+    const ct__wg *q;
+    const float *x, *u, *dy;
+    float *dx;
+    bool dx_fresh;
+    float *du_slots; /* parts x np x (O x C, or C x O when du_t), or NULL */
+    int64_t parts;
+    bool du_t;
+    float *scratch;
+} ct__wg_bwd;
+
+/* Whether the weight gradient is accumulated transposed, dU^T[xi] (C x O)
+ * += V[xi] . dM[xi]^T, through a transposed copy of dM[xi]: for small
+ * channel counts OpenBLAS's small-matrix NN kernel runs about twice as fast
+ * as the NT one that dU = dM . V^T uses (inner products over the tiles),
+ * and the transpose is cheap (28x28 and 14x14 layers' backward 5-10%
+ * faster). At 128x128 channels the plain call measured faster. */
+static bool ct__wg_du_transposed(const ct__wg *q) {
+    const char *e = getenv("CT_WINO_DU_T"); /* tuning aid: 0|1 */
+    if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
+    return q->o * q->c <= 64 * 64;
+}
+
+/* One chunk (see ct__wg_du_transposed for mt). */
+static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, float *du, bool first, float *v,
+                             float *m, float *pad, float *rows, float *obuf, float *mt) {
+    const ct__wg *q = a->q;
+    const int64_t C = q->c, O = q->o, HW = q->h * q->w, TP = q->tp;
+    int64_t n0 = ch * q->gi, gn = q->n - n0 < q->gi ? q->n - n0 : q->gi, T = gn * TP;
+    for (int64_t k = 0; k < O; k++) ct__wg_dout(q, tx, a->dy + (n0 * O + k) * HW, O * HW, gn, obuf, m + k * T, O * T);
+    if (du) {
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_in(q, tx, a->x + (n0 * C + c) * HW, C * HW, gn, pad, rows, v + c * T, C * T);
+        for (int xi = 0; xi < q->np; xi++) {
+            if (a->du_t) {
+                ct__wg_transpose(m + xi * O * T, O, T, T, mt, O);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)C, (int)O, (int)T, 1.0f, v + xi * C * T,
+                            (int)T, mt, (int)O, first ? 0.0f : 1.0f, du + xi * O * C, (int)O);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)C, (int)T, 1.0f, m + xi * O * T,
+                            (int)T, v + xi * C * T, (int)T, first ? 0.0f : 1.0f, du + xi * O * C, (int)C);
+            }
+        }
+    }
+    if (a->dx) {
+        for (int xi = 0; xi < q->np; xi++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)T, (int)O, 1.0f, a->u + xi * O * C,
+                        (int)C, m + xi * O * T, (int)T, 0.0f, v + xi * C * T, (int)T);
+        for (int64_t c = 0; c < C; c++)
+            ct__wg_din(q, tx, v + c * T, C * T, rows, a->dx + (n0 * C + c) * HW, C * HW, gn, a->dx_fresh);
+    }
+}
+
+/* One range of partitions; partition p covers chunks [p*chunks/parts,
+ * (p+1)*chunks/parts), its weight gradient going to slot p. */
+static void ct__wg_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
+    ct__wg_bwd *a = ctx;
+    const ct__wg *q = a->q;
+    const int64_t TP = q->tp;
+    float *v = a->scratch + (int64_t)worker * q->sf;
+    float *m = v + q->np * q->c * q->gi * TP;
+    float *pad = m + q->np * q->o * q->gi * TP; /* hp x wp, zero border */
+    float *rows = pad + q->hp * q->wp;        /* 4 wp; din_plane's hp x wp plane */
+    float *obuf = rows + (q->hp * q->wp > 4 * q->wp ? q->hp * q->wp : 4 * q->wp); /* m th x m tw */
+    float *mt = obuf + q->m * q->m * q->tp;                                       /* T x O */
+    memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
+    memset(obuf, 0, (size_t)(q->m * q->m * q->tp) * sizeof(float));
+    ct__wg_tx tx;
+    ct__wg_tx_init(q, &tx);
+    for (int64_t p = begin; p < end; p++) {
+        int64_t c0 = p * q->chunks / a->parts, c1 = (p + 1) * q->chunks / a->parts;
+        float *du = a->du_slots ? a->du_slots + p * q->np * q->o * q->c : NULL;
+        for (int64_t ch = c0; ch < c1; ch++) ct__wg_bwd_chunk(a, &tx, ch, du, ch == c0, v, m, pad, rows, obuf, mt);
+    }
+}
+
+bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, const float *x,
+                       const float *wt, const float *dy, float *dx, bool dx_fresh, float *dw) {
+    if (!dx && !dw) return true;
+    ct__wg q;
+    ct__wg_make(&q, n, c, h, w, o);
+    /* Backward scratch: V, M, pad, a second hp x wp plane (>= 4 wp rows),
+     * the m th x m tw output-gradient plane and dM[xi]^T. */
+    q.sf = q.np * (c + o) * q.gi * q.tp + 2 * q.hp * q.wp + 4 * q.wp + q.m * q.m * q.tp + q.gi * q.tp * o + 64;
+    int threads = ct__wg_threads();
+    int64_t parts = q.chunks < CT__WINO_PARTS ? q.chunks : CT__WINO_PARTS;
+    float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
+    float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
+    float *slots = dw ? ct_graph_alloc(g, (size_t)(parts * q.np * o * c) * sizeof(float)) : NULL;
+    if (!u || !scratch || (dw && !slots)) return false;
+    ct__wg_weights_any(&q, wt, u);
+    ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, ct__wg_du_transposed(&q), scratch};
+    ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, parts, 1, ct__wg_bwd_range, &a);
+    if (dw) {
+        /* Sum the slots in slot order (thread-count independent), undo
+         * the transpose (into u, no longer needed), then transform back to
+         * the 3x3 kernel space once. */
+        const int64_t S = q.np * o * c;
+        for (int64_t p = 1; p < parts; p++)
+            for (int64_t i = 0; i < S; i++) slots[i] += slots[p * S + i];
+        float *du = slots;
+        if (a.du_t) {
+            for (int xi = 0; xi < q.np; xi++) ct__wg_transpose(slots + xi * o * c, c, o, o, u + xi * o * c, c);
+            du = u;
+        }
+        if (q.m == 4) {
+            ct__wg4_weights_grad(&q, du, dw);
+        } else {
+            ct__wg_weights_grad(&q, du, dw);
+        }
+    }
+    return true;
+}
