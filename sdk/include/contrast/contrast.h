@@ -10,6 +10,7 @@
 #include "rng.h"
 #include "settings.h"
 #include "status.h"
+#include "engine.h"
 #include "tensor.h"
 #include "threadpool.h"
 #include "version.h"

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -89,6 +90,19 @@ void ct_graph_free(ct_graph *g);
 /* Forget all nodes and arena tensors (keeps the memory). Call after the
  * optimizer step. Also clears the sticky error. */
 void ct_graph_reset(ct_graph *g);
+
+/* The engine options of the graph's ops (ABI 1.2): the thread pool their
+ * parallel loops run on and the algorithm overrides (engine.h). A new
+ * graph has ct_engine_opts_init's defaults, i.e. serial ops. The options
+ * are copied; the pool is borrowed and must outlive the graph's steps.
+ * Results never depend on the pool's size. */
+void ct_graph_set_engine(ct_graph *g, const ct_engine_opts *o);
+const ct_engine_opts *ct_graph_engine(const ct_graph *g);
+
+/* The pool alone: set it (keeping the other options) / read it (NULL:
+ * serial). Ops pass ct_graph_pool(g) to ct_parallel_for. */
+void ct_graph_set_pool(ct_graph *g, ct_threadpool *pool);
+ct_threadpool *ct_graph_pool(const ct_graph *g);
 
 /* Enable or disable recording (no_grad for evaluation and EMA encoders).
  * Returns the previous setting. */

@@ -39,8 +39,10 @@ typedef struct ct_job ct_job;
 ct_job *ct_threadpool_submit(ct_threadpool *p, void (*fn)(void *arg), void *arg);
 void ct_job_wait(ct_job *j);
 
-/* The process-wide default pool used by ops when no pool is given
- * (set by the host; NULL means serial). */
+/* Deprecated since ABI 1.2, kept so 1.1 plugins still link: a process-wide
+ * pool slot that no op reads any more (ops use the graph's pool,
+ * ct_graph_pool in tensor.h) and the host no longer sets, so
+ * ct_default_pool() returns NULL unless a program set it itself. */
 void ct_set_default_pool(ct_threadpool *p);
 ct_threadpool *ct_default_pool(void);
 

@@ -52,6 +52,7 @@ struct ct_graph {
     bool grad_enabled;
     bool train;
     bool poison; /* CT_ARENA_POISON: fill every allocation with NaN bytes */
+    ct_engine_opts engine; /* pool and algorithm choices of this graph's ops */
     ct_status status;
     char error[CT_ERROR_MSG_MAX];
 };
@@ -79,6 +80,7 @@ ct_graph *ct_graph_new(size_t arena_bytes) {
     g->grad_enabled = true;
     g->train = true;
     g->status = CT_OK;
+    ct_engine_opts_init(&g->engine);
     /* A debugging aid for op authors (the test suite sets it): an op that
      * reads scratch or a "fresh" gradient before writing it then produces
      * NaN instead of silently reading zeros from untouched pages. */
@@ -114,6 +116,14 @@ void ct_graph_reset(ct_graph *g) {
     g->status = CT_OK;
     g->error[0] = '\0';
 }
+
+void ct_graph_set_engine(ct_graph *g, const ct_engine_opts *o) { g->engine = *o; }
+
+const ct_engine_opts *ct_graph_engine(const ct_graph *g) { return &g->engine; }
+
+void ct_graph_set_pool(ct_graph *g, ct_threadpool *pool) { g->engine.pool = pool; }
+
+ct_threadpool *ct_graph_pool(const ct_graph *g) { return g ? g->engine.pool : NULL; }
 
 bool ct_graph_set_grad(ct_graph *g, bool enabled) {
     bool old = g->grad_enabled;
