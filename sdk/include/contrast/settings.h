@@ -76,10 +76,20 @@ ct_status ct_settings_parse(const ct_param_spec *spec, const char *text, const c
 
 void ct_settings_free(ct_settings *s);
 
+/* CT_OK, or the first accessor misuse since the settings were made
+ * (CT_ERR_INVALID; err's message names the owner given at validation and
+ * the key). The host checks this after each plugin call that received the
+ * settings and reports it like the plugin's own errors. ABI 1.2. */
+ct_status ct_settings_status(const ct_settings *s, ct_error *err);
+
 /* The schema these settings were validated against. */
 const ct_param_spec *ct_settings_spec(const ct_settings *s);
 
-/* Typed accessors (the name must be declared with that type). */
+/* Typed accessors (the name must be declared with that type). Asking for a
+ * name the schema lacks, with the wrong type, or past a list's end is a bug
+ * in the caller: the accessor returns 0 / false / "" / an empty list and
+ * the first such misuse is kept for ct_settings_status (since ABI 1.2;
+ * earlier SDKs aborted). */
 int64_t ct_settings_int(const ct_settings *s, const char *name);
 double ct_settings_float(const ct_settings *s, const char *name);
 bool ct_settings_bool(const ct_settings *s, const char *name);

@@ -7,6 +7,7 @@
  * misspelled key never silently falls back to a default. */
 #include <libconfig.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ struct ct_settings {
     size_t n;
     ct_value *vals;
     char owner[128];
+    /* The first accessor misuse (ct_settings_status): a plugin asking for a
+     * name its schema lacks is its bug, reported by the host like any other
+     * plugin error instead of taking the process down. Accessors may run on
+     * several threads, so the first writer claims the slot atomically. */
+    atomic_int misused;
+    char misuse[CT_ERROR_MSG_MAX];
 };
 
 const char *ct_ptype_name(ct_ptype t) {
@@ -468,20 +475,48 @@ ct_status ct_settings_parse(const ct_param_spec *spec, const char *text, const c
 
 const ct_param_spec *ct_settings_spec(const ct_settings *s) { return s ? s->spec : NULL; }
 
+/* Record the first misuse (see struct ct_settings). */
+static void misuse(const ct_settings *cs, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void misuse(const ct_settings *cs, const char *fmt, ...) {
+    if (!cs) return;
+    ct_settings *s = (ct_settings *)cs; /* the record is diagnostic state, not a setting */
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&s->misused, &expected, 1)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->misuse, sizeof s->misuse, fmt, ap);
+    va_end(ap);
+    atomic_store(&s->misused, 2);
+}
+
+/* What a misused accessor reads: zero, false, "" and empty lists. */
+static const ct_value ct__no_value = {.s = (char *)"", .origin = "(undeclared)"};
+
 /* The value of `name`; a name the schema lacks, or a type the accessor
- * cannot give, is a bug in the caller: abort naming it. */
+ * cannot give, is a bug in the plugin: recorded, and the zero value read. */
 static const ct_value *find(const ct_settings *s, const char *name, ct_ptype want, ct_ptype alt) {
     for (size_t k = 0; s && name && k < s->n; k++) {
         const ct_value *v = &s->vals[k];
         if (strcmp(v->spec->name, name) != 0) continue;
         if (v->spec->type == want || v->spec->type == alt) return v;
-        fprintf(stderr, "contrast: bug: %s: setting '%s' is a %s, read as a %s\n", s->owner, name,
-                ct_ptype_name(v->spec->type), ct_ptype_name(want));
-        abort();
+        misuse(s, "%s: setting '%s' is a %s, read as a %s", s->owner, name, ct_ptype_name(v->spec->type),
+               ct_ptype_name(want));
+        return &ct__no_value;
     }
-    fprintf(stderr, "contrast: bug: %s: setting '%s' is not declared in its schema\n",
-            s ? s->owner : "(null settings)", name ? name : "(null)");
-    abort();
+    misuse(s, "%s: setting '%s' is not declared in its schema", s ? s->owner : "(null settings)",
+           name ? name : "(null)");
+    return &ct__no_value;
+}
+
+ct_status ct_settings_status(const ct_settings *s, ct_error *err) {
+    if (!s || atomic_load(&s->misused) == 0) return CT_OK;
+    while (atomic_load(&s->misused) != 2) {
+    } /* a concurrent first writer is formatting its message */
+    return ct_error_set(err, CT_ERR_INVALID, "%s", s->misuse);
 }
 
 int64_t ct_settings_int(const ct_settings *s, const char *name) {
@@ -491,7 +526,7 @@ int64_t ct_settings_int(const ct_settings *s, const char *name) {
 double ct_settings_float(const ct_settings *s, const char *name) {
     /* Widening an int parameter is harmless, so it is allowed. */
     const ct_value *v = find(s, name, CT_PT_FLOAT, CT_PT_INT);
-    return v->spec->type == CT_PT_INT ? (double)v->i : v->f;
+    return v->spec && v->spec->type == CT_PT_INT ? (double)v->i : v->f;
 }
 
 bool ct_settings_bool(const ct_settings *s, const char *name) {
@@ -507,42 +542,41 @@ static const ct_value *find_list(const ct_settings *s, const char *name) {
     for (size_t k = 0; s && name && k < s->n; k++)
         if (!strcmp(s->vals[k].spec->name, name) && s->vals[k].spec->type >= CT_PT_INT_LIST)
             return &s->vals[k];
-    return find(s, name, CT_PT_INT_LIST, CT_PT_INT_LIST); /* aborts with the reason */
+    return find(s, name, CT_PT_INT_LIST, CT_PT_INT_LIST); /* records the reason */
 }
 
 size_t ct_settings_len(const ct_settings *s, const char *name) { return find_list(s, name)->n; }
 
-static void check_index(const ct_settings *s, const ct_value *v, size_t i) {
-    if (i < v->n) return;
-    fprintf(stderr, "contrast: bug: %s: index %zu of '%s' out of range (length %zu)\n", s->owner, i,
-            v->spec->name, v->n);
-    abort();
+/* Whether i indexes v's list; records the misuse when not. */
+static bool index_ok(const ct_settings *s, const ct_value *v, size_t i) {
+    if (i < v->n) return true;
+    if (v != &ct__no_value)
+        misuse(s, "%s: index %zu of '%s' out of range (length %zu)", s->owner, i, v->spec->name, v->n);
+    return false;
 }
 
 int64_t ct_settings_int_at(const ct_settings *s, const char *name, size_t i) {
     const ct_value *v = find(s, name, CT_PT_INT_LIST, CT_PT_INT_LIST);
-    check_index(s, v, i);
-    return v->ints[i];
+    return index_ok(s, v, i) ? v->ints[i] : 0;
 }
 
 double ct_settings_float_at(const ct_settings *s, const char *name, size_t i) {
     const ct_value *v = find(s, name, CT_PT_FLOAT_LIST, CT_PT_INT_LIST);
-    check_index(s, v, i);
+    if (!index_ok(s, v, i)) return 0;
     return v->spec->type == CT_PT_INT_LIST ? (double)v->ints[i] : v->floats[i];
 }
 
 const char *ct_settings_string_at(const ct_settings *s, const char *name, size_t i) {
     const ct_value *v = find(s, name, CT_PT_STRING_LIST, CT_PT_STRING_LIST);
-    check_index(s, v, i);
-    return v->strs[i];
+    return index_ok(s, v, i) ? v->strs[i] : "";
 }
 
 const char *ct_settings_origin(const ct_settings *s, const char *name) {
     for (size_t k = 0; s && name && k < s->n; k++)
         if (!strcmp(s->vals[k].spec->name, name)) return s->vals[k].origin;
-    fprintf(stderr, "contrast: bug: %s: setting '%s' is not declared in its schema\n",
-            s ? s->owner : "(null settings)", name ? name : "(null)");
-    abort();
+    misuse(s, "%s: setting '%s' is not declared in its schema", s ? s->owner : "(null settings)",
+           name ? name : "(null)");
+    return ct__no_value.origin;
 }
 
 /* ---- formatting -------------------------------------------------------------- */
