@@ -9,6 +9,7 @@
 
 #include "ct_test.h"
 #include "config/experiment.h"
+#include "data/chain.h"
 
 static char dir[512];
 static char plugins_line[1200];

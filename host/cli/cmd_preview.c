@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "config/experiment.h"
+#include "data/chain.h"
 
 #ifdef CONTRAST_HAVE_PNG
 #include <png.h>

@@ -2,8 +2,8 @@
  *
  * Each command is `int ct_cmd_<name>(int argc, char **argv)` with argv[0]
  * the command name; it returns the process exit status (0 success, 1
- * failure with a one-line "contrast: ..." reason on stderr, 2 usage). The
- * table in main.c lists the commands whose implementation exists. */
+ * failure with a one-line "contrast: ..." reason on stderr, 2 usage). Each
+ * lives in cli/cmd_<name>.c; the table in main.c lists them. */
 #ifndef CONTRAST_HOST_COMMANDS_H
 #define CONTRAST_HOST_COMMANDS_H
 
@@ -11,14 +11,14 @@
 
 #include "config/experiment.h"
 
-int ct_cmd_plugins(int argc, char **argv); /* main.c */
-int ct_cmd_check(int argc, char **argv);   /* main.c */
-int ct_cmd_version(int argc, char **argv); /* main.c */
-int ct_cmd_train(int argc, char **argv);   /* training */
-int ct_cmd_eval(int argc, char **argv);    /* training */
-int ct_cmd_embed(int argc, char **argv);   /* training */
-int ct_cmd_preview(int argc, char **argv); /* data pipeline */
-int ct_cmd_new_plugin(int argc, char **argv); /* new_plugin.c: plugin skeletons */
+int ct_cmd_plugins(int argc, char **argv);    /* cmd_plugins.c */
+int ct_cmd_check(int argc, char **argv);      /* cmd_check.c */
+int ct_cmd_version(int argc, char **argv);    /* cmd_version.c */
+int ct_cmd_train(int argc, char **argv);      /* cmd_train.c */
+int ct_cmd_eval(int argc, char **argv);       /* cmd_eval.c */
+int ct_cmd_embed(int argc, char **argv);      /* cmd_embed.c */
+int ct_cmd_preview(int argc, char **argv);    /* cmd_preview.c */
+int ct_cmd_new_plugin(int argc, char **argv); /* cmd_new_plugin.c: plugin skeletons */
 
 /* ---- shared option handling (cli.c) ----------------------------------------- */
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/experiment.h"
+#include "config/host_schema.h"
 
 /* A table cell: '|' would end the cell, and newlines the row. */
 static void cell(FILE *f, const char *s) {
@@ -17,7 +17,7 @@ static void cell(FILE *f, const char *s) {
     }
 }
 
-static void range_text(const ct_param_spec *p, char *buf, size_t n) {
+void ct_config_doc_range(const ct_param_spec *p, char *buf, size_t n) {
     buf[0] = '\0';
     if (p->choices) {
         snprintf(buf, n, "%s", p->choices);
@@ -38,7 +38,7 @@ static void params_table(FILE *f, const ct_param_spec *spec) {
     fputs("\n| parameter | type | default | range | description |\n|---|---|---|---|---|\n", f);
     for (const ct_param_spec *p = spec; p->name; p++) {
         char range[160];
-        range_text(p, range, sizeof range);
+        ct_config_doc_range(p, range, sizeof range);
         fputs("| `", f);
         cell(f, p->name);
         fprintf(f, "` | %s | ", ct_ptype_name(p->type));
@@ -57,7 +57,7 @@ static void params_table(FILE *f, const ct_param_spec *spec) {
     }
 }
 
-static const char *entry_description(const ct_registry_entry *e) {
+const char *ct_config_doc_description(const ct_registry_entry *e) {
     const char *d = NULL;
     switch (e->role) {
     case CT_ROLE_SOURCE: d = e->ops.source->description; break;
@@ -112,7 +112,7 @@ static void write_plugin(FILE *f, const ct_plugin_set *set, const ct_plugin_reco
         const ct_registry_entry *e = ct_registry_at(set->reg, k);
         if (strcmp(e->file, rec->path) != 0) continue;
         fprintf(f, "\n#### %s `%s`\n\n", ct_role_name(e->role), e->name);
-        cell(f, entry_description(e));
+        cell(f, ct_config_doc_description(e));
         fprintf(f, ". Selected with `type = \"%s\";` in %s.\n", e->name, role_place(e->role));
         params_table(f, ct_registry_entry_params(e));
     }

@@ -1,37 +1,6 @@
 /* The experiment: parse a config (with @include and --set overrides),
- * validate every group against its schema, create the plugin instances.
- *
- * Host schemas (the groups the host itself interprets; all optional, every
- * key defaulted; read them with ct_settings_* on ex->optimizer etc.):
- *
- *   top level   name (string, default: the config file's stem),
- *               seed (int >= 0, default 0); the only other keys allowed are
- *               plugins data encoder pipelines architecture optimizer
- *               schedule train evaluation.
- *   plugins     path (string list): plugin directories searched first;
- *               relative ones are relative to the config file's folder.
- *   optimizer   type sgd|adamw|lars ("sgd"), lr (float 0.1), momentum (float
- *               0.9), nesterov (bool false), weight_decay (float 0),
- *               betas (float list [0.9, 0.999]), eps (float 1e-8),
- *               trust_coef (float 0.001, LARS), clip_norm (float 0 = off).
- *   schedule    type constant|cosine|step ("cosine"), warmup_epochs (float
- *               0), warmup_start (float 0: lr at the start of warmup, as a
- *               fraction of optimizer.lr), final_lr (float 0: lr at the end
- *               of cosine, as a fraction of optimizer.lr), step_epochs (int
- *               list []: epochs where step multiplies lr by gamma), gamma
- *               (float 0.1).
- *   train       epochs (int 10), batch_size (int 256), threads (int 0 =
- *               all cores), checkpoint_every (int 1, epochs; 0 = only at the
- *               end), keep (int 3 checkpoints; 0 = all), log_every (int 50
- *               steps), max_steps (int 0 = all; for quick runs), out_dir
- *               (string "runs").
- *   pipelines   a list of { data (string, a data.* name), weight (float 1),
- *               views (int 2) | ( { count = N; transforms = (...); }, ... )
- *               for multi-crop, transforms (list of pretext groups; only
- *               with an int views) }.
- *   evaluation  { train (string), test (string): data.* names; every (int
- *               0 = only at the end, else epochs); transforms; evaluators
- *               (list of evaluator groups) }.
+ * validate every group against its schema (the host's own, host_schema.c,
+ * or the selected plugin's), create the plugin instances; and free it all.
  *
  * Plugin groups (data.*, encoder, architecture, transforms, evaluators)
  * select their implementation with `type`; every other key is validated
@@ -46,77 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- host schemas ---------------------------------------------------------- */
-
-static const ct_param_spec top_spec[] = {
-    CT_PARAM_STRING("name", "\"\"", "run name: the run directory is <out_dir>/<name>"),
-    CT_PARAM_INT("seed", "0", 0, 9.2e18, "seed of initialisation and augmentation"),
-    CT_PARAM_END,
-};
-static const char *const top_groups[] = {"plugins", "data", "encoder", "pipelines",
-                                         "architecture", "optimizer", "schedule", "train",
-                                         "evaluation", NULL};
-
-static const ct_param_spec plugins_spec[] = {
-    CT_PARAM_STRINGS("path", "[]", "plugin directories searched before CONTRAST_PLUGIN_PATH"),
-    CT_PARAM_END,
-};
-
-static const ct_param_spec ct_optimizer_spec[] = {
-    CT_PARAM_CHOICE("type", "\"sgd\"", "sgd|adamw|lars", "optimizer"),
-    CT_PARAM_FLOAT("lr", "0.1", 0, 1e3, "base learning rate"),
-    CT_PARAM_FLOAT("momentum", "0.9", 0, 1, "SGD/LARS momentum"),
-    CT_PARAM_BOOL("nesterov", "false", "Nesterov momentum (SGD)"),
-    CT_PARAM_FLOAT("weight_decay", "0.0", 0, 10, "decoupled for AdamW, L2 for SGD/LARS"),
-    CT_PARAM_FLOATS("betas", "[0.9, 0.999]", 0, 0.999999, "AdamW betas (beta1, beta2)"),
-    CT_PARAM_FLOAT("eps", "1e-8", 0, 1, "AdamW epsilon"),
-    CT_PARAM_FLOAT("trust_coef", "0.001", 0, 1, "LARS trust coefficient"),
-    CT_PARAM_FLOAT("clip_norm", "0.0", 0, INFINITY, "clip the global gradient norm (0 = off)"),
-    CT_PARAM_END,
-};
-
-static const ct_param_spec ct_schedule_spec[] = {
-    CT_PARAM_CHOICE("type", "\"cosine\"", "constant|cosine|step", "learning-rate schedule"),
-    CT_PARAM_FLOAT("warmup_epochs", "0.0", 0, 1e6, "linear warmup length in epochs"),
-    CT_PARAM_FLOAT("warmup_start", "0.0", 0, 1, "lr at the start of warmup (fraction of lr)"),
-    CT_PARAM_FLOAT("final_lr", "0.0", 0, 1, "cosine: lr at the end (fraction of lr)"),
-    CT_PARAM_INTS("step_epochs", "[]", 0, 1e6, "step: epochs where lr is multiplied by gamma"),
-    CT_PARAM_FLOAT("gamma", "0.1", 0, 1, "step: the factor"),
-    CT_PARAM_END,
-};
-
-static const ct_param_spec ct_train_spec[] = {
-    CT_PARAM_INT("epochs", "10", 0, 1e6, "passes over the training data"),
-    CT_PARAM_INT("batch_size", "256", 1, 1 << 20, "samples per step (per pipeline)"),
-    CT_PARAM_INT("threads", "0", 0, 1024, "worker threads (0 = all cores)"),
-    CT_PARAM_INT("checkpoint_every", "1", 0, 1e6, "epochs between checkpoints (0 = at the end)"),
-    CT_PARAM_INT("keep", "3", 0, 1e6, "checkpoints kept (0 = all)"),
-    CT_PARAM_INT("log_every", "50", 1, 1e9, "steps between metric lines"),
-    CT_PARAM_INT("max_steps", "0", 0, 9e18, "stop after this many steps (0 = all; quick runs)"),
-    CT_PARAM_STRING("out_dir", "\"runs\"", "parent folder of run directories"),
-    CT_PARAM_END,
-};
-
-static const ct_param_spec pipeline_spec[] = {
-    CT_PARAM_STRING("data", NULL, "name of a dataset in the data group"),
-    CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss"),
-    CT_PARAM_END,
-};
-static const char *const pipeline_groups[] = {"views", "transforms", NULL};
-
-static const ct_param_spec crop_spec[] = {
-    CT_PARAM_INT("count", "1", 1, CT_MAX_VIEWS, "views made with this group's transforms"),
-    CT_PARAM_END,
-};
-static const char *const crop_groups[] = {"transforms", NULL};
-
-static const ct_param_spec evaluation_spec[] = {
-    CT_PARAM_STRING("train", NULL, "dataset the evaluators fit on"),
-    CT_PARAM_STRING("test", NULL, "dataset the evaluators measure on"),
-    CT_PARAM_INT("every", "0", 0, 1e6, "epochs between evaluations (0 = only at the end)"),
-    CT_PARAM_END,
-};
-static const char *const evaluation_groups[] = {"transforms", "evaluators", NULL};
+#include "config/host_schema.h"
+#include "config/overrides.h"
 
 static const char *const type_only[] = {"type", NULL};
 
@@ -264,88 +164,6 @@ static ct_status dataset_ref(ct_experiment *ex, const ct_settings *s, const char
                         ct_settings_origin(s, key), label, key, name, hint, used ? names : "none");
 }
 
-/* ---- overrides (--set group.key=value) -------------------------------------------- */
-
-/* Copy src (from a scratch config) as member `name` of parent (name NULL
- * for list/array elements). */
-static config_setting_t *copy_setting(config_setting_t *parent, const char *name,
-                                      const config_setting_t *src) {
-    int type = config_setting_type(src);
-    config_setting_t *dst = config_setting_add(parent, name, type);
-    if (!dst) return NULL;
-    switch (type) {
-    case CONFIG_TYPE_INT: config_setting_set_int(dst, config_setting_get_int(src)); break;
-    case CONFIG_TYPE_INT64: config_setting_set_int64(dst, config_setting_get_int64(src)); break;
-    case CONFIG_TYPE_FLOAT: config_setting_set_float(dst, config_setting_get_float(src)); break;
-    case CONFIG_TYPE_BOOL: config_setting_set_bool(dst, config_setting_get_bool(src)); break;
-    case CONFIG_TYPE_STRING: config_setting_set_string(dst, config_setting_get_string(src)); break;
-    default:
-        for (int k = 0; k < config_setting_length(src); k++) {
-            const config_setting_t *e = config_setting_get_elem(src, (unsigned)k);
-            const char *en = type == CONFIG_TYPE_GROUP ? config_setting_name(e) : NULL;
-            if (!copy_setting(dst, en, e)) return NULL;
-        }
-    }
-    return dst;
-}
-
-/* The group at `path` (dotted, may contain [i]), created when missing. */
-static config_setting_t *group_at(config_t *cfg, const char *path) {
-    if (!*path) return config_root_setting(cfg);
-    config_setting_t *g = config_lookup(cfg, path);
-    if (g) return config_setting_is_group(g) ? g : NULL;
-    char parent_path[512];
-    snprintf(parent_path, sizeof parent_path, "%s", path);
-    char *dot = strrchr(parent_path, '.');
-    const char *last = dot ? dot + 1 : parent_path;
-    if (dot) *dot = '\0';
-    else parent_path[0] = '\0';
-    if (last[0] == '[') return NULL; /* list elements are not created */
-    config_setting_t *parent = group_at(cfg, dot ? parent_path : "");
-    char name[256];
-    snprintf(name, sizeof name, "%s", path + (last - parent_path));
-    return parent ? config_setting_add(parent, name, CONFIG_TYPE_GROUP) : NULL;
-}
-
-static ct_status apply_override(config_t *cfg, const char *arg, ct_error *err) {
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg)
-        return ct_error_set(err, CT_ERR_CONFIG, "--set '%s': expected group.key=value", arg);
-    char path[512];
-    snprintf(path, sizeof path, "%.*s", (int)(eq - arg), arg);
-    const char *value = eq + 1;
-    char *dot = strrchr(path, '.');
-    const char *key = dot ? dot + 1 : path;
-    if (dot) *dot = '\0';
-    if (!*key || key[0] == '[')
-        return ct_error_set(err, CT_ERR_CONFIG, "--set '%s': the last part must be a key name", arg);
-    config_setting_t *parent = group_at(cfg, dot ? path : "");
-    if (!parent)
-        return ct_error_set(err, CT_ERR_CONFIG, "--set '%s': '%s' is not a group of the config", arg,
-                            path);
-    /* The value is a libconfig literal (1, 0.5, true, "s", [1, 2]); text
-     * that does not parse as one is taken as a bare string. */
-    config_t scratch;
-    config_init(&scratch);
-    size_t len = strlen(value) + 8;
-    char *text = malloc(len);
-    if (!text) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
-    snprintf(text, len, "v = %s;", value);
-    bool literal = *value && config_read_string(&scratch, text);
-    free(text);
-    if (!literal) {
-        config_destroy(&scratch);
-        config_init(&scratch);
-        config_setting_t *s = config_setting_add(config_root_setting(&scratch), "v", CONFIG_TYPE_STRING);
-        config_setting_set_string(s, value);
-    }
-    if (config_setting_get_member(parent, key)) config_setting_remove(parent, key);
-    config_setting_t *done = copy_setting(parent, key, config_lookup(&scratch, "v"));
-    config_destroy(&scratch);
-    if (!done) return ct_error_set(err, CT_ERR_CONFIG, "--set '%s': cannot set '%s'", arg, key);
-    return CT_OK;
-}
-
 /* ---- chains, datasets, pipelines ---------------------------------------------------- */
 
 static ct_status build_chain(ct_experiment *ex, const config_setting_t *list, const char *label,
@@ -444,7 +262,7 @@ static ct_status load_views(ct_experiment *ex, const config_setting_t *pg, ct_pi
         const config_setting_t *cg = config_setting_get_elem(views, (unsigned)k);
         snprintf(sub, sizeof sub, "%s.views[%d]", label, k);
         ct_settings *s = NULL;
-        ct_status st = ct_settings_from_config(crop_spec, cg, crop_groups, sub, &s, err);
+        ct_status st = ct_settings_from_config(ct__crop_spec, cg, ct__crop_groups, sub, &s, err);
         if (st) return st;
         p->groups[k].count = (int)ct_settings_int(s, "count");
         ct_settings_free(s);
@@ -475,7 +293,7 @@ static ct_status load_pipelines(ct_experiment *ex, ct_error *err) {
         char label[64];
         snprintf(label, sizeof label, "pipelines[%d]", k);
         ct_settings *s = NULL;
-        ct_status st = ct_settings_from_config(pipeline_spec, pg, pipeline_groups, label, &s, err);
+        ct_status st = ct_settings_from_config(ct__pipeline_spec, pg, ct__pipeline_groups, label, &s, err);
         ct_pipeline_spec *p = &ex->pipelines[ex->n_pipelines++];
         if (!st) st = dataset_ref(ex, s, "data", label, &p->data, err);
         if (!st) p->weight = (float)ct_settings_float(s, "weight");
@@ -490,7 +308,7 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
     const config_setting_t *g = config_lookup(&ex->cfg, "evaluation");
     if (!g) return CT_OK;
     ct_settings *s = NULL;
-    ct_status st = ct_settings_from_config(evaluation_spec, g, evaluation_groups, "evaluation", &s, err);
+    ct_status st = ct_settings_from_config(ct__evaluation_spec, g, ct__evaluation_groups, "evaluation", &s, err);
     if (!st) st = dataset_ref(ex, s, "train", "evaluation", &ex->eval_train, err);
     if (!st) st = dataset_ref(ex, s, "test", "evaluation", &ex->eval_test, err);
     if (!st) ex->eval_every = (int)ct_settings_int(s, "every");
@@ -529,7 +347,7 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
 
 static ct_status load_plugins(ct_experiment *ex, const ct_experiment_opts *opts, ct_error *err) {
     ct_settings *s = NULL;
-    ct_status st = host_settings(&ex->cfg, "plugins", plugins_spec, &s, err);
+    ct_status st = host_settings(&ex->cfg, "plugins", ct__plugins_spec, &s, err);
     if (st) return st;
     size_t n = ct_settings_len(s, "path");
     char **paths = calloc(n ? n : 1, sizeof *paths);
@@ -566,7 +384,7 @@ static ct_status load_plugins(ct_experiment *ex, const ct_experiment_opts *opts,
 
 static ct_status load_top(ct_experiment *ex, ct_error *err) {
     ct_settings *s = NULL;
-    ct_status st = ct_settings_from_config(top_spec, config_root_setting(&ex->cfg), top_groups,
+    ct_status st = ct_settings_from_config(ct__top_spec, config_root_setting(&ex->cfg), ct__top_groups,
                                            "top level", &s, err);
     if (st) return st;
     ex->seed = (uint64_t)ct_settings_int(s, "seed");
@@ -587,11 +405,11 @@ static ct_status load_top(ct_experiment *ex, ct_error *err) {
             return ct_error_set(err, CT_ERR_CONFIG, "%s: name '%s' cannot be a run directory name",
                                 ex->path, ex->name);
     /* Each host group, when present, must be a group. */
-    for (int k = 0; top_groups[k]; k++) {
-        const config_setting_t *g = config_lookup(&ex->cfg, top_groups[k]);
-        bool list_ok = !strcmp(top_groups[k], "pipelines");
+    for (int k = 0; ct__top_groups[k]; k++) {
+        const config_setting_t *g = config_lookup(&ex->cfg, ct__top_groups[k]);
+        bool list_ok = !strcmp(ct__top_groups[k], "pipelines");
         if (g && !config_setting_is_group(g) && !(list_ok && config_setting_is_list(g)))
-            return fail(err, CT_ERR_CONFIG, g, "%s: must be a %s", top_groups[k],
+            return fail(err, CT_ERR_CONFIG, g, "%s: must be a %s", ct__top_groups[k],
                         list_ok ? "list ( {...}, ... )" : "group { ... }");
     }
     return CT_OK;
@@ -617,11 +435,11 @@ ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_exper
                              ct_error *err) {
     memset(ex, 0, sizeof *ex);
     ct_status st = parse_file(ex, path, err);
-    for (int k = 0; !st && opts && k < opts->n_sets; k++) st = apply_override(&ex->cfg, opts->sets[k], err);
+    for (int k = 0; !st && opts && k < opts->n_sets; k++) st = ct__config_apply_override(&ex->cfg, opts->sets[k], err);
     if (!st) st = load_top(ex, err);
-    if (!st) st = host_settings(&ex->cfg, "optimizer", ct_optimizer_spec, &ex->optimizer, err);
-    if (!st) st = host_settings(&ex->cfg, "schedule", ct_schedule_spec, &ex->schedule, err);
-    if (!st) st = host_settings(&ex->cfg, "train", ct_train_spec, &ex->train, err);
+    if (!st) st = host_settings(&ex->cfg, "optimizer", ct__optimizer_spec, &ex->optimizer, err);
+    if (!st) st = host_settings(&ex->cfg, "schedule", ct__schedule_spec, &ex->schedule, err);
+    if (!st) st = host_settings(&ex->cfg, "train", ct__train_spec, &ex->train, err);
     if (!st) st = load_plugins(ex, opts, err);
     if (!st) st = load_data(ex, err);
     const config_setting_t *g;
@@ -672,211 +490,4 @@ void ct_experiment_free(ct_experiment *ex) {
     ct_plugins_free(ex->plugins);
     if (config_root_setting(&ex->cfg)) config_destroy(&ex->cfg);
     memset(ex, 0, sizeof *ex);
-}
-
-/* ---- the chain ------------------------------------------------------------------------- */
-
-ct_status ct_chain_apply(const ct_chain *c, const ct_image *src, ct_image *out, ct_image *scratch,
-                         ct_rng *rng, ct_error *err) {
-    if (!c || c->n == 0) {
-        ct_status st = ct_image_copy(out, src);
-        return st ? ct_error_set(err, st, "copying an image: %s", ct_status_str(st)) : CT_OK;
-    }
-    /* Ping-pong between out and scratch so the last step writes out and
-     * no step's output aliases its input. */
-    const ct_image *in = src;
-    for (int k = 0; k < c->n; k++) {
-        ct_image *dst = ((c->n - 1 - k) % 2 == 0) ? out : scratch;
-        const ct_transform *t = &c->t[k];
-        ct_status st = t->ops->apply(t->self, in, dst, rng, err);
-        if (st) {
-            ct_error_prefix(err, "transform %s: ", t->ops->name);
-            return st;
-        }
-        in = dst;
-    }
-    return CT_OK;
-}
-
-/* ---- the resolved config ----------------------------------------------------------------- */
-
-typedef struct text {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} text;
-
-static void emit(text *t, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void emit(text *t, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int w = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (w < 0 || t->oom) {
-        va_end(ap2);
-        return;
-    }
-    if (t->len + (size_t)w + 1 > t->cap) {
-        size_t cap = (t->cap + (size_t)w + 1) * 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) {
-            t->oom = true;
-            va_end(ap2);
-            return;
-        }
-        t->buf = b, t->cap = cap;
-    }
-    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap2);
-    va_end(ap2);
-    t->len += (size_t)w;
-}
-
-/* Settings as indented "key = value;" lines. */
-static void emit_settings(text *t, const ct_settings *s, int indent) {
-    size_t need = ct_settings_format(s, NULL, 0) + 1;
-    char *buf = calloc(1, need);
-    if (!buf) {
-        t->oom = true;
-        return;
-    }
-    ct_settings_format(s, buf, need);
-    for (char *line = buf, *nl; *line; line = nl + 1) {
-        nl = strchr(line, '\n');
-        if (!nl) nl = line + strlen(line) - 1;
-        emit(t, "%*s%.*s\n", indent, "", (int)(nl - line), line);
-    }
-    free(buf);
-}
-
-static void emit_plugin_group(text *t, const char *type, const ct_settings *s, int indent) {
-    emit(t, "{\n%*stype = \"%s\";\n", indent + 2, "", type);
-    emit_settings(t, s, indent + 2);
-    emit(t, "%*s}", indent, "");
-}
-
-static void emit_chain(text *t, const ct_chain *c, int indent) {
-    emit(t, "%*stransforms = (", indent, "");
-    for (int k = 0; k < c->n; k++) {
-        emit(t, "%s\n%*s", k ? "," : "", indent + 2, "");
-        emit_plugin_group(t, c->t[k].ops->name, c->t[k].settings, indent + 2);
-    }
-    emit(t, "%s);\n", c->n ? "\n" : "");
-}
-
-static void emit_pipelines(text *t, const ct_experiment *ex) {
-    emit(t, "pipelines = (");
-    for (int k = 0; k < ex->n_pipelines; k++) {
-        const ct_pipeline_spec *p = &ex->pipelines[k];
-        emit(t, "%s\n  {\n    data = \"%s\";\n    weight = %.9g;\n", k ? "," : "", p->data->name,
-             (double)p->weight);
-        if (p->n_groups == 1) {
-            emit(t, "    views = %d;\n", p->groups[0].count);
-            emit_chain(t, &p->groups[0].chain, 4);
-        } else {
-            emit(t, "    views = (");
-            for (int j = 0; j < p->n_groups; j++) {
-                emit(t, "%s\n      {\n        count = %d;\n", j ? "," : "", p->groups[j].count);
-                emit_chain(t, &p->groups[j].chain, 8);
-                emit(t, "      }");
-            }
-            emit(t, "\n    );\n");
-        }
-        emit(t, "  }");
-    }
-    emit(t, "%s);\n", ex->n_pipelines ? "\n" : "");
-}
-
-static void emit_evaluation(text *t, const ct_experiment *ex) {
-    if (!ex->eval_train) return;
-    emit(t, "evaluation = {\n  train = \"%s\";\n  test = \"%s\";\n  every = %d;\n",
-         ex->eval_train->name, ex->eval_test->name, ex->eval_every);
-    emit_chain(t, &ex->eval_chain, 2);
-    emit(t, "  evaluators = (");
-    for (int k = 0; k < ex->n_evaluators; k++) {
-        emit(t, "%s\n    ", k ? "," : "");
-        emit_plugin_group(t, ex->evaluators[k].ops->name, ex->evaluators[k].settings, 4);
-    }
-    emit(t, "%s);\n};\n", ex->n_evaluators ? "\n  " : "");
-}
-
-static void emit_all(text *t, const ct_experiment *ex) {
-    emit(t, "# resolved by contrast %s from %s: every default filled in\n", ct_version_string(),
-         ex->path);
-    emit(t, "name = \"%s\";\nseed = %llu;\n", ex->name, (unsigned long long)ex->seed);
-    if (ex->plugins && ex->plugins->n_dirs) {
-        emit(t, "plugins = {\n  path = [");
-        for (int k = 0; k < ex->plugins->n_dirs; k++)
-            emit(t, "%s\"%s\"", k ? ", " : "", ex->plugins->dirs[k]);
-        emit(t, "];\n};\n");
-    }
-    emit(t, "data = {\n");
-    for (int k = 0; k < ex->n_data; k++) {
-        emit(t, "  %s = ", ex->data[k].name);
-        emit_plugin_group(t, ex->data[k].ops->name, ex->data[k].settings, 2);
-        emit(t, ";\n");
-    }
-    emit(t, "};\n");
-    if (ex->encoder_ops) {
-        emit(t, "encoder = ");
-        emit_plugin_group(t, ex->encoder_ops->name, ex->encoder_settings, 0);
-        emit(t, ";\n");
-    }
-    if (ex->n_pipelines) emit_pipelines(t, ex);
-    if (ex->arch_ops) {
-        emit(t, "architecture = ");
-        emit_plugin_group(t, ex->arch_ops->name, ex->arch_settings, 0);
-        emit(t, ";\n");
-    }
-    const char *names[] = {"optimizer", "schedule", "train"};
-    const ct_settings *groups[] = {ex->optimizer, ex->schedule, ex->train};
-    for (int k = 0; k < 3; k++) {
-        if (!groups[k]) continue;
-        emit(t, "%s = {\n", names[k]);
-        emit_settings(t, groups[k], 2);
-        emit(t, "};\n");
-    }
-    emit_evaluation(t, ex);
-}
-
-ct_status ct_experiment_write_resolved(const ct_experiment *ex, const char *file, ct_error *err) {
-    text t = {0};
-    emit_all(&t, ex);
-    if (t.oom) {
-        free(t.buf);
-        return ct_error_set(err, CT_ERR_NOMEM, "out of memory writing %s", file);
-    }
-    FILE *f = fopen(file, "w");
-    if (!f) {
-        free(t.buf);
-        return ct_error_set(err, CT_ERR_IO, "cannot write %s: %s", file, strerror(errno));
-    }
-    size_t w = fwrite(t.buf, 1, t.len, f);
-    int rc = fclose(f);
-    free(t.buf);
-    if (w != t.len || rc != 0)
-        return ct_error_set(err, CT_ERR_IO, "writing %s: %s", file, strerror(errno));
-    return CT_OK;
-}
-
-/* ---- host schemas, for documentation ------------------------------------------- */
-
-const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group) {
-    static const struct {
-        const char *group;
-        const ct_param_spec *spec;
-    } schemas[] = {
-        {"(top level)", top_spec},          {"plugins", plugins_spec},
-        {"optimizer", ct_optimizer_spec},   {"schedule", ct_schedule_spec},
-        {"train", ct_train_spec},           {"pipelines[]", pipeline_spec},
-        {"pipelines[].views[]", crop_spec}, {"evaluation", evaluation_spec},
-    };
-    if (i >= sizeof schemas / sizeof schemas[0]) return NULL;
-    if (group) *group = schemas[i].group;
-    return schemas[i].spec;
 }

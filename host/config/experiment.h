@@ -26,7 +26,9 @@
  *     transforms = ( { type = "normalize"; mean = [0.2860]; std = [0.3530]; } );
  *     evaluators = ( { type = "knn"; }, { type = "linear"; } );
  *   };
- */
+ *
+ * The host groups' schemas are in config/host_schema.h; applying a chain to
+ * an image is data/chain.h. */
 #ifndef CONTRAST_HOST_EXPERIMENT_H
 #define CONTRAST_HOST_EXPERIMENT_H
 
@@ -102,7 +104,7 @@ typedef struct ct_experiment {
     const ct_arch_ops *arch_ops;
     ct_settings *arch_settings;
 
-    ct_settings *optimizer;       /* host schemas (see experiment.c) */
+    ct_settings *optimizer;       /* host schemas (see host_schema.c) */
     ct_settings *schedule;
     ct_settings *train;
 
@@ -129,18 +131,8 @@ ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_exper
 /* Destroy every instance, unload plugins. Safe on a zeroed or failed struct. */
 void ct_experiment_free(ct_experiment *ex);
 
-/* Write the fully resolved config (every default filled in) to `file`. */
+/* Write the fully resolved config (every default filled in) to `file`
+ * (resolved.c). */
 ct_status ct_experiment_write_resolved(const ct_experiment *ex, const char *file, ct_error *err);
-
-/* Apply a chain to one image: src -> out, using two scratch images.
- * Randomness comes from rng. */
-ct_status ct_chain_apply(const ct_chain *c, const ct_image *src, ct_image *out, ct_image *scratch,
-                         ct_rng *rng, ct_error *err);
-
-/* The schemas of the groups the host itself reads, for documentation
- * (`contrast plugins --markdown`): the i-th group's name ("(top level)",
- * "optimizer", "pipelines[]", ...) into *group and its schema; NULL when i
- * is past the last. */
-const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group);
 
 #endif

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "data/chain.h"
+
 typedef enum slot_state { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY, SLOT_HELD } slot_state;
 
 typedef struct slot {

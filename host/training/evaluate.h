@@ -1,12 +1,9 @@
 /* Evaluation: feature extraction with the frozen encoder, the evaluator
- * environment, running the configured evaluators, and .npy output for
- * `contrast embed`. */
+ * environment, running the configured evaluators. */
 #ifndef CONTRAST_HOST_EVALUATE_H
 #define CONTRAST_HOST_EVALUATE_H
 
-#include <stdio.h>
-
-#include "training/trainer.h"
+#include "training/model.h"
 
 /* Features of the evaluation split "train" or "test": every item of the
  * split's dataset through the evaluation chain (index order), the encoder
@@ -19,12 +16,5 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
  * per split and shared by the evaluators. CT_ERR_CONFIG when the experiment
  * has no evaluation section. */
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err);
-
-/* Write a NumPy .npy (format 1.0) file: float32 (rows, cols) / int32 (rows). */
-ct_status ct_write_npy_f32(const char *path, const float *data, int64_t rows, int64_t cols, ct_error *err);
-ct_status ct_write_npy_i32(const char *path, const int32_t *data, int64_t rows, ct_error *err);
-
-/* Format metrics as a JSON object body: "\"knn.top1\": 80.1, ..." into buf. */
-void ct_metrics_json(const ct_metrics *m, char *buf, size_t n);
 
 #endif

@@ -1,152 +1,23 @@
-/* The model builder and the training loop (`contrast train`). */
+/* The training loop (`contrast train`, see trainer.h). */
 #include "training/trainer.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "training/evaluate.h"
+#include "config/experiment.h"
 #include "data/pipeline.h"
-
-/* ---- the model ----------------------------------------------------------- */
-
-ct_encoder_input ct_chain_input(const ct_chain *chain, const ct_dataset *data) {
-    ct_encoder_input in = {data->info.channels, data->info.height, data->info.width,
-                           data->info.frames > 0 ? data->info.frames : 1};
-    for (int k = 0; chain && k < chain->n; k++) {
-        const ct_transform *t = &chain->t[k];
-        if (!t->ops->out_shape) continue;
-        int c, h, w;
-        t->ops->out_shape(t->self, in.channels, in.height, in.width, &c, &h, &w);
-        in.channels = c;
-        in.height = h;
-        in.width = w;
-    }
-    return in;
-}
-
-static const ct_host *plugin_host(const ct_model *m, ct_role role, const char *name) {
-    const ct_registry_entry *e = ct_plugins_find(m->ex->plugins, role, name);
-    return e ? ct_plugins_host_for(m->ex->plugins, e) : &m->host;
-}
-
-static ct_status make_encoder(ct_model *m, const char *prefix, ct_encoder *enc, ct_error *err) {
-    const ct_encoder_ops *ops = m->ex->encoder_ops;
-    memset(enc, 0, sizeof *enc);
-    ct_status st = ops->create(m->ex->encoder_settings, plugin_host(m, CT_ROLE_ENCODER, ops->name),
-                               &m->arch_env.input, m->store, prefix, &enc->self, err);
-    if (st != CT_OK) {
-        ct_error_prefix(err, "encoder %s: ", ops->name);
-        return st;
-    }
-    enc->ops = ops;
-    enc->dim = ops->out_dim(enc->self);
-    snprintf(enc->prefix, sizeof enc->prefix, "%s", prefix);
-    return CT_OK;
-}
-
-/* The architecture env's make_encoder: another encoder of the experiment's
- * type under `prefix`, owned by the model. */
-static ct_status env_make_encoder(const ct_arch_env *env, const char *prefix, ct_encoder **out,
-                                  ct_error *err) {
-    ct_model *m = env->host_ctx;
-    if (m->n_extra >= CT_MODEL_MAX_ENCODERS)
-        return ct_error_set(err, CT_ERR_INVALID, "at most %d extra encoders", CT_MODEL_MAX_ENCODERS);
-    ct_status st = make_encoder(m, prefix, &m->extra[m->n_extra], err);
-    if (st == CT_OK) *out = &m->extra[m->n_extra++];
-    return st;
-}
-
-static int resolve_threads(int threads) {
-    if (threads > 0) return threads;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-static ct_encoder_input model_input(const ct_experiment *ex) {
-    if (ex->n_pipelines > 0 && ex->pipelines[0].data)
-        return ct_chain_input(&ex->pipelines[0].groups[0].chain, ex->pipelines[0].data);
-    if (ex->eval_train) return ct_chain_input(&ex->eval_chain, ex->eval_train);
-    ct_encoder_input none = {0, 0, 0, 1};
-    return none;
-}
-
-static ct_status build_arch(ct_model *m, ct_error *err) {
-    const ct_experiment *ex = m->ex;
-    m->arch_env.batch_size = ct_settings_int(ex->train, "batch_size");
-    m->arch_env.dataset_size = ex->n_pipelines > 0 ? ex->pipelines[0].data->info.count : 0;
-    ct_status st = ex->arch_ops->create(ex->arch_settings, &m->arch_env, &m->arch, err);
-    if (st != CT_OK) ct_error_prefix(err, "architecture %s: ", ex->arch_ops->name);
-    return st;
-}
-
-ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err) {
-    memset(m, 0, sizeof *m);
-    m->ex = ex;
-    if (!ex->encoder_ops)
-        return ct_error_set(err, CT_ERR_CONFIG, "%s: no encoder group", ex->path);
-    m->threads = resolve_threads(threads);
-    m->pool = ct_threadpool_new(m->threads, err);
-    if (!m->pool) return err ? err->code : CT_ERR_NOMEM;
-    ct_set_default_pool(m->pool);
-    /* The step's ops split their work over the pool, each worker calling
-     * single-threaded sgemm (the fast path of ops_conv.c and the Winograd
-     * code); OpenBLAS's own threads are used only for the big GEMMs of
-     * evaluators (ct_model_wide_blas). */
-    openblas_set_num_threads(1);
-    ct_host_defaults(&m->host);
-    m->host.seed = ex->seed;
-    m->host.pool = m->pool;
-    m->host.threads = m->threads;
-    ct_plugins_set_host(ex->plugins, &m->host);
-    m->store = ct_params_new(ex->seed);
-    m->graph = ct_graph_new(0);
-    if (!m->store || !m->graph) return ct_error_set(err, CT_ERR_NOMEM, "out of memory building the model");
-    m->arch_env.size = sizeof m->arch_env;
-    /* The architecture's own host, so its log lines name its plugin. */
-    m->arch_env.host = ex->arch_ops ? plugin_host(m, CT_ROLE_ARCHITECTURE, ex->arch_ops->name) : &m->host;
-    m->arch_env.store = m->store;
-    m->arch_env.encoder = &m->encoder;
-    m->arch_env.input = model_input(ex);
-    m->arch_env.make_encoder = env_make_encoder;
-    m->arch_env.host_ctx = m;
-    ct_status st = make_encoder(m, "encoder.", &m->encoder, err);
-    if (st == CT_OK && with_arch && ex->arch_ops) st = build_arch(m, err);
-    if (st == CT_OK) st = ct_params_finalize(m->store, err);
-    if (st == CT_OK && m->arch && ex->arch_ops->start) {
-        st = ex->arch_ops->start(m->arch, err);
-        if (st != CT_OK) ct_error_prefix(err, "architecture %s: ", ex->arch_ops->name);
-    }
-    return st;
-}
-
-void ct_model_wide_blas(const ct_model *m, bool wide) { openblas_set_num_threads(wide ? m->threads : 1); }
-
-void ct_model_free(ct_model *m) {
-    if (!m) return;
-    if (m->arch && m->ex && m->ex->arch_ops) m->ex->arch_ops->destroy(m->arch);
-    for (int i = 0; i < m->n_extra; i++)
-        if (m->extra[i].self) m->extra[i].ops->destroy(m->extra[i].self);
-    if (m->encoder.self) m->encoder.ops->destroy(m->encoder.self);
-    ct_graph_free(m->graph);
-    ct_params_free(m->store);
-    if (m->pool) {
-        /* Plugins must not see the pool after it is gone. */
-        m->host.pool = NULL;
-        m->host.threads = 1;
-        if (m->ex && m->ex->plugins) ct_plugins_set_host(m->ex->plugins, &m->host);
-        ct_set_default_pool(NULL);
-        ct_threadpool_free(m->pool);
-    }
-    memset(m, 0, sizeof *m);
-}
+#include "training/checkpoint.h"
+#include "training/evaluate.h"
+#include "training/metrics.h"
+#include "training/model.h"
 
 /* ---- optimizer and schedule from the experiment ------------------------- */
 
@@ -195,14 +66,7 @@ static float plan_lr(const lr_plan *p, int64_t step) {
     return ct_schedule_lr(&sc, step, p->total);
 }
 
-/* ---- run directory and metrics --------------------------------------- */
-
-void ct_metrics_write_line(FILE *f, const char *json) {
-    if (!f) return;
-    fputs(json, f);
-    fputc('\n', f);
-    fflush(f);
-}
+/* ---- run directory ----------------------------------------------------- */
 
 static ct_status mkdirs(const char *path, ct_error *err) {
     char buf[1024];
@@ -370,12 +234,7 @@ static ct_status save(trainer *t, ct_error *err) {
     ct_train_progress pr = {t->step / t->spe, t->step, t->ex.seed};
     ct_status st = ct_checkpoint_save(t->run_dir, t->m.store, t->opt, &pr, t->config_text, (int)t->keep,
                                       t->last_ckpt, sizeof t->last_ckpt, err);
-    if (st == CT_OK) {
-        char line[1400];
-        snprintf(line, sizeof line, "{\"type\": \"checkpoint\", \"step\": %lld, \"path\": \"%s\"}",
-                 (long long)t->step, t->last_ckpt);
-        ct_metrics_write_line(t->metrics, line);
-    }
+    if (st == CT_OK) ct_metrics_log_checkpoint(t->metrics, t->step, t->last_ckpt);
     return st;
 }
 
@@ -452,6 +311,14 @@ static ct_status check_store(const trainer *t, int64_t epoch, bool grads, ct_err
     return numeric_stop(t, epoch, what, err);
 }
 
+/* Pipeline i's batch as the architecture sees it, on the model's graph;
+ * a failure names the pipeline by its index and dataset. */
+static ct_status to_batch(trainer *t, int i, const ct_data_batch *db, ct_batch *b, ct_error *err) {
+    ct_status st = ct_pipeline_to_batch(db, t->m.graph, i, t->ex.pipelines[i].weight, b, err);
+    if (st != CT_OK) ct_error_prefix(err, "pipeline %d (data \"%s\"): ", i, t->ex.pipelines[i].data->name);
+    return st;
+}
+
 /* One optimizer step over one batch of every pipeline. */
 static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t *views,
                             double *stall, ct_error *err) {
@@ -465,12 +332,13 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     for (int i = 0; i < t->n_pipes && st == CT_OK; i++) {
         st = ct_pipeline_next(t->pipes[i], &db[i], err);
         if (st == CT_OK && !db[i])
-            st = ct_error_set(err, CT_ERR_INVALID, "pipeline %d ended early in epoch %lld", i, (long long)epoch);
+            st = ct_error_set(err, CT_ERR_INVALID, "pipeline %d (data \"%s\") ended early in epoch %lld", i,
+                              t->ex.pipelines[i].data->name, (long long)epoch);
         if (st != CT_OK) break;
         *stall += db[i]->stall_s;
         *views += (int64_t)db[i]->n * db[i]->n_views;
         ct_batch b;
-        st = ct_pipeline_to_batch(db[i], g, i, t->ex.pipelines[i].weight, &b, err);
+        st = to_batch(t, i, db[i], &b, err);
         if (st != CT_OK) break;
         ct_tensor *l = t->ex.arch_ops->loss(t->m.arch, g, &b, &info);
         if (l && b.weight != 1.0f) l = ct_scale(g, l, b.weight);
@@ -500,14 +368,14 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     if (st == CT_OK) {
         ct_optim_step(t->opt, plan_lr(&t->plan, t->step));
         if (t->ex.arch_ops->after_step) {
-            for (int i = 0; i < t->n_pipes; i++) {
+            for (int i = 0; i < t->n_pipes && st == CT_OK; i++) {
                 ct_batch b;
-                if (ct_pipeline_to_batch(db[i], g, i, t->ex.pipelines[i].weight, &b, err) == CT_OK)
-                    t->ex.arch_ops->after_step(t->m.arch, &b, &info);
+                st = to_batch(t, i, db[i], &b, err);
+                if (st == CT_OK) t->ex.arch_ops->after_step(t->m.arch, &b, &info);
             }
         }
         /* Updates outside the optimizer (EMA encoders, banks, queues). */
-        st = check_store(t, epoch, false, err);
+        if (st == CT_OK) st = check_store(t, epoch, false, err);
     }
     ct_graph_reset(g);
     for (int i = 0; i < t->n_pipes; i++) ct_pipeline_release(t->pipes[i], db[i]);
@@ -523,12 +391,7 @@ static void fmt_eta(double s, char *buf, size_t n) {
 }
 
 static void report_step(trainer *t, int64_t epoch, double loss, float lr, double vps, double stall_ms) {
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"type\": \"step\", \"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.6g, "
-             "\"views_per_s\": %.1f, \"data_stall_ms\": %.3f}",
-             (long long)epoch, (long long)t->step, loss, lr, vps, stall_ms);
-    ct_metrics_write_line(t->metrics, line);
+    ct_metrics_log_step(t->metrics, epoch, t->step, loss, lr, vps, stall_ms);
     char eta[32];
     fmt_eta(t->step_ema * (double)(t->total - t->step - 1), eta, sizeof eta);
     bool last = t->step + 1 == t->total;
@@ -552,11 +415,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
     double t0 = now_s();
     ct_status st = ct_evaluate(&t->m, &m, err);
     if (st != CT_OK) return st;
-    char body[2048], line[2300];
-    ct_metrics_json(&m, body, sizeof body);
-    snprintf(line, sizeof line, "{\"type\": \"eval\", \"epoch\": %lld, \"step\": %lld, \"seconds\": %.1f, %s}",
-             (long long)epoch, (long long)t->step, now_s() - t0, body);
-    ct_metrics_write_line(t->metrics, line);
+    ct_metrics_log_eval(t->metrics, epoch, t->step, now_s() - t0, &m);
     t->last_eval = m;
     if (t->line_open) printf("\n");
     t->line_open = false;
@@ -573,14 +432,7 @@ typedef struct epoch_acc {
 } epoch_acc;
 
 static void epoch_summary(trainer *t, int64_t epoch, const epoch_acc *a) {
-    double secs = now_s() - a->t0;
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"type\": \"epoch\", \"epoch\": %lld, \"steps\": %lld, \"loss_mean\": %.6f, \"seconds\": %.2f, "
-             "\"views_per_s\": %.1f, \"data_stall_ms\": %.1f}",
-             (long long)epoch, (long long)a->steps, a->steps ? a->loss_sum / (double)a->steps : 0.0, secs,
-             secs > 0 ? (double)a->views / secs : 0.0, a->stall_s * 1e3);
-    ct_metrics_write_line(t->metrics, line);
+    ct_metrics_log_epoch(t->metrics, epoch, a->steps, a->loss_sum, now_s() - a->t0, a->views, a->stall_s);
 }
 
 /* Why the loop stopped. */

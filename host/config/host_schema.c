@@ -1,0 +1,128 @@
+/* The host's own schemas: the groups the host itself interprets.
+ *
+ * Host schemas (the groups the host itself interprets; all optional, every
+ * key defaulted; read them with ct_settings_* on ex->optimizer etc.):
+ *
+ *   top level   name (string, default: the config file's stem),
+ *               seed (int >= 0, default 0); the only other keys allowed are
+ *               plugins data encoder pipelines architecture optimizer
+ *               schedule train evaluation.
+ *   plugins     path (string list): plugin directories searched first;
+ *               relative ones are relative to the config file's folder.
+ *   optimizer   type sgd|adamw|lars ("sgd"), lr (float 0.1), momentum (float
+ *               0.9), nesterov (bool false), weight_decay (float 0),
+ *               betas (float list [0.9, 0.999]), eps (float 1e-8),
+ *               trust_coef (float 0.001, LARS), clip_norm (float 0 = off).
+ *   schedule    type constant|cosine|step ("cosine"), warmup_epochs (float
+ *               0), warmup_start (float 0: lr at the start of warmup, as a
+ *               fraction of optimizer.lr), final_lr (float 0: lr at the end
+ *               of cosine, as a fraction of optimizer.lr), step_epochs (int
+ *               list []: epochs where step multiplies lr by gamma), gamma
+ *               (float 0.1).
+ *   train       epochs (int 10), batch_size (int 256), threads (int 0 =
+ *               all cores), checkpoint_every (int 1, epochs; 0 = only at the
+ *               end), keep (int 3 checkpoints; 0 = all), log_every (int 50
+ *               steps), max_steps (int 0 = all; for quick runs), out_dir
+ *               (string "runs").
+ *   pipelines   a list of { data (string, a data.* name), weight (float 1),
+ *               views (int 2) | ( { count = N; transforms = (...); }, ... )
+ *               for multi-crop, transforms (list of pretext groups; only
+ *               with an int views) }.
+ *   evaluation  { train (string), test (string): data.* names; every (int
+ *               0 = only at the end, else epochs); transforms; evaluators
+ *               (list of evaluator groups) }.
+ *
+ * Plugin groups (data.*, encoder, architecture, transforms, evaluators)
+ * select their implementation with `type`; every other key is validated
+ * against that implementation's schema. */
+#include "config/host_schema.h"
+
+#include <math.h>
+
+
+const ct_param_spec ct__top_spec[] = {
+    CT_PARAM_STRING("name", "\"\"", "run name: the run directory is <out_dir>/<name>"),
+    CT_PARAM_INT("seed", "0", 0, 9.2e18, "seed of initialisation and augmentation"),
+    CT_PARAM_END,
+};
+const char *const ct__top_groups[] = {"plugins", "data", "encoder", "pipelines",
+                                      "architecture", "optimizer", "schedule", "train",
+                                      "evaluation", NULL};
+
+const ct_param_spec ct__plugins_spec[] = {
+    CT_PARAM_STRINGS("path", "[]", "plugin directories searched before CONTRAST_PLUGIN_PATH"),
+    CT_PARAM_END,
+};
+
+const ct_param_spec ct__optimizer_spec[] = {
+    CT_PARAM_CHOICE("type", "\"sgd\"", "sgd|adamw|lars", "optimizer"),
+    CT_PARAM_FLOAT("lr", "0.1", 0, 1e3, "base learning rate"),
+    CT_PARAM_FLOAT("momentum", "0.9", 0, 1, "SGD/LARS momentum"),
+    CT_PARAM_BOOL("nesterov", "false", "Nesterov momentum (SGD)"),
+    CT_PARAM_FLOAT("weight_decay", "0.0", 0, 10, "decoupled for AdamW, L2 for SGD/LARS"),
+    CT_PARAM_FLOATS("betas", "[0.9, 0.999]", 0, 0.999999, "AdamW betas (beta1, beta2)"),
+    CT_PARAM_FLOAT("eps", "1e-8", 0, 1, "AdamW epsilon"),
+    CT_PARAM_FLOAT("trust_coef", "0.001", 0, 1, "LARS trust coefficient"),
+    CT_PARAM_FLOAT("clip_norm", "0.0", 0, INFINITY, "clip the global gradient norm (0 = off)"),
+    CT_PARAM_END,
+};
+
+const ct_param_spec ct__schedule_spec[] = {
+    CT_PARAM_CHOICE("type", "\"cosine\"", "constant|cosine|step", "learning-rate schedule"),
+    CT_PARAM_FLOAT("warmup_epochs", "0.0", 0, 1e6, "linear warmup length in epochs"),
+    CT_PARAM_FLOAT("warmup_start", "0.0", 0, 1, "lr at the start of warmup (fraction of lr)"),
+    CT_PARAM_FLOAT("final_lr", "0.0", 0, 1, "cosine: lr at the end (fraction of lr)"),
+    CT_PARAM_INTS("step_epochs", "[]", 0, 1e6, "step: epochs where lr is multiplied by gamma"),
+    CT_PARAM_FLOAT("gamma", "0.1", 0, 1, "step: the factor"),
+    CT_PARAM_END,
+};
+
+const ct_param_spec ct__train_spec[] = {
+    CT_PARAM_INT("epochs", "10", 0, 1e6, "passes over the training data"),
+    CT_PARAM_INT("batch_size", "256", 1, 1 << 20, "samples per step (per pipeline)"),
+    CT_PARAM_INT("threads", "0", 0, 1024, "worker threads (0 = all cores)"),
+    CT_PARAM_INT("checkpoint_every", "1", 0, 1e6, "epochs between checkpoints (0 = at the end)"),
+    CT_PARAM_INT("keep", "3", 0, 1e6, "checkpoints kept (0 = all)"),
+    CT_PARAM_INT("log_every", "50", 1, 1e9, "steps between metric lines"),
+    CT_PARAM_INT("max_steps", "0", 0, 9e18, "stop after this many steps (0 = all; quick runs)"),
+    CT_PARAM_STRING("out_dir", "\"runs\"", "parent folder of run directories"),
+    CT_PARAM_END,
+};
+
+const ct_param_spec ct__pipeline_spec[] = {
+    CT_PARAM_STRING("data", NULL, "name of a dataset in the data group"),
+    CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss"),
+    CT_PARAM_END,
+};
+const char *const ct__pipeline_groups[] = {"views", "transforms", NULL};
+
+const ct_param_spec ct__crop_spec[] = {
+    CT_PARAM_INT("count", "1", 1, CT_MAX_VIEWS, "views made with this group's transforms"),
+    CT_PARAM_END,
+};
+const char *const ct__crop_groups[] = {"transforms", NULL};
+
+const ct_param_spec ct__evaluation_spec[] = {
+    CT_PARAM_STRING("train", NULL, "dataset the evaluators fit on"),
+    CT_PARAM_STRING("test", NULL, "dataset the evaluators measure on"),
+    CT_PARAM_INT("every", "0", 0, 1e6, "epochs between evaluations (0 = only at the end)"),
+    CT_PARAM_END,
+};
+const char *const ct__evaluation_groups[] = {"transforms", "evaluators", NULL};
+
+/* ---- for documentation ------------------------------------------------------------ */
+
+const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group) {
+    static const struct {
+        const char *group;
+        const ct_param_spec *spec;
+    } schemas[] = {
+        {"(top level)", ct__top_spec},          {"plugins", ct__plugins_spec},
+        {"optimizer", ct__optimizer_spec},      {"schedule", ct__schedule_spec},
+        {"train", ct__train_spec},              {"pipelines[]", ct__pipeline_spec},
+        {"pipelines[].views[]", ct__crop_spec}, {"evaluation", ct__evaluation_spec},
+    };
+    if (i >= sizeof schemas / sizeof schemas[0]) return NULL;
+    if (group) *group = schemas[i].group;
+    return schemas[i].spec;
+}

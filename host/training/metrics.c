@@ -1,0 +1,55 @@
+/* The metrics.jsonl lines (see metrics.h). */
+#include "training/metrics.h"
+
+void ct_metrics_write_line(FILE *f, const char *json) {
+    if (!f) return;
+    fputs(json, f);
+    fputc('\n', f);
+    fflush(f);
+}
+
+void ct_metrics_json(const ct_metrics *m, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; i < m->n && used < n; i++) {
+        int w = snprintf(buf + used, n - used, "%s\"%s\": %.4f", i ? ", " : "", m->name[i], m->value[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+void ct_metrics_log_step(FILE *f, int64_t epoch, int64_t step, double loss, float lr, double views_per_s,
+                         double data_stall_ms) {
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"type\": \"step\", \"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.6g, "
+             "\"views_per_s\": %.1f, \"data_stall_ms\": %.3f}",
+             (long long)epoch, (long long)step, loss, lr, views_per_s, data_stall_ms);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_epoch(FILE *f, int64_t epoch, int64_t steps, double loss_sum, double seconds,
+                          int64_t views, double stall_s) {
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"type\": \"epoch\", \"epoch\": %lld, \"steps\": %lld, \"loss_mean\": %.6f, \"seconds\": %.2f, "
+             "\"views_per_s\": %.1f, \"data_stall_ms\": %.1f}",
+             (long long)epoch, (long long)steps, steps ? loss_sum / (double)steps : 0.0, seconds,
+             seconds > 0 ? (double)views / seconds : 0.0, stall_s * 1e3);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_eval(FILE *f, int64_t epoch, int64_t step, double seconds, const ct_metrics *m) {
+    char body[2048], line[2300];
+    ct_metrics_json(m, body, sizeof body);
+    snprintf(line, sizeof line, "{\"type\": \"eval\", \"epoch\": %lld, \"step\": %lld, \"seconds\": %.1f, %s}",
+             (long long)epoch, (long long)step, seconds, body);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path) {
+    char line[1400];
+    snprintf(line, sizeof line, "{\"type\": \"checkpoint\", \"step\": %lld, \"path\": \"%s\"}", (long long)step,
+             path);
+    ct_metrics_write_line(f, line);
+}

@@ -1,0 +1,34 @@
+/* The run's metrics.jsonl: one JSON object a line, flushed as written, each
+ * with a "type" ("step", "epoch", "eval", "checkpoint"). Every line the
+ * trainer writes is formatted here, so the file's format is in one place. */
+#ifndef CONTRAST_HOST_METRICS_H
+#define CONTRAST_HOST_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "contrast/contrast.h"
+
+/* Append one JSON line to a metrics file and flush it (f NULL: nothing). */
+void ct_metrics_write_line(FILE *f, const char *json);
+
+/* Format metrics as a JSON object body: "\"knn.top1\": 80.1, ..." into buf. */
+void ct_metrics_json(const ct_metrics *m, char *buf, size_t n);
+
+/* {"type": "step", ...}: one optimizer step (0-based epoch and step). */
+void ct_metrics_log_step(FILE *f, int64_t epoch, int64_t step, double loss, float lr, double views_per_s,
+                         double data_stall_ms);
+
+/* {"type": "epoch", ...}: an epoch's summary, from its sums (steps, loss,
+ * views and data stall in seconds) and its wall time. */
+void ct_metrics_log_epoch(FILE *f, int64_t epoch, int64_t steps, double loss_sum, double seconds,
+                          int64_t views, double stall_s);
+
+/* {"type": "eval", ...}: an evaluation's metrics after `step` steps. */
+void ct_metrics_log_eval(FILE *f, int64_t epoch, int64_t step, double seconds, const ct_metrics *m);
+
+/* {"type": "checkpoint", ...}: a checkpoint written after `step` steps. */
+void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path);
+
+#endif

@@ -1,0 +1,44 @@
+/* The model an experiment builds before training, evaluation or embedding:
+ * the parameter store, the shared encoder (declared under "encoder."), the
+ * architecture instance (heads, banks, queues, extra encoders), the thread
+ * pool, the graph the steps run on, and the host services table handed to
+ * plugins. */
+#ifndef CONTRAST_HOST_MODEL_H
+#define CONTRAST_HOST_MODEL_H
+
+#include <stdbool.h>
+
+#include "config/experiment.h"
+
+#define CT_MODEL_MAX_ENCODERS 4
+
+typedef struct ct_model {
+    ct_experiment *ex;           /* borrowed */
+    ct_host host;                /* services for the host's own calls (evaluator env) */
+    ct_threadpool *pool;
+    int threads;
+    ct_params *store;
+    ct_encoder encoder;          /* the shared encoder ("encoder.") */
+    int n_extra;
+    ct_encoder extra[CT_MODEL_MAX_ENCODERS]; /* made by the architecture (make_encoder) */
+    ct_arch_env arch_env;
+    void *arch;                  /* architecture instance (NULL when none) */
+    ct_graph *graph;
+} ct_model;
+
+/* Build the model of a loaded experiment: pool with `threads` workers (also
+ * the OpenBLAS thread count and the SDK's default pool), services table
+ * with the experiment seed, encoder, architecture (when the experiment has
+ * one and with_arch is set), store finalized and initialised, the
+ * architecture's start() called. */
+ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err);
+
+/* OpenBLAS threads: all of the model's threads (wide, for evaluators'
+ * large matrix products) or one (the default: ops parallelise themselves
+ * over the pool). */
+void ct_model_wide_blas(const ct_model *m, bool wide);
+
+/* Free everything the model made (not the experiment). Safe on zeroed. */
+void ct_model_free(ct_model *m);
+
+#endif
