@@ -68,10 +68,15 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->ex = ex;
     if (!ex->encoder_ops)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: no encoder group", ex->path);
+    /* The engine overrides, read once per model (per command): a malformed
+     * value stops here, before anything is made. */
+    ct_engine_opts eo;
+    ct_engine_opts_init(&eo);
+    ct_status st = ct_engine_opts_from_env(&eo, err);
+    if (st != CT_OK) return st;
     m->threads = resolve_threads(threads);
     m->pool = ct_threadpool_new(m->threads, err);
     if (!m->pool) return err ? err->code : CT_ERR_NOMEM;
-    ct_set_default_pool(m->pool);
     /* The step's ops split their work over the pool, each worker calling
      * single-threaded sgemm (the fast path of ops_conv.c and the Winograd
      * code); OpenBLAS's own threads are used only for the big GEMMs of
@@ -85,6 +90,9 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->store = ct_params_new(ex->seed);
     m->graph = ct_graph_new(0);
     if (!m->store || !m->graph) return ct_error_set(err, CT_ERR_NOMEM, "out of memory building the model");
+    /* The ops of every step (training, feature extraction) run on the pool. */
+    eo.pool = m->pool;
+    ct_graph_set_engine(m->graph, &eo);
     m->arch_env.size = sizeof m->arch_env;
     /* The architecture's own host, so its log lines name its plugin. */
     m->arch_env.host = ex->arch_ops ? plugin_host(m, CT_ROLE_ARCHITECTURE, ex->arch_ops->name) : &m->host;
@@ -93,7 +101,7 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->arch_env.input = model_input(ex);
     m->arch_env.make_encoder = env_make_encoder;
     m->arch_env.host_ctx = m;
-    ct_status st = make_encoder(m, "encoder.", &m->encoder, err);
+    st = make_encoder(m, "encoder.", &m->encoder, err);
     if (st == CT_OK && with_arch && ex->arch_ops) st = build_arch(m, err);
     if (st == CT_OK) st = ct_params_finalize(m->store, err);
     if (st == CT_OK && m->arch && ex->arch_ops->start) {
@@ -118,7 +126,6 @@ void ct_model_free(ct_model *m) {
         m->host.pool = NULL;
         m->host.threads = 1;
         if (m->ex && m->ex->plugins) ct_plugins_set_host(m->ex->plugins, &m->host);
-        ct_set_default_pool(NULL);
         ct_threadpool_free(m->pool);
     }
     memset(m, 0, sizeof *m);

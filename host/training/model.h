@@ -1,8 +1,9 @@
 /* The model an experiment builds before training, evaluation or embedding:
  * the parameter store, the shared encoder (declared under "encoder."), the
  * architecture instance (heads, banks, queues, extra encoders), the thread
- * pool, the graph the steps run on, and the host services table handed to
- * plugins. */
+ * pool, the graph the steps run on (its engine options carry the pool and
+ * the conv overrides read from the environment), and the host services
+ * table handed to plugins. */
 #ifndef CONTRAST_HOST_MODEL_H
 #define CONTRAST_HOST_MODEL_H
 
@@ -23,14 +24,15 @@ typedef struct ct_model {
     ct_encoder extra[CT_MODEL_MAX_ENCODERS]; /* made by the architecture (make_encoder) */
     ct_arch_env arch_env;
     void *arch;                  /* architecture instance (NULL when none) */
-    ct_graph *graph;
+    ct_graph *graph;             /* engine options: the pool and the environment's overrides */
 } ct_model;
 
 /* Build the model of a loaded experiment: pool with `threads` workers (also
- * the OpenBLAS thread count and the SDK's default pool), services table
- * with the experiment seed, encoder, architecture (when the experiment has
- * one and with_arch is set), store finalized and initialised, the
- * architecture's start() called. */
+ * the OpenBLAS thread count of wide products), the graph with the engine
+ * options (that pool; CT_CONV_ALGO, CT_WINO_* from the environment, a
+ * malformed value being CT_ERR_CONFIG), services table with the experiment
+ * seed, encoder, architecture (when the experiment has one and with_arch is
+ * set), store finalized and initialised, the architecture's start() called. */
 ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err);
 
 /* OpenBLAS threads: all of the model's threads (wide, for evaluators'
