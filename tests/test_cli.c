@@ -1,5 +1,6 @@
 /* The `contrast` program end to end: plugins, check, version, and failure
  * modes that must exit non-zero with one "contrast: " line, never crash. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,58 @@ START_TEST(failure_exits_nonzero_with_one_line) {
 }
 END_TEST
 
+/* A plugin reading a setting its schema does not declare (the test plugin
+ * tests/plugins/bad_settings): the command fails with one line naming the
+ * plugin and the key, never aborts. Each case: the command, the config's
+ * encoder type and pipeline transform, its evaluator type, and what the
+ * line must name. */
+#define NORMALIZE "type = \"normalize\"; mean = [0.3]; std = [0.3];"
+static const struct {
+    const char *command, *encoder, *transform, *evaluator, *plugin, *key;
+} misuses[] = {
+    {"check", "pixels", "type = \"bad_settings_transform\";", "knn", "(pretext bad_settings_transform)",
+     "'strength'"},
+    {"eval", "bad_settings_encoder", NORMALIZE, "knn", "(encoder bad_settings_encoder)", "'depth'"},
+    {"train", "bad_settings_encoder", NORMALIZE, "knn", "(encoder bad_settings_encoder)", "'depth'"},
+    {"eval", "pixels", NORMALIZE, "bad_settings_evaluator", "(evaluator bad_settings_evaluator)", "'neighbours'"},
+};
+#define N_MISUSES (sizeof misuses / sizeof misuses[0])
+
+START_TEST(undeclared_setting_fails_naming_plugin_and_key) {
+    char cfg[1024], text[2048], args[2400];
+    /* Without an architecture but for train: eval then has no weights to
+     * mention (no "randomly initialised" note), only the failure. */
+    bool train = strcmp(misuses[_i].command, "train") == 0;
+    snprintf(cfg, sizeof cfg, "%s/bad_settings.cfg", ct_test_tmpdir());
+    int n = snprintf(text, sizeof text,
+                     "name = \"bad_settings\";\n"
+                     "plugins = { path = [\"%s/tests/plugins/bad_settings\"]; };\n"
+                     "data = { train = { type = \"idx\"; limit = 64;\n"
+                     "  images = \"/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\";\n"
+                     "  labels = \"/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\"; }; };\n"
+                     "encoder = { type = \"%s\"; };\n"
+                     "pipelines = ( { data = \"train\"; views = 2; transforms = ( { %s } ); } );\n"
+                     "%s"
+                     "train = { epochs = 1; batch_size = 16; threads = 1; };\n"
+                     "evaluation = { train = \"train\"; test = \"train\";\n"
+                     "  transforms = ( { " NORMALIZE " } );\n"
+                     "  evaluators = ( { type = \"%s\"; } ); };\n",
+                     ct_test_build_dir(), misuses[_i].encoder, misuses[_i].transform,
+                     train ? "architecture = { type = \"end_to_end\"; };\n" : "", misuses[_i].evaluator);
+    ck_assert(n > 0 && (size_t)n < sizeof text);
+    ck_assert_int_eq(ct_test_write_file(cfg, text, (size_t)n), 0);
+    snprintf(args, sizeof args, "%s '%s'%s%s%s", misuses[_i].command, cfg, train ? " --run-dir '" : "",
+             train ? ct_test_tmpdir() : "", train ? "/run'" : "");
+    int rc = contrast(plugins(), args);
+    ck_assert_msg(rc == 1, "`contrast %s` exited %d: %s", args, rc, out);
+    ck_assert_msg(strncmp(out, "contrast: ", 10) == 0, "`contrast %s`: '%s'", args, out);
+    char *nl = strchr(out, '\n');
+    ck_assert_msg(nl && nl[1] == '\0', "`contrast %s` printed more than one line: '%s'", args, out);
+    ck_assert_msg(strstr(out, misuses[_i].plugin) && strstr(out, misuses[_i].key) && strstr(out, "not declared"),
+                  "`contrast %s`: '%s' lacks %s and %s", args, out, misuses[_i].plugin, misuses[_i].key);
+}
+END_TEST
+
 START_TEST(no_arguments_prints_usage_and_fails) {
     ck_assert_int_eq(contrast(plugins(), ""), 2);
     ck_assert_ptr_nonnull(strstr(out, "usage: contrast"));
@@ -118,6 +171,7 @@ int main(void) {
     tcase_add_test(tc, plugins_survives_every_broken_plugin);
     tcase_add_test(tc, check_prints_the_dataset_summary);
     tcase_add_loop_test(tc, failure_exits_nonzero_with_one_line, 0, (int)N_FAILURES);
+    tcase_add_loop_test(tc, undeclared_setting_fails_naming_plugin_and_key, 0, (int)N_MISUSES);
     tcase_add_test(tc, no_arguments_prints_usage_and_fails);
     suite_add_tcase(s, tc);
     return ct_test_main(s);

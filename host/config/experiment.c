@@ -119,6 +119,33 @@ static ct_status resolve_type(const ct_experiment *ex, const config_setting_t *g
                 ct_role_name(role), name, avail, refused);
 }
 
+/* A misuse of `s` (ct_settings_status) with the config line of `at`. */
+static ct_status misuse_at(const ct_settings *s, const config_setting_t *at, ct_error *err) {
+    ct_status misuse = ct_settings_status(s, err);
+    if (misuse == CT_OK) return CT_OK;
+    char where[CT_PATH_MAX + 32];
+    where_of(at, where, sizeof where);
+    if (where[0]) ct_error_prefix(err, "%s", where);
+    return misuse;
+}
+
+ct_status ct_experiment_settings_status(const ct_experiment *ex, const char *group, const ct_settings *s,
+                                        ct_error *err) {
+    return misuse_at(s, config_lookup(&ex->cfg, group), err);
+}
+
+/* After a plugin's create got its settings `s` and returned *st: a misuse
+ * of them is the plugin's error, ahead of create's own (a value read as 0
+ * is the likelier cause of that). True when there was one (*st is then its
+ * status, err its message). */
+static bool settings_misused(const ct_settings *s, const config_setting_t *group, ct_status *st,
+                             ct_error *err) {
+    ct_status misuse = misuse_at(s, group, err);
+    if (misuse == CT_OK) return false;
+    *st = misuse;
+    return true;
+}
+
 /* Validate a plugin group against its implementation's schema. */
 static ct_status plugin_settings(const ct_experiment *ex, const config_setting_t *group,
                                  ct_role role, const char *label, const ct_registry_entry **e,
@@ -191,6 +218,8 @@ static ct_status build_chain(ct_experiment *ex, const config_setting_t *list, co
             return fail(err, CT_ERR_CONFIG, g, "%s: pretext '%s' is a structure, not a transform",
                         tl, e->name);
         st = t->ops->create(s, ct_plugins_host_for(ex->plugins, e), &t->self, err);
+        if (st) t->self = NULL;
+        if (settings_misused(s, g, &st, err)) return st;
         if (st) {
             ct_error_prefix(err, "%s: pretext %s: ", tl, e->name);
             return st;
@@ -218,11 +247,12 @@ static ct_status load_data(ct_experiment *ex, ct_error *err) {
         if (st) return st;
         d->ops = e->ops.source;
         st = d->ops->create(d->settings, ct_plugins_host_for(ex->plugins, e), &d->self, err);
+        if (st) d->self = NULL;
+        if (settings_misused(d->settings, g, &st, err)) return st;
         if (st) {
             char where[CT_PATH_MAX + 32];
             where_of(g, where, sizeof where);
             ct_error_prefix(err, "%s%s (source %s): ", where, label, e->name);
-            d->self = NULL;
             return st;
         }
         d->ops->info(d->self, &d->info);
@@ -329,13 +359,14 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
         snprintf(label, sizeof label, "evaluation.evaluators[%d]", k);
         const ct_registry_entry *e;
         ct_evaluator *ev = &ex->evaluators[ex->n_evaluators++];
-        st = plugin_settings(ex, config_setting_get_elem(list, (unsigned)k), CT_ROLE_EVALUATOR,
-                             label, &e, &ev->settings, err);
+        const config_setting_t *eg = config_setting_get_elem(list, (unsigned)k);
+        st = plugin_settings(ex, eg, CT_ROLE_EVALUATOR, label, &e, &ev->settings, err);
         if (st) return st;
         ev->ops = e->ops.evaluator;
         st = ev->ops->create(ev->settings, ct_plugins_host_for(ex->plugins, e), &ev->self, err);
+        if (st) ev->self = NULL;
+        if (settings_misused(ev->settings, eg, &st, err)) return st;
         if (st) {
-            ev->self = NULL;
             ct_error_prefix(err, "%s (evaluator %s): ", label, e->name);
             return st;
         }

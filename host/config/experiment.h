@@ -124,9 +124,22 @@ typedef struct ct_experiment_opts {
 
 /* Parse `path`, apply overrides, load plugins, validate every group against
  * its schema and create every plugin instance (sources opened). On error
- * returns the status with "file:line: ..." in err and frees what it made. */
+ * returns the status with "file:line: ..." in err and frees what it made.
+ * A plugin whose create misused its settings (read an undeclared key, a
+ * key with the wrong type: ct_settings_status) fails the load with that
+ * misuse, naming the group, the role, the plugin and the key. */
 ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_experiment_opts *opts,
                              ct_error *err);
+
+/* The first misuse a plugin made of its settings `s` (an undeclared key, a
+ * wrong type, an index past a list's end: ct_settings_status) during host
+ * calls that handed them over: CT_OK when none, else its status with err
+ * naming the config line of the plugin's group, the group, the role, the
+ * plugin and the key. `group` is the group's libconfig path ("encoder",
+ * "evaluation.evaluators.[0]"), for the line. Checked after each such call;
+ * a misuse is reported ahead of the call's own error, its likelier cause. */
+ct_status ct_experiment_settings_status(const ct_experiment *ex, const char *group, const ct_settings *s,
+                                        ct_error *err);
 
 /* Destroy every instance, unload plugins. Safe on a zeroed or failed struct. */
 void ct_experiment_free(ct_experiment *ex);

@@ -160,6 +160,15 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
         ct_model_wide_blas(m, true);
         st = e->ops->run(e->self, &env, &r, err);
         ct_model_wide_blas(m, false);
+        /* An evaluator may keep its settings and read them here: a misuse
+         * is its error (the message names it and the key), ahead of run's. */
+        char group[64];
+        snprintf(group, sizeof group, "evaluation.evaluators.[%d]", i);
+        ct_status misuse = ct_experiment_settings_status(ex, group, e->settings, err);
+        if (misuse != CT_OK) {
+            st = misuse;
+            break;
+        }
         /* Seconds of the evaluator itself, feature extraction excluded. */
         if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c.feature_s - f0));
         if (st != CT_OK) {

@@ -14,7 +14,8 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
 /* Run every configured evaluator on the model. Results go to out as
  * "<evaluator>.<metric>" (e.g. "knn.top1"); features are extracted once
  * per split and shared by the evaluators. CT_ERR_CONFIG when the experiment
- * has no evaluation section. */
+ * has no evaluation section; an evaluator that misused its settings during
+ * run (ct_settings_status) fails with that misuse. */
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err);
 
 #endif

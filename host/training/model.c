@@ -18,6 +18,16 @@ static ct_status make_encoder(ct_model *m, const char *prefix, ct_encoder *enc, 
     memset(enc, 0, sizeof *enc);
     ct_status st = ops->create(m->ex->encoder_settings, plugin_host(m, CT_ROLE_ENCODER, ops->name),
                                &m->arch_env.input, m->store, prefix, &enc->self, err);
+    if (st != CT_OK) enc->self = NULL;
+    /* A misuse of its settings is the encoder's error, ahead of create's
+     * own (a value read as 0 is the likelier cause); the message names
+     * the group, the plugin and the key. */
+    ct_status misuse = ct_experiment_settings_status(m->ex, "encoder", m->ex->encoder_settings, err);
+    if (misuse != CT_OK) {
+        if (enc->self) ops->destroy(enc->self);
+        memset(enc, 0, sizeof *enc);
+        return misuse;
+    }
     if (st != CT_OK) {
         ct_error_prefix(err, "encoder %s: ", ops->name);
         return st;
@@ -59,6 +69,10 @@ static ct_status build_arch(ct_model *m, ct_error *err) {
     m->arch_env.batch_size = ct_settings_int(ex->train, "batch_size");
     m->arch_env.dataset_size = ex->n_pipelines > 0 ? ex->pipelines[0].data->info.count : 0;
     ct_status st = ex->arch_ops->create(ex->arch_settings, &m->arch_env, &m->arch, err);
+    /* As for the encoder: a misuse of its settings is the error to report
+     * (ct_model_free destroys an instance create made). */
+    ct_status misuse = ct_experiment_settings_status(ex, "architecture", ex->arch_settings, err);
+    if (misuse != CT_OK) return misuse;
     if (st != CT_OK) ct_error_prefix(err, "architecture %s: ", ex->arch_ops->name);
     return st;
 }

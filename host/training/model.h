@@ -32,7 +32,9 @@ typedef struct ct_model {
  * options (that pool; CT_CONV_ALGO, CT_WINO_* from the environment, a
  * malformed value being CT_ERR_CONFIG), services table with the experiment
  * seed, encoder, architecture (when the experiment has one and with_arch is
- * set), store finalized and initialised, the architecture's start() called. */
+ * set), store finalized and initialised, the architecture's start() called.
+ * An encoder or architecture create that misused its settings
+ * (ct_settings_status) fails the build with that misuse. */
 ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err);
 
 /* OpenBLAS threads: all of the model's threads (wide, for evaluators'
