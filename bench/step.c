@@ -171,8 +171,13 @@ static double conv_macs(const conv_layer *l) {
 #define CT__PROFILE_REPS 7
 static double (*profile_clock)(void) = now_s; /* cpu_s with --profile-cpu */
 
+/* The engine options every graph of this program gets: its pool and the
+ * CT_CONV_ALGO / CT_WINO_* overrides, read once in main. */
+static ct_engine_opts bench_engine;
+
 static void profile_conv(const conv_layer *l, int64_t n, double *fwd, double *bwd) {
     ct_graph *g = ct_graph_new(0);
+    if (g) ct_graph_set_engine(g, &bench_engine);
     int64_t xs[4] = {n, l->cin, l->h, l->h}, ws[4] = {l->cout, l->cin, l->k, l->k};
     float *xd = malloc(sizeof(float) * (size_t)ct_shape_numel(4, xs));
     float *wd = malloc(sizeof(float) * (size_t)ct_shape_numel(4, ws));
@@ -235,7 +240,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "step: %s\n", err.msg);
         return 1;
     }
-    ct_set_default_pool(pool);
+    ct_engine_opts_init(&bench_engine);
+    if (ct_engine_opts_from_env(&bench_engine, &err) != CT_OK) {
+        fprintf(stderr, "step: %s\n", err.msg);
+        return 1;
+    }
+    bench_engine.pool = pool;
     openblas_set_num_threads(1);
 
     ct_params *store = ct_params_new(0);
@@ -275,6 +285,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < views; i++) group[i] = (int32_t)(i % batch); /* view i and i+B pair up */
 
     ct_graph *g = ct_graph_new(0);
+    if (g) ct_graph_set_engine(g, &bench_engine);
     const int warm = 2;
     double *times = malloc(sizeof(double) * (size_t)(steps + warm));
     double *cpu = malloc(sizeof(double) * (size_t)(steps + warm));
@@ -345,7 +356,6 @@ int main(int argc, char **argv) {
     ct_optim_free(opt);
     ct_resnet_free(enc);
     ct_params_free(store);
-    ct_set_default_pool(NULL);
     ct_threadpool_free(pool);
     return 0;
 }

@@ -164,7 +164,7 @@ static void bank_logits_backward(ct_graph *g, ct_node *node) {
     if (!gq || !node->out->grad) return;
     c.dy = node->out->grad;
     c.out = gq;
-    ct_parallel_for(ct_default_pool(), q->shape[0], 16, logits_grad_rows, &c);
+    ct_parallel_for(ct_graph_pool(g), q->shape[0], 16, logits_grad_rows, &c);
 }
 
 /* q (n, d) -> (n, k+1): [q_i.pos_i, q_i.bank[idx_i0], ...] / T. pos and
@@ -181,7 +181,7 @@ static ct_tensor *bank_logits(ct_graph *g, ct_tensor *q, const float *pos, const
     memcpy(pos_c, pos, (size_t)(n * d) * sizeof *pos_c);
     memcpy(idx_c, idx, (size_t)(n * k) * sizeof *idx_c);
     *c = (logits_ctx){q->data, pos_c, bank, idx_c, NULL, y->data, k, d, inv_t};
-    ct_parallel_for(ct_default_pool(), n, 16, logits_rows, c);
+    ct_parallel_for(ct_graph_pool(g), n, 16, logits_rows, c);
     ct_node *node = ct_graph_record(g, "bank_logits", bank_logits_backward, y, &q, 1);
     if (node) node->ctx = c;
     return y;

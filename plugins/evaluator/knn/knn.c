@@ -153,6 +153,7 @@ static ct_status run_chunks(const knn *e, const ct_eval_env *env, knn_data *d, i
         goto done;
     }
     ct_graph_set_grad(g, false);
+    ct_graph_set_pool(g, env->host->pool);
     int64_t shape_tr[2] = {d->ntr, d->d};
     for (int64_t at = 0; at < d->nte; at += e->chunk) {
         int64_t rows = d->nte - at < e->chunk ? d->nte - at : e->chunk;

@@ -85,7 +85,9 @@ static void model_free(model *m) {
     ct_params_free(m->store);
 }
 
-static ct_status model_new(model *m, int64_t d, int classes, uint64_t seed, float lr, ct_error *err) {
+/* The classifier, trained on a graph whose ops use the host's pool. */
+static ct_status model_new(model *m, int64_t d, int classes, uint64_t seed, float lr, ct_threadpool *pool,
+                           ct_error *err) {
     memset(m, 0, sizeof *m);
     int64_t ws[2] = {classes, d}, bs[1] = {classes};
     m->store = ct_params_new(seed);
@@ -102,6 +104,7 @@ static ct_status model_new(model *m, int64_t d, int classes, uint64_t seed, floa
     if (!m->opt) return err->code;
     m->g = ct_graph_new(0);
     if (!m->g) return ct_error_set(err, CT_ERR_NOMEM, "linear: out of memory");
+    ct_graph_set_pool(m->g, pool);
     return CT_OK;
 }
 
@@ -224,7 +227,7 @@ static ct_status linear_run(void *self, const ct_eval_env *env, ct_metrics *out,
     standardise(&d);
     model m;
     double top1 = 0, top5 = 0;
-    st = model_new(&m, d.d, classes, env->seed, e->lr, err);
+    st = model_new(&m, d.d, classes, env->seed, e->lr, env->host->pool, err);
     if (st == CT_OK) st = train_probe(e, env, &d, &m, err);
     if (st == CT_OK) st = score(env, &d, &m, classes, &top1, &top5, err);
     model_free(&m);

@@ -21,9 +21,10 @@
  *  - Weight gradients of each group go to their own slot and are summed in
  *    group order, so results do not depend on the thread count.
  *  - 3x3 stride-1 pad-1 kernels with >= 16 input channels go to Winograd
- *    F(2x2,3x3) (conv_winograd.c: 2.25x fewer multiplications; measured
+ *    F(2x2,3x3) (winograd.c: 2.25x fewer multiplications; measured
  *    about 2x faster per layer on the reference model's 28x28 and 14x14
- *    layers); CT_CONV_ALGO=im2col|winograd forces the choice.
+ *    layers); the graph's engine option conv_algo (CT_CONV_ALGO=im2col|
+ *    winograd, read once at start-up) forces the choice.
  * All scratch memory comes from the graph arena: no malloc in a step. */
 #include <cblas.h>
 #include <string.h>
@@ -84,8 +85,8 @@ static int64_t ct__conv_scratch(const ct__conv_geom *q) {
 }
 
 /* Threads to split images over, and whether to do so (see the header). */
-static int ct__conv_threads(void) {
-    int t = ct_threadpool_size(ct_default_pool());
+static int ct__conv_threads(const ct_graph *g) {
+    int t = ct_threadpool_size(ct_graph_pool(g));
     if (t > 1 && openblas_get_num_threads() > 1) return 1;
     return t;
 }
@@ -377,7 +378,7 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
 
 typedef struct ct__conv_ctx {
     ct__conv_geom q;
-    bool winograd; /* 3x3 stride 1 pad 1 done by conv_winograd.c */
+    bool winograd; /* 3x3 stride 1 pad 1 done by winograd.c */
 } ct__conv_ctx;
 
 static void ct__conv_backward(ct_graph *g, ct_node *node) {
@@ -425,8 +426,8 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
         if (!(dw = ct_tensor_grad(g, w))) return;
         if (!(a.dw_slots = ct_graph_alloc(g, (size_t)(q->groups * O * K) * sizeof(float)))) return;
     }
-    int threads = ct__conv_threads();
-    ct_threadpool *pool = threads > 1 ? ct_default_pool() : NULL;
+    int threads = ct__conv_threads(g);
+    ct_threadpool *pool = threads > 1 ? ct_graph_pool(g) : NULL;
     /* Stride-1 kernels: the data gradient is the convolution of dY with the
      * flipped, transposed kernel (padding k-1-pad). That is a forward conv
      * (im2col + GEMM with a long inner dimension O*k*k) instead of a GEMM
@@ -469,13 +470,13 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
 /* The im2col + GEMM forward (every kernel shape). False on OOM. */
 static bool ct__conv_forward_im2col(ct_graph *g, const ct__conv_geom *q, const ct_tensor *x, const ct_tensor *w,
                                     const ct_tensor *b, ct_tensor *y) {
-    int threads = ct__conv_threads();
+    int threads = ct__conv_threads(g);
     ct__conv_fwd a = {q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, 0.0f};
     a.scratch_floats = ct__conv_scratch(q);
     /* Scratch is taken from the arena; it is dead after this call but the
      * arena only frees at reset, so keep it small relative to activations. */
     if (!(a.scratch = ct_graph_alloc(g, (size_t)(threads * a.scratch_floats) * sizeof(float)))) return false;
-    ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, q->groups, 1, ct__conv_fwd_range, &a);
+    ct_parallel_for(threads > 1 ? ct_graph_pool(g) : NULL, q->groups, 1, ct__conv_fwd_range, &a);
     return true;
 }
 
@@ -501,7 +502,7 @@ ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, int 
     ct_tensor *y = ct_tensor_new4(g, q.n, q.o, q.ho, q.wo);
     if (!y) return NULL;
     if (q.n == 0) return y;
-    bool wino = ct__wino_use(q.c, q.o, q.kh, q.kw, stride, pad);
+    bool wino = ct__wino_use(g, q.c, q.o, q.kh, q.kw, stride, pad);
     if (wino) {
         if (!ct__wino_forward(g, q.n, q.c, q.h, q.w, q.o, x->data, w->data, b ? b->data : NULL, y->data))
             return NULL;

@@ -1,6 +1,6 @@
 /* Winograd convolution (Lavin & Gray 2016) for 3x3 stride-1 pad-1 kernels:
  * forward, data gradient and weight gradient, with output tiles of 2x2
- * (F(2x2,3x3), transforms here) or 4x4 (F(4x4,3x3), conv_winograd4.c).
+ * (F(2x2,3x3), transforms here) or 4x4 (F(4x4,3x3), winograd_f4.c).
  *
  * With g the 3x3 kernel, d an (m+2)x(m+2) input tile and Y the m x m
  * output tile (m = 2 or 4):
@@ -24,8 +24,8 @@
  * F(2,3) as before -> F(4,3) with the transposed weight gradient and the
  * chunk minimum below: 32ch 28x28 ~143 -> ~104-111, 64ch 14x14 ~119 ->
  * ~89, 128ch 7x7 ~187 -> ~100. Wider maps keep F(2,3) (the scalar F(4,3)
- * transforms measured no faster there). The environment variable
- * CT_WINO_TILE=2|4 forces the tile size, CT_WINO_DU_T=0|1 the weight
+ * transforms measured no faster there). The graph's engine options
+ * (from CT_WINO_TILE=2|4, read once at start-up) force the tile size, CT_WINO_DU_T=0|1 the weight
  * gradient's layout (see ct__wg_du_transposed), for A/B tests.
  *
  * Why this shape:
@@ -39,13 +39,14 @@
  *    (borders and odd sizes need no special cases); the AVX-512 ones hold
  *    a tile row's tiles in vector lanes (masked loads supply the zeros).
  *  - Chunks run on the thread pool, each worker calling single-threaded
- *    sgemm (as in ops_conv.c). Weight gradients go to a fixed number of
+ *    sgemm (as in conv2d.c). Weight gradients go to a fixed number of
  *    partition slots, each a fixed range of chunks, summed in slot order:
  *    results are bit-identical for any thread count.
  *  - The backward pass makes dM once per chunk and uses it for both the
  *    weight gradient and the data gradient (V's buffer is reused for dV). */
 #include "conv/winograd.h"
 #include "conv/winograd_f4.h"
+#include "conv/winograd_tile.h"
 
 #include <cblas.h>
 #if defined(__AVX512F__)
@@ -78,34 +79,34 @@
 /* Weight-gradient partitions (fixed, independent of the thread count). */
 #define CT__WINO_PARTS 8
 
-bool ct__wino_use(int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad) {
+bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad) {
     (void)o;
     if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return false;
-    const char *e = getenv("CT_CONV_ALGO");
-    if (e && strcmp(e, "im2col") == 0) return false;
-    if (e && strcmp(e, "winograd") == 0) return true;
+    ct_conv_algo algo = ct_graph_engine(g)->conv_algo;
+    if (algo == CT_CONV_ALGO_IM2COL) return false;
+    if (algo == CT_CONV_ALGO_WINOGRAD) return true;
     return c >= CT__WINO_MIN_C;
 }
 
 /* Output tile size for this convolution: 4 (F(4x4,3x3)) or 2 (F(2x2,3x3)).
- * CT_WINO_TILE=2|4 in the environment forces it, for A/B tests. */
-static int ct__wg_tile(int64_t c, int64_t o, int64_t h, int64_t w) {
-    const char *e = getenv("CT_WINO_TILE");
-    if (e && (strcmp(e, "2") == 0 || strcmp(e, "4") == 0)) return e[0] - '0';
+ * The engine option wino_tile (CT_WINO_TILE=2|4, read once by the host)
+ * forces it, for A/B tests. */
+static int ct__wg_tile(const ct_engine_opts *eo, int64_t c, int64_t o, int64_t h, int64_t w) {
+    if (eo->wino_tile == 2 || eo->wino_tile == 4) return eo->wino_tile;
     (void)c, (void)o, (void)h;
     return ct__wg4_simd_width(w) ? 4 : 2;
 }
 
-static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o) {
+static void ct__wg_make(ct__wg *q, const ct_engine_opts *eo, int64_t n, int64_t c, int64_t h, int64_t w,
+                        int64_t o) {
     q->n = n, q->c = c, q->h = h, q->w = w, q->o = o;
-    q->m = ct__wg_tile(c, o, h, w), q->np = (q->m + 2) * (q->m + 2);
+    q->m = ct__wg_tile(eo, c, o, h, w), q->np = (q->m + 2) * (q->m + 2);
     q->th = (h + q->m - 1) / q->m, q->tw = (w + q->m - 1) / q->m, q->tp = q->th * q->tw;
     q->hp = q->m * q->th + 2, q->wp = q->m * q->tw + 2;
     int64_t per_img = q->np * (c + o) * q->tp;
     int64_t chunk = CT__WINO_CHUNK_FLOATS;
-    const char *e = getenv("CT_WINO_CHUNK_FLOATS"); /* tuning aid: exactly this size */
-    bool forced = e && atoll(e) > 0;
-    if (forced) chunk = atoll(e);
+    bool forced = eo->wino_chunk_floats > 0; /* tuning aid: exactly this size */
+    if (forced) chunk = eo->wino_chunk_floats;
     q->gi = (chunk + per_img / 2) / per_img;
     int64_t min_gi = (CT__WINO_MIN_TILES + q->tp - 1) / q->tp;
     if (q->gi < min_gi && !forced) q->gi = min_gi;
@@ -116,22 +117,10 @@ static void ct__wg_make(ct__wg *q, int64_t n, int64_t c, int64_t h, int64_t w, i
     q->sf = q->np * (c + o) * q->gi * q->tp + q->hp * q->wp + 4 * q->wp + 64;
 }
 
-static int ct__wg_threads(void) {
-    int t = ct_threadpool_size(ct_default_pool());
+static int ct__wg_threads(const ct_graph *g) {
+    int t = ct_threadpool_size(ct_graph_pool(g));
     if (t > 1 && openblas_get_num_threads() > 1) return 1;
     return t < 1 ? 1 : t;
-}
-
-void ct__wg_unpad(const float *pad, int64_t wp, int64_t h, int64_t w, float *dx, bool fresh) {
-    for (int64_t y = 0; y < h; y++) {
-        const float *src = pad + (y + 1) * wp + 1;
-        float *dst = dx + y * w;
-        if (fresh) {
-            memcpy(dst, src, (size_t)w * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < w; j++) dst[j] += src[j];
-        }
-    }
 }
 
 /* ---- weight transforms -------------------------------------------------- */
@@ -604,14 +593,14 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
 bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, const float *x,
                       const float *wt, const float *b, float *y) {
     ct__wg q;
-    ct__wg_make(&q, n, c, h, w, o);
-    int threads = ct__wg_threads();
+    ct__wg_make(&q, ct_graph_engine(g), n, c, h, w, o);
+    int threads = ct__wg_threads(g);
     float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
     float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
     if (!u || !scratch) return false;
     ct__wg_weights_any(&q, wt, u);
     ct__wg_fwd a = {&q, x, u, b, y, scratch};
-    ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, q.chunks, 1, ct__wg_fwd_range, &a);
+    ct_parallel_for(threads > 1 ? ct_graph_pool(g) : NULL, q.chunks, 1, ct__wg_fwd_range, &a);
     return true;
 }
 
@@ -676,9 +665,8 @@ typedef struct ct__wg_bwd {
  * as the NT one that dU = dM . V^T uses (inner products over the tiles),
  * and the transpose is cheap (28x28 and 14x14 layers' backward 5-10%
  * faster). At 128x128 channels the plain call measured faster. */
-static bool ct__wg_du_transposed(const ct__wg *q) {
-    const char *e = getenv("CT_WINO_DU_T"); /* tuning aid: 0|1 */
-    if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
+static bool ct__wg_du_transposed(const ct__wg *q, const ct_engine_opts *eo) {
+    if (eo->wino_du_transposed == 0 || eo->wino_du_transposed == 1) return eo->wino_du_transposed == 1; /* tuning aid */
     return q->o * q->c <= 64 * 64;
 }
 
@@ -739,19 +727,19 @@ bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, 
                        const float *wt, const float *dy, float *dx, bool dx_fresh, float *dw) {
     if (!dx && !dw) return true;
     ct__wg q;
-    ct__wg_make(&q, n, c, h, w, o);
+    ct__wg_make(&q, ct_graph_engine(g), n, c, h, w, o);
     /* Backward scratch: V, M, pad, a second hp x wp plane (>= 4 wp rows),
      * the m th x m tw output-gradient plane and dM[xi]^T. */
     q.sf = q.np * (c + o) * q.gi * q.tp + 2 * q.hp * q.wp + 4 * q.wp + q.m * q.m * q.tp + q.gi * q.tp * o + 64;
-    int threads = ct__wg_threads();
+    int threads = ct__wg_threads(g);
     int64_t parts = q.chunks < CT__WINO_PARTS ? q.chunks : CT__WINO_PARTS;
     float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
     float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));
     float *slots = dw ? ct_graph_alloc(g, (size_t)(parts * q.np * o * c) * sizeof(float)) : NULL;
     if (!u || !scratch || (dw && !slots)) return false;
     ct__wg_weights_any(&q, wt, u);
-    ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, ct__wg_du_transposed(&q), scratch};
-    ct_parallel_for(threads > 1 ? ct_default_pool() : NULL, parts, 1, ct__wg_bwd_range, &a);
+    ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, ct__wg_du_transposed(&q, ct_graph_engine(g)), scratch};
+    ct_parallel_for(threads > 1 ? ct_graph_pool(g) : NULL, parts, 1, ct__wg_bwd_range, &a);
     if (dw) {
         /* Sum the slots in slot order (thread-count independent), undo
          * the transpose (into u, no longer needed), then transform back to

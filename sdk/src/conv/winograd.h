@@ -1,11 +1,11 @@
 /* Winograd F(4x4,3x3) / F(2x2,3x3) convolution for 3x3 stride-1 pad-1
  * kernels (internal).
  *
- * Used by ops_conv.c for the 3x3 "same" convolutions of a ResNet body:
+ * Used by conv2d.c for the 3x3 "same" convolutions of a ResNet body:
  * F(4x4,3x3) needs 36 instead of 144 multiplications per 4x4 output tile
  * and channel pair (4x fewer), F(2x2,3x3) 16 instead of 36 (2.25x), at the
  * cost of cheap transforms. All three passes (forward, data gradient,
- * weight gradient) are Winograd; conv_winograd.c's header says which tile
+ * weight gradient) are Winograd; winograd.c's header says which tile
  * size is used when (CT_WINO_TILE=2|4 forces it). */
 #ifndef CT_CONV_WINOGRAD_H
 #define CT_CONV_WINOGRAD_H
@@ -15,11 +15,11 @@
 
 #include "contrast/tensor.h"
 
-/* Whether ops_conv.c should use Winograd for this convolution: 3x3, stride
+/* Whether conv2d.c should use Winograd for this convolution: 3x3, stride
  * 1, pad 1, and enough channels (CT__WINO_MIN_C) that the 16 small GEMMs
- * are worth it. CT_CONV_ALGO=im2col|winograd in the environment forces the
- * choice (winograd still only for 3x3 stride 1 pad 1), for A/B tests. */
-bool ct__wino_use(int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad);
+ * are worth it. The graph's engine options (conv_algo, CT_CONV_ALGO in the
+ * environment of the host) can force the choice (winograd still only for 3x3 stride 1 pad 1), for A/B tests. */
+bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad);
 
 /* y (N,O,H,W) = conv(x (N,C,H,W), w (O,C,3,3)) + b (b may be NULL).
  * Scratch comes from g's arena. Returns false when an allocation failed

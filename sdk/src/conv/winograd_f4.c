@@ -1,6 +1,6 @@
 /* Winograd F(4x4,3x3) tile transforms (Lavin & Gray 2016), interpolation
  * points 0, +-1, +-2, inf. The driver (chunking, GEMMs, threads, weight
- * gradient slots) is conv_winograd.c's; this file only maps planes to and
+ * gradient slots) is winograd.c's; this file only maps planes to and
  * from the 36 transform positions xi = 6*i + j.
  *
  *   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0    0 ]   A^T = [1 1  1 1  1 0]

@@ -1,26 +1,12 @@
-/* Winograd tile geometry shared by conv_winograd.c (driver, F(2x2,3x3)
- * transforms) and conv_winograd4.c (F(4x4,3x3) transforms). Internal. */
-#ifndef CT_CONV_WINOGRAD4_H
-#define CT_CONV_WINOGRAD4_H
+/* Winograd F(4x4,3x3) tile transforms (winograd_f4.c), called by the
+ * driver winograd.c. Conventions of winograd_tile.h. Internal. */
+#ifndef CT_CONV_WINOGRAD_F4_H
+#define CT_CONV_WINOGRAD_F4_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* One convolution's tiling: output tiles m x m (2 or 4) read (m+2)^2 input
- * tiles, giving np = (m+2)^2 transform positions (16 or 36). */
-typedef struct ct__wg {
-    int64_t n, c, h, w, o;
-    int m, np;
-    int64_t th, tw, tp; /* tiles per column / row / image */
-    int64_t hp, wp;     /* zero-padded input plane: m*th+2 x m*tw+2 */
-    int64_t gi;         /* images per chunk */
-    int64_t chunks;
-    int64_t sf; /* scratch floats per worker */
-} ct__wg;
-
-/* F(4x4,3x3) transforms, same conventions as the F(2x2,3x3) ones in
- * conv_winograd.c: transformed tensors are np planes of stride vs/ms with
- * the tile index innermost. */
+#include "conv/winograd_tile.h"
 
 /* Per-worker state of the vector transforms: permute tables for a map
  * geometry (plain types, so this header needs no intrinsics). */
@@ -59,10 +45,5 @@ void ct__wg4_dout(const ct__wg *q, const ct__wg4_tx *t, const float *dy, int64_t
  * tile, overlapping tiles added. `pad`: hp x wp scratch plane. */
 void ct__wg4_din(const ct__wg *q, const ct__wg4_tx *t, const float *dv, int64_t vs, float *pad, float *dx, int64_t xs,
                  int64_t np, bool fresh);
-
-/* Shared by both tile sizes: the interior of a zero-bordered (h+2) x wp
- * padded plane -> dx (h, w), written when fresh, else added. Defined in
- * conv_winograd.c. */
-void ct__wg_unpad(const float *pad, int64_t wp, int64_t h, int64_t w, float *dx, bool fresh);
 
 #endif

@@ -3,7 +3,7 @@
  *
  * Each forward and backward is one flat loop chosen by a switch outside
  * the loop, so the compiler vectorises it; loops over large tensors are
- * split over the default thread pool. */
+ * split over the graph's thread pool. */
 #include <math.h>
 
 #include "ops/ops_internal.h"
@@ -129,7 +129,7 @@ static void ct__ew_accumulate(ct_graph *g, ct_node *node, ct_tensor *x, const fl
     float *gx = ct__ew_grad(g, x, &fresh);
     if (!gx) return;
     ct__ew k = {(ct__ew_op)node->iarg[0], x->data, other, node->out->data, node->out->grad, gx, node->farg[0], fresh};
-    ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
+    ct__parallel(g, x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
 }
 
 static void ct__ew_unary_backward(ct_graph *g, ct_node *node) {
@@ -151,7 +151,7 @@ static ct_tensor *ct__ew_unary(ct_graph *g, ct_tensor *x, ct__ew_op op, float s)
     ct_tensor *y = ct_tensor_new(g, x->ndim, x->shape);
     if (!y) return NULL;
     ct__ew k = {op, x->data, NULL, NULL, NULL, y->data, s, false};
-    ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
+    ct__parallel(g, x->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
     ct_node *node = ct_graph_record(g, ct__ew_names[op], ct__ew_unary_backward, y, &x, 1);
     if (node) {
         node->iarg[0] = op;
@@ -170,7 +170,7 @@ static ct_tensor *ct__ew_binary(ct_graph *g, ct_tensor *a, ct_tensor *b, ct__ew_
     ct_tensor *y = ct_tensor_new(g, a->ndim, a->shape);
     if (!y) return NULL;
     ct__ew k = {op, a->data, b->data, NULL, NULL, y->data, 0.0f, false};
-    ct__parallel(a->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
+    ct__parallel(g, a->numel, CT__PAR_GRAIN, ct__ew_forward, &k);
     ct_tensor *in[2] = {a, b};
     ct_node *node = ct_graph_record(g, ct__ew_names[op], ct__ew_binary_backward, y, in, 2);
     if (node) node->iarg[0] = op;
@@ -206,7 +206,7 @@ static void ct__add_bias_backward(ct_graph *g, ct_node *node) {
         float *gx = ct__ew_grad(g, x, &fresh);
         if (!gx) return;
         ct__ew k = {CT__EW_ADD, NULL, NULL, NULL, gy, gx, 0.0f, fresh};
-        ct__parallel(x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
+        ct__parallel(g, x->numel, CT__PAR_GRAIN, ct__ew_backward, &k);
     }
     if (ct__needs(bias)) {
         float *gb = ct_tensor_grad(g, bias);

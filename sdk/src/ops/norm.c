@@ -399,9 +399,9 @@ typedef struct ct__bn_ctx {
     bool train, relu;
 } ct__bn_ctx;
 
-static ct_threadpool *ct__bn_pool(int64_t elems) {
+static ct_threadpool *ct__bn_pool(const ct_graph *g, int64_t elems) {
     /* Below ~64K elements a fork-join costs more than it saves. */
-    return elems >= 65536 ? ct_default_pool() : NULL;
+    return elems >= 65536 ? ct_graph_pool(g) : NULL;
 }
 
 static void ct__bn_backward(ct_graph *g, ct_node *node) {
@@ -434,7 +434,7 @@ static void ct__bn_backward(ct_graph *g, ct_node *node) {
             if (!(a.dres = r->grad)) return;
         }
     }
-    ct_parallel_for(ct__bn_pool(x->numel), a.c, 1, ct__bn_bwd_range, &a);
+    ct_parallel_for(ct__bn_pool(g, x->numel), a.c, 1, ct__bn_bwd_range, &a);
 }
 
 static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tensor *x, ct_tensor *weight,
@@ -473,7 +473,7 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
     a.n = x->shape[0], a.c = C, a.s = x->numel / (a.n * C);
     a.train = train, a.relu = relu;
     a.res = res ? res->data : NULL;
-    ct_parallel_for(ct__bn_pool(x->numel), C, 1, ct__bn_fwd_range, &a);
+    ct_parallel_for(ct__bn_pool(g, x->numel), C, 1, ct__bn_fwd_range, &a);
     ct_tensor *in[4] = {x, weight, bias, res};
     ct_node *node = ct_graph_record(g, op, ct__bn_backward, y, in, res ? 4 : 3);
     if (node) {

@@ -14,15 +14,16 @@ static inline bool ct__needs(const ct_tensor *t) { return t && (t->flags & CT_TE
 /* "[2, 3]" formatting into a caller's stack buffer, for error messages. */
 #define CT__SHAPE(t, buf) ct_shape_str((t), (buf), sizeof(buf))
 
-/* Split a loop over [0, n) on the default pool when it is big enough to pay
- * for the fork-join (measured: below ~64K floats a serial pass is faster). */
+/* Split a loop over [0, n) on the graph's pool (ct_graph_pool) when it is
+ * big enough to pay for the fork-join (measured: below ~64K floats a serial
+ * pass is faster). */
 #define CT__PAR_GRAIN ((int64_t)1 << 16)
-static inline void ct__parallel(int64_t n, int64_t grain, ct_range_fn fn, void *ctx) {
+static inline void ct__parallel(const ct_graph *g, int64_t n, int64_t grain, ct_range_fn fn, void *ctx) {
     if (n < 2 * grain) {
         fn(ctx, 0, n, 0);
         return;
     }
-    ct_parallel_for(ct_default_pool(), n, grain, fn, ctx);
+    ct_parallel_for(ct_graph_pool(g), n, grain, fn, ctx);
 }
 
 /* Copy a small caller array into the arena (callers may free theirs before

@@ -21,7 +21,10 @@ typedef struct ct__pool_args {
     int k, stride, pad;
 } ct__pool_args;
 
-static ct_threadpool *ct__pool_pool(int64_t elems) { return elems >= 65536 ? ct_default_pool() : NULL; }
+/* The graph's pool for tensors large enough to pay for the fork-join. */
+static ct_threadpool *ct__pool_pool(const ct_graph *g, int64_t elems) {
+    return elems >= 65536 ? ct_graph_pool(g) : NULL;
+}
 
 static bool ct__pool_check(ct_graph *g, const char *op, ct_tensor *x, int k, int stride, int pad) {
     if (!x) return false;
@@ -90,7 +93,7 @@ static void ct__maxpool_backward(ct_graph *g, ct_node *node) {
     a.dy = y->grad;
     a.h = x->shape[2], a.w = x->shape[3], a.ho = y->shape[2], a.wo = y->shape[3];
     if (!(a.dx = ct_tensor_grad(g, x))) return;
-    ct_parallel_for(ct__pool_pool(x->numel), x->shape[0] * x->shape[1], 1, ct__maxpool_bwd, &a);
+    ct_parallel_for(ct__pool_pool(g, x->numel), x->shape[0] * x->shape[1], 1, ct__maxpool_bwd, &a);
 }
 
 ct_tensor *ct_maxpool2d(ct_graph *g, ct_tensor *x, int k, int stride, int pad) {
@@ -101,7 +104,7 @@ ct_tensor *ct_maxpool2d(ct_graph *g, ct_tensor *x, int k, int stride, int pad) {
     int32_t *arg = ct_graph_alloc(g, (size_t)(y ? y->numel : 1) * sizeof(int32_t));
     if (!y || !arg) return NULL;
     ct__pool_args a = {x->data, y->data, arg, NULL, NULL, x->shape[2], x->shape[3], ho, wo, k, stride, pad};
-    ct_parallel_for(ct__pool_pool(x->numel), x->shape[0] * x->shape[1], 1, ct__maxpool_fwd, &a);
+    ct_parallel_for(ct__pool_pool(g, x->numel), x->shape[0] * x->shape[1], 1, ct__maxpool_fwd, &a);
     ct_node *node = ct_graph_record(g, "maxpool2d", ct__maxpool_backward, y, &x, 1);
     if (node) node->ctx = arg;
     return y;
@@ -164,7 +167,7 @@ static void ct__avgpool_backward(ct_graph *g, ct_node *node) {
     a.h = x->shape[2], a.w = x->shape[3], a.ho = y->shape[2], a.wo = y->shape[3];
     a.k = (int)node->iarg[0], a.stride = (int)node->iarg[1], a.pad = (int)node->iarg[2];
     if (!(a.dx = ct_tensor_grad(g, x))) return;
-    ct_parallel_for(ct__pool_pool(x->numel), x->shape[0] * x->shape[1], 1, ct__avgpool_bwd, &a);
+    ct_parallel_for(ct__pool_pool(g, x->numel), x->shape[0] * x->shape[1], 1, ct__avgpool_bwd, &a);
 }
 
 ct_tensor *ct_avgpool2d(ct_graph *g, ct_tensor *x, int k, int stride, int pad) {
@@ -174,7 +177,7 @@ ct_tensor *ct_avgpool2d(ct_graph *g, ct_tensor *x, int k, int stride, int pad) {
     ct_tensor *y = ct_tensor_new4(g, x->shape[0], x->shape[1], ho, wo);
     if (!y) return NULL;
     ct__pool_args a = {x->data, y->data, NULL, NULL, NULL, x->shape[2], x->shape[3], ho, wo, k, stride, pad};
-    ct_parallel_for(ct__pool_pool(x->numel), x->shape[0] * x->shape[1], 1, ct__avgpool_fwd, &a);
+    ct_parallel_for(ct__pool_pool(g, x->numel), x->shape[0] * x->shape[1], 1, ct__avgpool_fwd, &a);
     ct_node *node = ct_graph_record(g, "avgpool2d", ct__avgpool_backward, y, &x, 1);
     if (node) node->iarg[0] = k, node->iarg[1] = stride, node->iarg[2] = pad;
     return y;
