@@ -50,7 +50,7 @@ typedef struct pending {
 typedef struct swav {
     const ct_host *host;
     ct_encoder *encoder;
-    arch_head head;
+    ct_mlp *head;
     ct_tensor *protos, *queue, *queue_fill;
     int64_t n_protos, dim, queue_len, queue_start_epoch, freeze_steps, collapse_steps;
     int n_code_views, iters;
@@ -75,9 +75,11 @@ static const ct_param_spec swav_params[] = {
     CT_PARAM_INT("queue_length", "0", 0, 1 << 24, "past embeddings per code view stacked into Sinkhorn (0: off)"),
     CT_PARAM_INT("queue_start_epoch", "0", 0, INFINITY, "epoch from which the queue is filled"),
     CT_PARAM_INT("collapse_steps", "200", 1, INFINITY, "consecutive steps near ln K before the collapse warning"),
-    ARCH_HEAD_PARAMS("[128]", "64"),
+    CT_MLP_HEAD_PARAMS("[128]", "64"),
     CT_PARAM_END,
 };
+
+static void swav_destroy(void *self);
 
 static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
     if (!env->encoder || env->encoder->dim <= 0)
@@ -96,12 +98,12 @@ static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void 
     a->queue_start_epoch = ct_settings_int(s, "queue_start_epoch");
     a->collapse_steps = ct_settings_int(s, "collapse_steps");
     a->last_step = -1;
-    ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "clustering", err);
+    ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "clustering", &a->head, err);
     if (st != CT_OK) {
-        free(a);
+        swav_destroy(a); /* also frees the head */
         return st;
     }
-    a->dim = a->head.out_dim;
+    a->dim = ct_mlp_out_dim(a->head);
     int64_t ps[2] = {a->n_protos, a->dim}, qs[3] = {a->n_code_views, a->queue_len, a->dim}, one[1] = {1};
     a->protos = ct_params_add(env->store, "prototypes.weight", CT_PARAM_TRAINABLE, 2, ps, CT_INIT_LINEAR_DEFAULT, 0,
                               0, err);
@@ -113,7 +115,7 @@ static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void 
     }
     if (!a->protos || (a->queue_len > 0 && !a->queue_fill)) {
         ct_error_prefix(err, "clustering: ");
-        free(a);
+        swav_destroy(a); /* also frees the head */
         return err ? err->code : CT_ERR_INVALID;
     }
     *self = a;
@@ -123,6 +125,7 @@ static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void 
 static void swav_destroy(void *self) {
     swav *a = self;
     if (!a) return;
+    ct_mlp_free(a->head);
     for (int i = 0; i < SWAV_PENDING; i++) free(a->pend[i].emb);
     free(a->work);
     free(a);
@@ -200,7 +203,7 @@ static ct_tensor *swav_loss(void *self, ct_graph *g, const ct_batch *b, const ct
                              a->n_code_views, b->n_views);
     arch_normalize_rows(a->protos->data, a->n_protos, a->dim);
     int64_t row_of[CT_MAX_VIEWS], n = b->n, kp = a->n_protos;
-    ct_tensor *z = arch_embed_views(a->encoder, &a->head, g, b, row_of);
+    ct_tensor *z = arch_embed_views(a->encoder, a->head, g, b, row_of);
     ct_tensor *scores = z ? ct_matmul(g, z, a->protos, false, true) : NULL;
     if (!scores) return NULL;
     ct_tensor *loss = NULL;

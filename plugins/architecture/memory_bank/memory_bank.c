@@ -98,7 +98,7 @@ typedef struct pending {
 typedef struct mbank {
     const ct_host *host;
     ct_encoder *encoder;
-    arch_head head;
+    ct_mlp *head;
     ct_tensor *bank, *seen, *nce_z;
     int64_t n_items, dim, k;
     float inv_t, beta, lambda;
@@ -119,7 +119,7 @@ static const ct_param_spec mb_params[] = {
     CT_PARAM_BOOL("batch_negatives", "false",
                   "InfoNCE only: the other rows' positives of the batch are negatives too (K + n - 1 per row)"),
     CT_PARAM_FLOAT("lambda", "0.5", 0, 1, "PIRL weight of the transformed views (views 1..) against view 0"),
-    ARCH_HEAD_PARAMS("[128]", "128"),
+    CT_MLP_HEAD_PARAMS("[128]", "128"),
     CT_PARAM_END,
 };
 
@@ -223,6 +223,8 @@ static ct_tensor *declare_buffer(ct_params *store, const char *name, int ndim, c
     return ct_params_add(store, name, CT_PARAM_BUFFER, ndim, shape, init, 0, 0, err);
 }
 
+static void mb_destroy(void *self);
+
 static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
     if (!env->encoder || env->encoder->dim <= 0)
         return ct_error_set(err, CT_ERR_INVALID, "memory_bank: the encoder has no output size");
@@ -242,24 +244,24 @@ static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **
     a->cross_view = strcmp(ct_settings_string(s, "positive"), "cross_view") == 0;
     a->batch_neg = ct_settings_bool(s, "batch_negatives");
     if (a->batch_neg && a->nce) {
-        free(a);
+        mb_destroy(a); /* also frees the head */
         return ct_error_set(err, CT_ERR_CONFIG,
                             "memory_bank: batch_negatives needs loss = \"infonce\" (NCE's noise is the bank)");
     }
     a->n_items = env->dataset_size;
-    ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "memory_bank", err);
+    ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "memory_bank", &a->head, err);
     if (st != CT_OK) {
-        free(a);
+        mb_destroy(a); /* also frees the head */
         return st;
     }
-    a->dim = a->head.out_dim;
+    a->dim = ct_mlp_out_dim(a->head);
     int64_t bs[2] = {a->n_items, a->dim}, one[1] = {1};
     a->bank = declare_buffer(env->store, "bank.memory", 2, bs, CT_INIT_UNIFORM_SPHERE, err);
     a->seen = a->bank ? declare_buffer(env->store, "bank.seen", 1, bs, CT_INIT_ZEROS, err) : NULL;
     a->nce_z = a->seen ? declare_buffer(env->store, "bank.nce_z", 1, one, CT_INIT_ZEROS, err) : NULL;
     if (!a->nce_z) {
         ct_error_prefix(err, "memory_bank: ");
-        free(a);
+        mb_destroy(a); /* also frees the head */
         return err ? err->code : CT_ERR_INVALID;
     }
     *self = a;
@@ -269,6 +271,7 @@ static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **
 static void mb_destroy(void *self) {
     mbank *a = self;
     if (!a) return;
+    ct_mlp_free(a->head);
     for (int i = 0; i < MB_PENDING; i++) {
         free(a->pend[i].emb);
         free(a->pend[i].items);
@@ -388,7 +391,7 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
                                  "(the bank is sized by the first pipeline's dataset)",
                                  (long long)b->items[i], b->pipeline, (long long)a->n_items);
     int64_t row_of[CT_MAX_VIEWS];
-    ct_tensor *z = arch_embed_views(a->encoder, &a->head, g, b, row_of);
+    ct_tensor *z = arch_embed_views(a->encoder, a->head, g, b, row_of);
     if (!z) return NULL;
     int64_t n = b->n, d = a->dim;
     int64_t *idx = ct_graph_alloc(g, (size_t)(n * a->k) * sizeof *idx);

@@ -55,7 +55,7 @@ typedef struct moco {
     const ct_host *host;
     ct_params *store;
     ct_encoder *encoder, *key_encoder;
-    arch_head head, key_head;
+    ct_mlp *head, *key_head;
     ct_tensor *queue, *queue_ptr;
     int64_t k, dim;
     float temperature, momentum;
@@ -76,9 +76,11 @@ static const ct_param_spec moco_params[] = {
     CT_PARAM_FLOAT("momentum", "0.99", 0, 1, "key encoder EMA momentum m (key <- m key + (1-m) query)"),
     CT_PARAM_INT("shuffle_splits", "4", 1, 1024, "sub-batches of the shuffled key forward (1: no shuffling BN)"),
     CT_PARAM_BOOL("symmetric", "false", "also contrast query view 1 against key view 0 (loss averaged)"),
-    ARCH_HEAD_PARAMS("[128]", "128"),
+    CT_MLP_HEAD_PARAMS("[128]", "128"),
     CT_PARAM_END,
 };
+
+static void moco_destroy(void *self);
 
 static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
     if (!env->encoder || env->encoder->dim <= 0)
@@ -96,12 +98,12 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
     a->splits = (int)ct_settings_int(s, "shuffle_splits");
     a->symmetric = ct_settings_bool(s, "symmetric");
     a->last_ema_step = -1;
-    ct_status st = arch_head_create(s, env->store, "head", env->encoder->dim, &a->head, "momentum", err);
+    ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "momentum", &a->head, err);
     if (st == CT_OK) st = env->make_encoder(env, "key_encoder.", &a->key_encoder, err);
     if (st == CT_OK)
-        st = arch_head_create(s, env->store, "key_head", a->key_encoder->dim, &a->key_head, "momentum", err);
+        st = ct_mlp_from_settings(s, env->store, "key_head", a->key_encoder->dim, "momentum", &a->key_head, err);
     if (st == CT_OK) {
-        a->dim = a->head.out_dim;
+        a->dim = ct_mlp_out_dim(a->head);
         int64_t qs[2] = {a->k, a->dim}, one[1] = {1};
         a->queue = ct_params_add(env->store, "queue", CT_PARAM_BUFFER, 2, qs, CT_INIT_UNIFORM_SPHERE, 0, 0, err);
         a->queue_ptr = a->queue ? ct_params_add(env->store, "queue_ptr", CT_PARAM_BUFFER, 1, one, CT_INIT_ZEROS, 0,
@@ -111,7 +113,7 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
     }
     if (st != CT_OK) {
         ct_error_prefix(err, "momentum: ");
-        free(a);
+        moco_destroy(a); /* also frees the head */
         return st;
     }
     /* The key side learns only through the moving average. */
@@ -124,6 +126,8 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
 static void moco_destroy(void *self) {
     moco *a = self;
     if (!a) return;
+    ct_mlp_free(a->head);
+    ct_mlp_free(a->key_head);
     for (int i = 0; i < MOCO_PENDING; i++) free(a->pend[i].keys);
     free(a->pairs);
     free(a->perm);
@@ -185,7 +189,7 @@ static ct_tensor *shuffled_keys(moco *a, ct_graph *g, ct_tensor *x, const ct_bat
     for (int s = 0; s < splits; s++) {
         int64_t lo = s * n / splits, hi = (s + 1) * n / splits;
         ct_tensor *xs = splits == 1 ? x : ct_index_select(g, x, perm + lo, hi - lo);
-        parts[s] = arch_embed(a->key_encoder, &a->key_head, g, xs);
+        parts[s] = arch_embed(a->key_encoder, a->key_head, g, xs);
         if (!parts[s]) return NULL;
     }
     if (splits == 1) return parts[0];
@@ -215,7 +219,7 @@ static ct_tensor *moco_loss(void *self, ct_graph *g, const ct_batch *b, const ct
     }
     int n_q = a->symmetric ? 2 : 1;
     ct_tensor *q[2] = {NULL, NULL}, *k[2] = {NULL, NULL};
-    for (int v = 0; v < n_q; v++) q[v] = arch_embed(a->encoder, &a->head, g, b->views[v]);
+    for (int v = 0; v < n_q; v++) q[v] = arch_embed(a->encoder, a->head, g, b->views[v]);
     if (!q[0] || (a->symmetric && !q[1])) return NULL;
     bool grad = ct_graph_set_grad(g, false);
     for (int v = 0; v < n_q; v++) k[v] = shuffled_keys(a, g, b->views[1 - v], b, info, 1 - v);

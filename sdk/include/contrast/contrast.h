@@ -16,6 +16,7 @@
 #include "version.h"
 #include "blas.h"
 #include "models.h"
+#include "mlp.h"
 #include "safetensors.h"
 
 #endif
