@@ -55,6 +55,8 @@ static const struct {
     {"bad_segv_init.so", CT_ERR_PLUGIN, {"crashed in init", "not loaded", NULL}},
     {"bad_build_tag.so", CT_ERR_ABI, {"build tag 'f64-serial'", CT_BUILD_TAG, NULL}},
     {"bad_role.so", CT_ERR_PLUGIN, {"unknown roles", NULL, NULL}},
+    {"bad_pretext_no_apply.so", CT_ERR_PLUGIN,
+     {"registration refused", "pretext 'no_apply_pretext'", "has no apply callback"}},
     {"zz_duplicate.so", CT_ERR_PLUGIN, {"duplicate source 'good_source'", "good.so", NULL}},
 };
 #define N_REFUSALS (sizeof refusals / sizeof refusals[0])
@@ -112,6 +114,7 @@ START_TEST(good_plugin_loads_despite_the_bad_ones) {
     ck_assert_ptr_nonnull(strstr(src->file, "/good.so"));
     /* Nothing of a refused plugin stays registered. */
     ck_assert_ptr_null(ct_plugins_find(set, CT_ROLE_SOURCE, "big_struct_source"));
+    ck_assert_ptr_null(ct_plugins_find(set, CT_ROLE_PRETEXT, "no_apply_pretext"));
     /* The plugin's services table says whose it is. */
     const ct_host *h = ct_plugins_host_for(set, src);
     ck_assert_uint_eq(h->size, sizeof(ct_host));

@@ -214,9 +214,6 @@ static ct_status build_chain(ct_experiment *ex, const config_setting_t *list, co
         ct_transform *t = &chain->t[chain->n++];
         t->ops = e->ops.pretext;
         t->settings = s;
-        if (!t->ops->apply)
-            return fail(err, CT_ERR_CONFIG, g, "%s: pretext '%s' is a structure, not a transform",
-                        tl, e->name);
         st = t->ops->create(s, ct_plugins_host_for(ex->plugins, e), &t->self, err);
         if (st) t->self = NULL;
         if (settings_misused(s, g, &st, err)) return st;

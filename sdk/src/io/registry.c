@@ -122,32 +122,73 @@ static int name_ok(const char *name) {
     return 1;
 }
 
-/* The role-independent part: size checks, the copy, name, duplicates.
- * `min_size` covers every field up to the last required callback. `name`
- * is read from the plugin's struct (the field is at the same offset in
- * every role struct: right after struct_size). */
-static ct_status add_entry(ct_registry *r, ct_role role, const void *ops, size_t size,
-                           size_t host_size, size_t min_size, ct_registry_entry **out) {
-    const char *role_name = ct_role_name(role);
+#define CT__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define CT__CB(type, field) {offsetof(type, field), #field}
+#define CT__MAX_REQUIRED 4
+
+/* What registration knows of one role: its ops struct (this SDK's size,
+ * and the minimum: every field up to the last required callback) and the
+ * callbacks the host calls without checking for NULL, in checking order.
+ * `name` is read from the plugin's struct (the field is at the same offset
+ * in every role struct: right after struct_size). */
+typedef struct role_desc {
+    ct_role role;
+    size_t host_size, min_size;
+    struct {
+        size_t offset;
+        const char *what;
+    } required[CT__MAX_REQUIRED];
+    int n_required;
+} role_desc;
+
+static const role_desc source_desc = {
+    CT_ROLE_SOURCE, sizeof(ct_source_ops), CT__END_OF(ct_source_ops, get),
+    {CT__CB(ct_source_ops, create), CT__CB(ct_source_ops, destroy), CT__CB(ct_source_ops, info),
+     CT__CB(ct_source_ops, get)},
+    4};
+/* A pretext is a transform: the host calls apply() on every item (the
+ * structure kind reached through extension() is for a later minor). */
+static const role_desc pretext_desc = {
+    CT_ROLE_PRETEXT, sizeof(ct_pretext_ops), CT__END_OF(ct_pretext_ops, apply),
+    {CT__CB(ct_pretext_ops, create), CT__CB(ct_pretext_ops, destroy), CT__CB(ct_pretext_ops, apply)},
+    3};
+static const role_desc encoder_desc = {
+    CT_ROLE_ENCODER, sizeof(ct_encoder_ops), CT__END_OF(ct_encoder_ops, forward),
+    {CT__CB(ct_encoder_ops, create), CT__CB(ct_encoder_ops, destroy), CT__CB(ct_encoder_ops, out_dim),
+     CT__CB(ct_encoder_ops, forward)},
+    4};
+static const role_desc arch_desc = {
+    CT_ROLE_ARCHITECTURE, sizeof(ct_arch_ops), CT__END_OF(ct_arch_ops, loss),
+    {CT__CB(ct_arch_ops, create), CT__CB(ct_arch_ops, destroy), CT__CB(ct_arch_ops, loss)},
+    3};
+static const role_desc evaluator_desc = {
+    CT_ROLE_EVALUATOR, sizeof(ct_evaluator_ops), CT__END_OF(ct_evaluator_ops, run),
+    {CT__CB(ct_evaluator_ops, create), CT__CB(ct_evaluator_ops, destroy), CT__CB(ct_evaluator_ops, run)},
+    3};
+
+/* Size checks, name, duplicates, the copy into a zeroed struct of the
+ * host's size, then the required callbacks (read from the copy). */
+static ct_status register_ops(ct_registry *r, const role_desc *d, const void *ops, size_t size) {
+    const char *role_name = ct_role_name(d->role);
     if (!r || !ops) return CT_ERR_INVALID;
-    if (size > host_size)
+    if (size > d->host_size)
         return refuse(r, CT_ERR_ABI,
                       "%s struct is %zu bytes but this host (ABI %d.%d) knows %zu: plugin built "
                       "against a newer SDK",
-                      role_name, size, CT_ABI_MAJOR, CT_ABI_MINOR, host_size);
-    if (size < min_size)
+                      role_name, size, CT_ABI_MAJOR, CT_ABI_MINOR, d->host_size);
+    if (size < d->min_size)
         return refuse(r, CT_ERR_ABI, "%s struct is %zu bytes, smaller than the %zu of ABI %d.0",
-                      role_name, size, min_size, CT_ABI_MAJOR);
+                      role_name, size, d->min_size, CT_ABI_MAJOR);
     const char *name = *(const char *const *)((const char *)ops + sizeof(size_t));
     if (!name_ok(name))
         return refuse(r, CT_ERR_PLUGIN, "%s implementation has a missing or bad name '%s' (use [a-z0-9_])",
                       role_name, name ? name : "(null)");
-    const ct_registry_entry *dup = ct_registry_find(r, role, name);
+    const ct_registry_entry *dup = ct_registry_find(r, d->role, name);
     if (dup)
         return refuse(r, CT_ERR_EXISTS, "duplicate %s '%s': already registered by plugin %s (%s)",
                       role_name, name, dup->plugin[0] ? dup->plugin : "(host)",
                       dup->file[0] ? dup->file : "built in");
-    void *copy = calloc(1, host_size);
+    void *copy = calloc(1, d->host_size);
     ct_registry_entry *e = calloc(1, sizeof *e);
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 32;
@@ -161,7 +202,17 @@ static ct_status add_entry(ct_registry *r, ct_role role, const void *ops, size_t
     }
     memcpy(copy, ops, size);
     *(size_t *)copy = size; /* struct_size: what the plugin knew */
-    e->role = role;
+    for (int k = 0; k < d->n_required; k++) {
+        void (*fn)(void);
+        memcpy(&fn, (const char *)copy + d->required[k].offset, sizeof fn);
+        if (!fn) {
+            free(copy);
+            free(e);
+            return refuse(r, CT_ERR_PLUGIN, "%s '%s' has no %s callback", role_name, name,
+                          d->required[k].what);
+        }
+    }
+    e->role = d->role;
     e->name = name;
     e->ops.any = copy;
     e->plugin_size = size;
@@ -169,77 +220,21 @@ static ct_status add_entry(ct_registry *r, ct_role role, const void *ops, size_t
     snprintf(e->plugin, sizeof e->plugin, "%s", r->plugin);
     snprintf(e->file, sizeof e->file, "%s", r->file);
     r->items[r->n++] = e;
-    *out = e;
     return CT_OK;
-}
-
-#define CT__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
-
-/* Remove a just-added entry whose callbacks turned out incomplete. */
-static ct_status drop_last(ct_registry *r, const char *role, const char *name, const char *what) {
-    ct_registry_rollback(r, r->n - 1);
-    return refuse(r, CT_ERR_PLUGIN, "%s '%s' has no %s callback", role, name, what);
 }
 
 ct_status ct__register_source(ct_registry *r, const ct_source_ops *ops, size_t size) {
-    ct_registry_entry *e = NULL;
-    ct_status st = add_entry(r, CT_ROLE_SOURCE, ops, size, sizeof(ct_source_ops),
-                             CT__END_OF(ct_source_ops, get), &e);
-    if (st) return st;
-    const ct_source_ops *o = e->ops.source;
-    if (!o->create) return drop_last(r, "source", o->name, "create");
-    if (!o->destroy) return drop_last(r, "source", o->name, "destroy");
-    if (!o->info) return drop_last(r, "source", o->name, "info");
-    if (!o->get) return drop_last(r, "source", o->name, "get");
-    return CT_OK;
+    return register_ops(r, &source_desc, ops, size);
 }
-
 ct_status ct__register_pretext(ct_registry *r, const ct_pretext_ops *ops, size_t size) {
-    ct_registry_entry *e = NULL;
-    ct_status st = add_entry(r, CT_ROLE_PRETEXT, ops, size, sizeof(ct_pretext_ops),
-                             CT__END_OF(ct_pretext_ops, apply), &e);
-    if (st) return st;
-    const ct_pretext_ops *o = e->ops.pretext;
-    if (!o->create) return drop_last(r, "pretext", o->name, "create");
-    if (!o->destroy) return drop_last(r, "pretext", o->name, "destroy");
-    /* A transform has apply(); a structure is reached through extension(). */
-    if (!o->apply && !o->extension) return drop_last(r, "pretext", o->name, "apply or extension");
-    return CT_OK;
+    return register_ops(r, &pretext_desc, ops, size);
 }
-
 ct_status ct__register_encoder(ct_registry *r, const ct_encoder_ops *ops, size_t size) {
-    ct_registry_entry *e = NULL;
-    ct_status st = add_entry(r, CT_ROLE_ENCODER, ops, size, sizeof(ct_encoder_ops),
-                             CT__END_OF(ct_encoder_ops, forward), &e);
-    if (st) return st;
-    const ct_encoder_ops *o = e->ops.encoder;
-    if (!o->create) return drop_last(r, "encoder", o->name, "create");
-    if (!o->destroy) return drop_last(r, "encoder", o->name, "destroy");
-    if (!o->out_dim) return drop_last(r, "encoder", o->name, "out_dim");
-    if (!o->forward) return drop_last(r, "encoder", o->name, "forward");
-    return CT_OK;
+    return register_ops(r, &encoder_desc, ops, size);
 }
-
 ct_status ct__register_architecture(ct_registry *r, const ct_arch_ops *ops, size_t size) {
-    ct_registry_entry *e = NULL;
-    ct_status st = add_entry(r, CT_ROLE_ARCHITECTURE, ops, size, sizeof(ct_arch_ops),
-                             CT__END_OF(ct_arch_ops, loss), &e);
-    if (st) return st;
-    const ct_arch_ops *o = e->ops.architecture;
-    if (!o->create) return drop_last(r, "architecture", o->name, "create");
-    if (!o->destroy) return drop_last(r, "architecture", o->name, "destroy");
-    if (!o->loss) return drop_last(r, "architecture", o->name, "loss");
-    return CT_OK;
+    return register_ops(r, &arch_desc, ops, size);
 }
-
 ct_status ct__register_evaluator(ct_registry *r, const ct_evaluator_ops *ops, size_t size) {
-    ct_registry_entry *e = NULL;
-    ct_status st = add_entry(r, CT_ROLE_EVALUATOR, ops, size, sizeof(ct_evaluator_ops),
-                             CT__END_OF(ct_evaluator_ops, run), &e);
-    if (st) return st;
-    const ct_evaluator_ops *o = e->ops.evaluator;
-    if (!o->create) return drop_last(r, "evaluator", o->name, "create");
-    if (!o->destroy) return drop_last(r, "evaluator", o->name, "destroy");
-    if (!o->run) return drop_last(r, "evaluator", o->name, "run");
-    return CT_OK;
+    return register_ops(r, &evaluator_desc, ops, size);
 }
