@@ -1,6 +1,6 @@
 /* Winograd convolution (sdk/src/conv_winograd.c, conv_winograd4.c), reached
- * through ct_conv2d with CT_CONV_ALGO=winograd, for both tile sizes
- * (CT_WINO_TILE=2: F(2x2,3x3), 4: F(4x4,3x3)): forward against a naive
+ * through ct_conv2d with the graph's engine option conv_algo = WINOGRAD, for
+ * both tile sizes (wino_tile 2: F(2x2,3x3), 4: F(4x4,3x3)): forward against a naive
  * double reference, data and weight gradients against the im2col path,
  * finite-difference gradients (including accumulation into an existing
  * input gradient, odd map sizes and the scalar paths for maps wider than
@@ -31,8 +31,21 @@ static const wcase cases[] = {
     {5, 3, 8, 8, 4, true},     {4, 2, 6, 5, 3, false},
 };
 
-static const char *const tiles[] = {"2", "4"};
+static const int tiles[] = {2, 4};
 #define NTILES (sizeof tiles / sizeof *tiles)
+
+/* Engine options for a graph: algorithm, tile (0 automatic), weight-gradient
+ * layout (-1 automatic), chunk size (0 automatic) and pool (NULL serial). */
+static ct_engine_opts engine(ct_conv_algo algo, int tile, int du_t, int64_t chunk, ct_threadpool *pool) {
+    ct_engine_opts o;
+    ct_engine_opts_init(&o);
+    o.conv_algo = algo;
+    o.wino_tile = tile;
+    o.wino_du_transposed = du_t;
+    o.wino_chunk_floats = chunk;
+    o.pool = pool;
+    return o;
+}
 
 /* Error bounds relative to the tensor's largest magnitude. F(2,3)'s
  * transforms only add and halve; F(4,3)'s multiply by up to 8 and divide
@@ -74,12 +87,12 @@ static double max_abs_d(const double *p, int64_t n) {
 /* Forward against the double reference, for the tile size _i, plus a
  * reference-sized layer (128 channels, 7x7). */
 START_TEST(forward_matches_naive) {
-    setenv("CT_CONV_ALGO", "winograd", 1);
-    setenv("CT_WINO_TILE", tiles[_i], 1);
+    const ct_engine_opts eo = engine(CT_CONV_ALGO_WINOGRAD, tiles[_i], -1, 0, NULL);
     const wcase big = {2, 128, 7, 7, 16, true};
     for (size_t k = 0; k <= sizeof cases / sizeof *cases; k++) {
         const wcase *t = k < sizeof cases / sizeof *cases ? &cases[k] : &big;
         ct_graph *g = ct_graph_new(0);
+        ct_graph_set_engine(g, &eo);
         ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
         ct_tensor *b = ct_tensor_new1(g, t->o);
         fill(x->data, x->numel, 1), fill(w->data, w->numel, 2), fill(b->data, b->numel, 3);
@@ -91,25 +104,26 @@ START_TEST(forward_matches_naive) {
         for (int64_t i = 0; i < y->numel; i++) {
             double e = fabs(y->data[i] - ref[i]) / scale;
             worst = e > worst ? e : worst;
-            ck_assert_msg(e <= tile_tol(_i), "tile %s case %zu: y[%lld] = %.7g, want %.7g (scale %.3g)", tiles[_i], k,
+            ck_assert_msg(e <= tile_tol(_i), "tile %d case %zu: y[%lld] = %.7g, want %.7g (scale %.3g)", tiles[_i], k,
                           (long long)i, y->data[i], ref[i], scale);
         }
         if (getenv("CT_TEST_VERBOSE"))
-            fprintf(stderr, "tile %s case %zu: max error %.3g of scale\n", tiles[_i], k, worst);
+            fprintf(stderr, "tile %d case %zu: max error %.3g of scale\n", tiles[_i], k, worst);
         free(ref);
         ct_graph_free(g);
     }
 }
 END_TEST
 
-/* Output, dX (dx_fresh or accumulating) and dW of sum(y * r) for one algo. */
+/* Output, dX (dx_fresh or accumulating) and dW of sum(y * r) on a graph
+ * with the engine options eo. */
 typedef struct run_out {
     float *y, *dx, *dw;
 } run_out;
 
-static run_out run_conv(const wcase *t, const char *algo, bool twice) {
-    setenv("CT_CONV_ALGO", algo, 1);
+static run_out run_conv(const wcase *t, const ct_engine_opts *eo, bool twice) {
     ct_graph *g = ct_graph_new(0);
+    ct_graph_set_engine(g, eo);
     ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
     ct_tensor *b = ct_tensor_new1(g, t->o);
     fill(x->data, x->numel, 4), fill(w->data, w->numel, 5), fill(b->data, b->numel, 6);
@@ -146,103 +160,101 @@ static void expect_close(const char *what, size_t ti, size_t k, const float *a, 
     for (int64_t i = 0; i < n; i++) {
         double e = fabs(a[i] - b[i]) / scale;
         worst = e > worst ? e : worst;
-        ck_assert_msg(e <= tile_tol(ti), "tile %s case %zu %s[%lld]: winograd %.7g, im2col %.7g", tiles[ti], k, what,
+        ck_assert_msg(e <= tile_tol(ti), "tile %d case %zu %s[%lld]: winograd %.7g, im2col %.7g", tiles[ti], k, what,
                       (long long)i, a[i], b[i]);
     }
     if (getenv("CT_TEST_VERBOSE"))
-        fprintf(stderr, "tile %s case %zu %s: max error %.3g of scale\n", tiles[ti], k, what, worst);
+        fprintf(stderr, "tile %d case %zu %s: max error %.3g of scale\n", tiles[ti], k, what, worst);
 }
 
 /* Loop index: tile size, and the weight gradient accumulated directly or
- * transposed (CT_WINO_DU_T, the default below 64x64 channels). */
+ * transposed (wino_du_transposed, the default below 64x64 channels). */
 START_TEST(gradients_match_im2col) {
     size_t ti = (size_t)_i % NTILES;
-    setenv("CT_WINO_TILE", tiles[ti], 1);
-    setenv("CT_WINO_DU_T", _i < (int)NTILES ? "0" : "1", 1);
+    const ct_engine_opts wo = engine(CT_CONV_ALGO_WINOGRAD, tiles[ti], _i < (int)NTILES ? 0 : 1, 0, NULL);
+    const ct_engine_opts io = engine(CT_CONV_ALGO_IM2COL, tiles[ti], _i < (int)NTILES ? 0 : 1, 0, NULL);
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const wcase *t = &cases[k];
         for (int twice = 0; twice < 2; twice++) {
-            run_out a = run_conv(t, "winograd", twice), b = run_conv(t, "im2col", twice);
+            run_out a = run_conv(t, &wo, twice), b = run_conv(t, &io, twice);
             expect_close("y", ti, k, a.y, b.y, t->n * t->o * t->h * t->w);
             expect_close("dx", ti, k, a.dx, b.dx, t->n * t->c * t->h * t->w);
             expect_close("dw", ti, k, a.dw, b.dw, t->o * t->c * 9);
             run_free(&a), run_free(&b);
         }
     }
-    unsetenv("CT_WINO_DU_T");
 }
 END_TEST
 
 /* ---- finite differences ---- */
 
+/* ctx: the engine options (the checker makes the graph). */
 static ct_tensor *b_conv(ct_graph *g, ct_tensor **in, void *ctx) {
-    (void)ctx;
+    ct_graph_set_engine(g, ctx);
     return ct_conv2d(g, in[0], in[1], in[2], 1, 1);
 }
 
 static ct_tensor *b_conv_twice(ct_graph *g, ct_tensor **in, void *ctx) {
-    (void)ctx;
+    ct_graph_set_engine(g, ctx);
     return ct_mul(g, ct_conv2d(g, in[0], in[1], NULL, 1, 1), ct_conv2d(g, in[0], in[2], NULL, 1, 1));
 }
 
-static void gradcheck(const wcase *t, bool twice) {
+static void gradcheck(const wcase *t, bool twice, const ct_engine_opts *eo) {
     int64_t xs[4] = {t->n, t->c, t->h, t->w}, ws[4] = {t->o, t->c, 3, 3}, bs[1] = {t->o};
     ct_tensor *in[3] = {ct_gradcheck_input(4, xs, 11), ct_gradcheck_input(4, ws, 12),
                         twice ? ct_gradcheck_input(4, ws, 13) : ct_gradcheck_input(1, bs, 13)};
     char report[2048];
-    int bad = ct_gradcheck(twice ? b_conv_twice : b_conv, in, 3, NULL, 1e-2, 1e-2, report, sizeof report);
+    int bad = ct_gradcheck(twice ? b_conv_twice : b_conv, in, 3, (void *)eo, 1e-2, 1e-2, report, sizeof report);
     for (int i = 0; i < 3; i++) ct_gradcheck_input_free(in[i]);
     ck_assert_msg(bad == 0, "winograd %lldx%lld c%lld o%lld: %s", (long long)t->h, (long long)t->w, (long long)t->c,
                   (long long)t->o, report);
 }
 
 START_TEST(finite_differences) {
-    setenv("CT_CONV_ALGO", "winograd", 1);
-    setenv("CT_WINO_TILE", tiles[_i], 1);
+    const ct_engine_opts eo = engine(CT_CONV_ALGO_WINOGRAD, tiles[_i], -1, 0, NULL);
     const wcase t[] = {{2, 3, 6, 6, 2, true}, {1, 2, 5, 7, 3, true}, {1, 2, 3, 34, 2, true}};
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) gradcheck(&t[i], false);
-    gradcheck(&t[1], true);
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) gradcheck(&t[i], false, &eo);
+    gradcheck(&t[1], true, &eo);
 }
 END_TEST
 
 /* Bit-identical for 1 and 3 threads, with many chunks per weight-gradient
  * partition (small chunks forced). */
 START_TEST(thread_count_independent) {
-    setenv("CT_WINO_CHUNK_FLOATS", "20000", 1);
-    setenv("CT_WINO_TILE", tiles[_i], 1);
     const wcase t = {24, 16, 10, 9, 8, true};
     run_out r[2];
     for (int run = 0; run < 2; run++) {
         ct_error err = CT_ERROR_INIT;
         ct_threadpool *pool = run ? ct_threadpool_new(3, &err) : NULL;
-        ct_set_default_pool(pool);
-        r[run] = run_conv(&t, "winograd", true);
-        ct_set_default_pool(NULL);
+        ck_assert(!run || pool != NULL);
+        const ct_engine_opts eo = engine(CT_CONV_ALGO_WINOGRAD, tiles[_i], -1, 20000, pool);
+        r[run] = run_conv(&t, &eo, true);
         ct_threadpool_free(pool);
     }
     ck_assert(memcmp(r[0].y, r[1].y, sizeof(float) * (size_t)(t.n * t.o * t.h * t.w)) == 0);
     ck_assert(memcmp(r[0].dx, r[1].dx, sizeof(float) * (size_t)(t.n * t.c * t.h * t.w)) == 0);
     ck_assert(memcmp(r[0].dw, r[1].dw, sizeof(float) * (size_t)(t.o * t.c * 9)) == 0);
     run_free(&r[0]), run_free(&r[1]);
-    unsetenv("CT_WINO_CHUNK_FLOATS");
-    unsetenv("CT_WINO_TILE");
 }
 END_TEST
 
-/* Without CT_CONV_ALGO: Winograd from 16 input channels, im2col below;
- * without CT_WINO_TILE: F(4,3) where its vector transforms apply (AVX-512
+/* conv_algo AUTO: Winograd from 16 input channels, im2col below;
+ * wino_tile 0: F(4,3) where its vector transforms apply (AVX-512
  * builds, maps up to 32 wide), F(2,3) otherwise. */
 START_TEST(default_dispatch) {
     const wcase wide = {2, 16, 8, 8, 4, false}, narrow = {2, 3, 8, 8, 4, false};
-    unsetenv("CT_WINO_TILE");
-    run_out f = run_conv(&wide, "winograd", false), i = run_conv(&wide, "im2col", false);
-    setenv("CT_WINO_TILE", "2", 1);
-    run_out f2 = run_conv(&wide, "winograd", false);
-    setenv("CT_WINO_TILE", "4", 1);
-    run_out f4 = run_conv(&wide, "winograd", false);
-    unsetenv("CT_WINO_TILE");
-    unsetenv("CT_CONV_ALGO");
-    run_out d = run_conv(&wide, "", false);
+    const ct_engine_opts wino = engine(CT_CONV_ALGO_WINOGRAD, 0, -1, 0, NULL);
+    const ct_engine_opts im2col = engine(CT_CONV_ALGO_IM2COL, 0, -1, 0, NULL);
+    const ct_engine_opts wino2 = engine(CT_CONV_ALGO_WINOGRAD, 2, -1, 0, NULL);
+    const ct_engine_opts wino4 = engine(CT_CONV_ALGO_WINOGRAD, 4, -1, 0, NULL);
+    ct_engine_opts dflt;
+    ct_engine_opts_init(&dflt);
+    ck_assert_int_eq(dflt.conv_algo, CT_CONV_ALGO_AUTO);
+    ck_assert_int_eq(dflt.wino_tile, 0);
+    run_out f = run_conv(&wide, &wino, false), i = run_conv(&wide, &im2col, false);
+    run_out f2 = run_conv(&wide, &wino2, false);
+    run_out f4 = run_conv(&wide, &wino4, false);
+    run_out d = run_conv(&wide, &dflt, false);
     const size_t ny = sizeof(float) * 2 * 4 * 8 * 8;
     ck_assert(memcmp(d.y, f.y, ny) == 0);
     ck_assert(memcmp(d.y, i.y, ny) != 0);
@@ -253,8 +265,8 @@ START_TEST(default_dispatch) {
     ck_assert(memcmp(d.y, f2.y, ny) == 0);
 #endif
     run_free(&f), run_free(&i), run_free(&d), run_free(&f2), run_free(&f4);
-    i = run_conv(&narrow, "im2col", false);
-    d = run_conv(&narrow, "", false);
+    i = run_conv(&narrow, &im2col, false);
+    d = run_conv(&narrow, &dflt, false);
     ck_assert(memcmp(d.y, i.y, ny) == 0);
     run_free(&i), run_free(&d);
 }

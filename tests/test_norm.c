@@ -206,8 +206,9 @@ START_TEST(thread_count_independent) {
     for (int run = 0; run < 2; run++) {
         ct_error err = CT_ERROR_INIT;
         ct_threadpool *pool = run ? ct_threadpool_new(2, &err) : NULL;
-        ct_set_default_pool(pool);
+        ck_assert(!run || pool != NULL);
         ct_graph *g = ct_graph_new(0);
+        ct_graph_set_pool(g, pool);
         ct_tensor *x = ct_tensor_new4(g, 64, 8, 12, 12), *w = ct_tensor_new1(g, 8), *b = ct_tensor_new1(g, 8);
         fill(x->data, x->numel, 9, -1, 1), fill(w->data, 8, 10, 0.5f, 1.5f), fill(b->data, 8, 11, -1, 1);
         x->flags |= CT_TENSOR_REQUIRES_GRAD;
@@ -222,7 +223,6 @@ START_TEST(thread_count_independent) {
             ck_assert(memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)x->numel) == 0);
         }
         ct_graph_free(g);
-        ct_set_default_pool(NULL);
         ct_threadpool_free(pool);
     }
     for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]);

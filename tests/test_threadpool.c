@@ -112,14 +112,60 @@ START_TEST(jobs_and_loops_together) {
 }
 END_TEST
 
-START_TEST(default_pool) {
-    ck_assert_ptr_null(ct_default_pool());
+/* A graph's engine options: defaults, set/get round trip, and
+ * ct_graph_set_pool replacing only the pool. */
+START_TEST(graph_pool_and_engine) {
+    ct_graph *g = ct_graph_new(0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_null(ct_graph_pool(g));
+    const ct_engine_opts *e = ct_graph_engine(g);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_null(e->pool);
+    ck_assert_int_eq(e->conv_algo, CT_CONV_ALGO_AUTO);
+    ck_assert_int_eq(e->wino_tile, 0);
+    ck_assert_int_eq(e->wino_chunk_floats, 0);
+    ck_assert_int_eq(e->wino_du_transposed, -1);
+
     ct_error err = CT_ERROR_INIT;
-    ct_threadpool *p = ct_threadpool_new(2, &err);
-    ct_set_default_pool(p);
-    ck_assert_ptr_eq(ct_default_pool(), p);
-    ct_threadpool_free(p); /* freeing the default pool clears it */
-    ck_assert_ptr_null(ct_default_pool());
+    ct_threadpool *p = ct_threadpool_new(2, &err), *q = ct_threadpool_new(3, &err);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(q);
+    ct_graph_set_pool(g, p);
+    ck_assert_ptr_eq(ct_graph_pool(g), p);
+    ck_assert_ptr_eq(ct_graph_engine(g)->pool, p);
+    ck_assert_int_eq(ct_graph_engine(g)->wino_du_transposed, -1);
+
+    ct_engine_opts o;
+    ct_engine_opts_init(&o);
+    o.pool = q;
+    o.conv_algo = CT_CONV_ALGO_WINOGRAD;
+    o.wino_tile = 4;
+    o.wino_chunk_floats = 12345;
+    o.wino_du_transposed = 1;
+    ct_graph_set_engine(g, &o);
+    o.wino_tile = 2; /* the graph keeps a copy */
+    e = ct_graph_engine(g);
+    ck_assert_ptr_eq(e->pool, q);
+    ck_assert_ptr_eq(ct_graph_pool(g), q);
+    ck_assert_int_eq(e->conv_algo, CT_CONV_ALGO_WINOGRAD);
+    ck_assert_int_eq(e->wino_tile, 4);
+    ck_assert_int_eq(e->wino_chunk_floats, 12345);
+    ck_assert_int_eq(e->wino_du_transposed, 1);
+
+    ct_graph_set_pool(g, p); /* keeps the other options */
+    e = ct_graph_engine(g);
+    ck_assert_ptr_eq(e->pool, p);
+    ck_assert_int_eq(e->conv_algo, CT_CONV_ALGO_WINOGRAD);
+    ck_assert_int_eq(e->wino_tile, 4);
+    ck_assert_int_eq(e->wino_chunk_floats, 12345);
+    ck_assert_int_eq(e->wino_du_transposed, 1);
+    ct_graph_set_pool(g, NULL);
+    ck_assert_ptr_null(ct_graph_pool(g));
+    ck_assert_int_eq(ct_graph_engine(g)->wino_tile, 4);
+
+    ct_graph_free(g);
+    ct_threadpool_free(p);
+    ct_threadpool_free(q);
 }
 END_TEST
 
@@ -129,7 +175,7 @@ int main(void) {
     tcase_add_test(tc, parallel_for_covers_every_index_once);
     tcase_add_test(tc, nested_calls_run_serially);
     tcase_add_test(tc, jobs_and_loops_together);
-    tcase_add_test(tc, default_pool);
+    tcase_add_test(tc, graph_pool_and_engine);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
 }
