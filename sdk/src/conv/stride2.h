@@ -1,4 +1,4 @@
-/* Stride-2 convolutions through phase planes (internal, used by conv2d.c).
+/* Stride-2 convolutions through phase planes (internal, used by conv2d.c and im2col.c).
  *
  * A stride-2 kernel reads every other input pixel, so its im2col is a
  * strided gather and its col2im a strided scatter: one short row operation
