@@ -1,6 +1,7 @@
-/* Winograd convolution (sdk/src/conv_winograd.c, conv_winograd4.c), reached
- * through ct_conv2d with the graph's engine option conv_algo = WINOGRAD, for
- * both tile sizes (wino_tile 2: F(2x2,3x3), 4: F(4x4,3x3)): forward against a naive
+/* Winograd convolution (sdk/src/conv/winograd.c, the driver, and the
+ * transforms conv/winograd_f2.c and conv/winograd_f4.c), reached through
+ * ct_conv2d with the graph's engine option conv_algo = WINOGRAD, for both
+ * tile sizes (wino_tile 2: F(2x2,3x3), 4: F(4x4,3x3)): forward against a naive
  * double reference, data and weight gradients against the im2col path,
  * finite-difference gradients (including accumulation into an existing
  * input gradient, odd map sizes and the scalar paths for maps wider than

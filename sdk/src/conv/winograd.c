@@ -1,6 +1,8 @@
 /* Winograd convolution (Lavin & Gray 2016) for 3x3 stride-1 pad-1 kernels:
  * forward, data gradient and weight gradient, with output tiles of 2x2
- * (F(2x2,3x3), winograd_f2.c) or 4x4 (F(4x4,3x3), winograd_f4.c).
+ * (F(2x2,3x3), winograd_f2.c) or 4x4 (F(4x4,3x3), winograd_f4.c). This
+ * file is the driver: chunking, the GEMMs, the thread split and the choice
+ * of tile size; the transforms are the tile sizes' files.
  *
  * With g the 3x3 kernel, d an (m+2)x(m+2) input tile and Y the m x m
  * output tile (m = 2 or 4):
@@ -24,9 +26,10 @@
  * F(2,3) as before -> F(4,3) with the transposed weight gradient and the
  * chunk minimum below: 32ch 28x28 ~143 -> ~104-111, 64ch 14x14 ~119 ->
  * ~89, 128ch 7x7 ~187 -> ~100. Wider maps keep F(2,3) (the scalar F(4,3)
- * transforms measured no faster there). The graph's engine options
- * (from CT_WINO_TILE=2|4, read once at start-up) force the tile size, CT_WINO_DU_T=0|1 the weight
- * gradient's layout (see ct__wg_du_transposed), for A/B tests.
+ * transforms measured no faster there). The graph's engine options force
+ * the tile size (wino_tile, CT_WINO_TILE=2|4) and the weight gradient's
+ * layout (wino_du_transposed, CT_WINO_DU_T=0|1, see ct__wg_du_transposed),
+ * for A/B tests; programs read those variables once, at start-up.
  *
  * Why this shape:
  *  - Tiles are processed in chunks of whole images, sized so the chunk's
@@ -295,7 +298,8 @@ typedef struct ct__wg_bwd {
  * and the transpose is cheap (28x28 and 14x14 layers' backward 5-10%
  * faster). At 128x128 channels the plain call measured faster. */
 static bool ct__wg_du_transposed(const ct__wg *q, const ct_engine_opts *eo) {
-    if (eo->wino_du_transposed == 0 || eo->wino_du_transposed == 1) return eo->wino_du_transposed == 1; /* tuning aid */
+    /* tuning aid: 0 or 1 forces the layout */
+    if (eo->wino_du_transposed == 0 || eo->wino_du_transposed == 1) return eo->wino_du_transposed == 1;
     return q->o * q->c <= 64 * 64;
 }
 
@@ -367,7 +371,8 @@ bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, 
     float *slots = dw ? ct_graph_alloc(g, (size_t)(parts * q.np * o * c) * sizeof(float)) : NULL;
     if (!u || !scratch || (dw && !slots)) return false;
     ct__wg_weights_any(&q, wt, u);
-    ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, ct__wg_du_transposed(&q, ct_graph_engine(g)), scratch};
+    bool du_t = ct__wg_du_transposed(&q, ct_graph_engine(g));
+    ct__wg_bwd a = {&q, x, u, dy, dx, dx_fresh, slots, parts, du_t, scratch};
     ct_parallel_for(threads > 1 ? ct_graph_pool(g) : NULL, parts, 1, ct__wg_bwd_range, &a);
     if (dw) {
         /* Sum the slots in slot order (thread-count independent), undo

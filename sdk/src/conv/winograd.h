@@ -6,7 +6,8 @@
  * and channel pair (4x fewer), F(2x2,3x3) 16 instead of 36 (2.25x), at the
  * cost of cheap transforms. All three passes (forward, data gradient,
  * weight gradient) are Winograd; winograd.c's header says which tile
- * size is used when (CT_WINO_TILE=2|4 forces it). */
+ * size is used when (the engine option wino_tile, CT_WINO_TILE=2|4,
+ * forces it). */
 #ifndef CT_CONV_WINOGRAD_H
 #define CT_CONV_WINOGRAD_H
 
@@ -17,8 +18,9 @@
 
 /* Whether conv2d.c should use Winograd for this convolution: 3x3, stride
  * 1, pad 1, and enough channels (CT__WINO_MIN_C) that the 16 small GEMMs
- * are worth it. The graph's engine options (conv_algo, CT_CONV_ALGO in the
- * environment of the host) can force the choice (winograd still only for 3x3 stride 1 pad 1), for A/B tests. */
+ * are worth it. The graph's engine option conv_algo (CT_CONV_ALGO in the
+ * program's environment) can force the choice (winograd still only for
+ * 3x3 stride 1 pad 1), for A/B tests. */
 bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad);
 
 /* y (N,O,H,W) = conv(x (N,C,H,W), w (O,C,3,3)) + b (b may be NULL).

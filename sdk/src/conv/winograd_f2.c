@@ -180,9 +180,8 @@ static void ct__wg_din_plane(const ct__wg *q, const float *dv, int64_t vs, float
  * (tw <= 15 tiles) fits one 16-lane vector: each transform handles a whole
  * tile row with a handful of vector ops. Image rows are split into even
  * and odd columns (one permute each), so a tile's 4 columns are lanes tx
- * and tx+1 of two vectors. Lanes past the map are zero (masked loads). */
-#define CT__WG_SIMD_MAX_W 30
-
+ * and tx+1 of two vectors. Lanes past the map are zero (masked loads).
+ * CT__WG_SIMD_MAX_W and the state ct__wg_simd are in winograd_f2.h. */
 
 static void ct__wg_simd_init(const ct__wg *q, ct__wg_simd *s) {
     s->tile = (__mmask16)((1u << q->tw) - 1u);
