@@ -31,14 +31,17 @@ typedef struct net_out {
 
 #define NET_ITERS 3
 
-/* x (8,16,14,14) -> conv 3x3 pad 1, 16 -> 16 channels (Winograd under AUTO)
- * -> batchnorm (train, batch statistics) -> relu -> conv 3x3 stride 2 pad 1,
- * 16 -> 8 -> mean(y * y). Fresh tensors after each reset; same values every
+/* x (48,16,14,14) -> conv 3x3 pad 1, 16 -> 16 channels (Winograd under AUTO)
+ * -> batchnorm (train, batch statistics) -> relu -> maxpool 3x3 stride 1
+ * pad 1 -> conv 3x3 stride 2 pad 1, 16 -> 8 (im2col, phase planes) ->
+ * mean(y * y). 48 images make the 150528-float activations large enough
+ * that batch norm, relu and the pooling split over the pool too (their
+ * serial cut-offs are 64K and 128K floats), not only the convolutions. Fresh tensors after each reset; same values every
  * iteration. Returns a message on failure (Check's assertions are not for
  * worker threads), NULL on success. */
 static const char *run_net(ct_graph *g, net_out *o) {
     ct_graph_reset(g);
-    ct_tensor *x = ct_tensor_new4(g, 8, 16, 14, 14), *w1 = ct_tensor_new4(g, 16, 16, 3, 3);
+    ct_tensor *x = ct_tensor_new4(g, 48, 16, 14, 14), *w1 = ct_tensor_new4(g, 16, 16, 3, 3);
     ct_tensor *b1 = ct_tensor_new1(g, 16), *gam = ct_tensor_new1(g, 16), *bet = ct_tensor_new1(g, 16);
     ct_tensor *w2 = ct_tensor_new4(g, 8, 16, 3, 3), *b2 = ct_tensor_new1(g, 8);
     if (!x || !w1 || !b1 || !gam || !bet || !w2 || !b2) return "tensor allocation failed";
@@ -51,6 +54,7 @@ static const char *run_net(ct_graph *g, net_out *o) {
     ct_tensor *h = ct_conv2d(g, x, w1, b1, 1, 1);
     h = ct_batchnorm(g, h, gam, bet, NULL, NULL, 0.1f, 1e-5f);
     h = ct_relu(g, h);
+    h = ct_maxpool2d(g, h, 3, 1, 1);
     ct_tensor *y = ct_conv2d(g, h, w2, b2, 2, 1);
     ct_tensor *l = ct_mean(g, ct_mul(g, y, y));
     if (!l) return "building the network failed";
@@ -229,7 +233,8 @@ END_TEST
 START_TEST(from_env_rejects_malformed) {
     static const struct {
         const char *name, *value;
-    } bad[] = {{"CT_WINO_TILE", "3"}, {"CT_CONV_ALGO", "fast"}, {"CT_WINO_CHUNK_FLOATS", "-5"}};
+    } bad[] = {{"CT_WINO_TILE", "3"},          {"CT_CONV_ALGO", "fast"}, {"CT_WINO_CHUNK_FLOATS", "-5"},
+               {"CT_WINO_CHUNK_FLOATS", "12k"}, {"CT_WINO_DU_T", "2"},    {"CT_WINO_DU_T", "yes"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         unset_all();
         setenv(bad[i].name, bad[i].value, 1);

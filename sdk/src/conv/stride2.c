@@ -41,6 +41,7 @@ static void ct__deinterleave(const float *src, int64_t n, float *even, int64_t n
         if (odd) _mm512_mask_storeu_ps(odd + i, ct__s2_lanes(no - i), _mm512_permutex2var_ps(lo, io, hi));
     }
 #else
+    (void)n; /* the vector loop's bound */
     for (; i < ne; i++) even[i] = src[2 * i];
     for (i = 0; odd && i < no; i++) odd[i] = src[2 * i + 1];
 #endif

@@ -1,4 +1,5 @@
 /* Logging through the host services table, and the metrics set. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,13 @@ static const char *level_name(ct_log_level level) {
     return "log";
 }
 
+/* CONTRAST_DEBUG, read once per process (the first fallback log call), not
+ * per message. */
+static pthread_once_t ct__log_once = PTHREAD_ONCE_INIT;
+static bool ct__log_debug;
+
+static void ct__log_read_env(void) { ct__log_debug = getenv("CONTRAST_DEBUG") != NULL; }
+
 void ct_log(const ct_host *h, ct_log_level level, const char *fmt, ...) {
     char msg[2048];
     va_list ap;
@@ -27,7 +35,10 @@ void ct_log(const ct_host *h, ct_log_level level, const char *fmt, ...) {
         h->log(h, level, "%s", msg);
         return;
     }
-    if (level == CT_LOG_DEBUG && !getenv("CONTRAST_DEBUG")) return;
+    if (level == CT_LOG_DEBUG) {
+        pthread_once(&ct__log_once, ct__log_read_env);
+        if (!ct__log_debug) return;
+    }
     fprintf(stderr, "contrast: %s: %s\n", level_name(level), msg);
 }
 
