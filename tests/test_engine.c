@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <contrast/contrast.h>
 
 #include "ct_test.h"
@@ -106,6 +107,9 @@ static void *worker(void *p) {
 }
 
 START_TEST(concurrent_graphs_own_pools) {
+    /* One OpenBLAS thread per caller, as the host and bench/step run it:
+     * otherwise the convolutions would not split over the graphs' pools. */
+    openblas_set_num_threads(1);
     /* Serial reference. */
     ct_graph *gs = ct_graph_new(0);
     ck_assert_ptr_nonnull(gs);
