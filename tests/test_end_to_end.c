@@ -186,6 +186,183 @@ START_TEST(test_head_names) {
 }
 END_TEST
 
+/* ---- the SDK's projection head (contrast/mlp.h) on its own ------------------ */
+
+static const ct_param_spec head_spec[] = {
+    CT_MLP_HEAD_PARAMS("[128]", "64"),
+    CT_PARAM_END,
+};
+
+/* The store's entries as "name kind flags d0xd1" lines, declaration order. */
+static void store_layout(const ct_params *p, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ct_params_count(p) && len < n; i++) {
+        const char *name;
+        ct_param_kind kind;
+        uint32_t flags;
+        ct_tensor *t = ct_params_at(p, i, &name, &kind, &flags);
+        len += (size_t)snprintf(buf + len, n - len, "%s %d %u %lldx%lld\n", name, (int)kind, flags,
+                                (long long)t->shape[0], t->ndim > 1 ? (long long)t->shape[1] : 0LL);
+    }
+}
+
+/* Names, order (which fixes the random init), kinds, no-decay flags and
+ * shapes are those every architecture had before the head moved into the
+ * SDK; the settings-free constructor gives the same store, values included. */
+START_TEST(test_mlp_layout_and_settings_free_constructor) {
+    ct_error err = CT_ERROR_INIT;
+    ct_settings *s;
+    ck_assert_int_eq(ct_settings_parse(head_spec, "head_hidden = [8, 6]; head_out = 3; head_bn = true;", "t", &s,
+                                       &err), CT_OK);
+    ct_params *a = ct_params_new(7), *b = ct_params_new(7);
+    ct_mlp *ma, *mb;
+    ck_assert_msg(ct_mlp_from_settings(s, a, "head", 5, "t", &ma, &err) == CT_OK, "%s", err.msg);
+    const int64_t hidden[] = {8, 6};
+    ct_mlp_config cfg = {2, hidden, 3, true, true, 0.1f, {0}};
+    ck_assert_msg(ct_mlp_new(b, "head", 5, &cfg, &mb, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(ct_mlp_out_dim(ma), 3);
+    ck_assert_int_eq(ct_mlp_out_dim(mb), 3);
+    static char la[4096], lb[4096];
+    store_layout(a, la, sizeof la);
+    store_layout(b, lb, sizeof lb);
+    ck_assert_str_eq(la, "head.0.weight 0 0 8x5\n"
+                         "head.1.weight 0 1 8x0\n"
+                         "head.1.bias 0 1 8x0\n"
+                         "head.1.running_mean 1 1 8x0\n"
+                         "head.1.running_var 1 1 8x0\n"
+                         "head.3.weight 0 0 6x8\n"
+                         "head.4.weight 0 1 6x0\n"
+                         "head.4.bias 0 1 6x0\n"
+                         "head.4.running_mean 1 1 6x0\n"
+                         "head.4.running_var 1 1 6x0\n"
+                         "head.6.weight 0 0 3x6\n"
+                         "head.6.bias 0 1 3x0\n");
+    ck_assert_str_eq(la, lb);
+    ck_assert_int_eq(ct_params_finalize(a, &err), CT_OK);
+    ck_assert_int_eq(ct_params_finalize(b, &err), CT_OK);
+    ck_assert_uint_eq(ct_params_numel(a), ct_params_numel(b));
+    ck_assert(memcmp(ct_params_data(a), ct_params_data(b), ct_params_numel(a) * sizeof(float)) == 0);
+    ck_assert(memcmp(ct_params_buffer_data(a), ct_params_buffer_data(b),
+                     ct_params_buffer_numel(a) * sizeof(float)) == 0);
+    ct_mlp_free(ma);
+    ct_mlp_free(mb);
+    ct_params_free(a);
+    ct_params_free(b);
+    ct_settings_free(s);
+
+    /* Without batch norm every Linear keeps its bias; ReLUs take indices. */
+    ct_params *c = ct_params_new(1);
+    ct_mlp *mc;
+    ct_mlp_config plain = {1, (const int64_t[]){4}, 2, false, true, 0.1f, {0}};
+    ck_assert_int_eq(ct_mlp_new(c, "key_head", 3, &plain, &mc, &err), CT_OK);
+    store_layout(c, la, sizeof la);
+    ck_assert_str_eq(la, "key_head.0.weight 0 0 4x3\nkey_head.0.bias 0 1 4x0\n"
+                         "key_head.2.weight 0 0 2x4\nkey_head.2.bias 0 1 2x0\n");
+    ct_mlp_free(mc);
+    ct_params_free(c);
+}
+END_TEST
+
+/* Forward: identity weights through a linear head and through one hidden
+ * ReLU layer; batch norm in eval mode uses the running statistics. */
+START_TEST(test_mlp_forward) {
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(1);
+    ct_mlp *lin, *deep;
+    ct_mlp_config c1 = {0, NULL, 2, false, false, 0.1f, {0}};
+    ct_mlp_config c2 = {1, (const int64_t[]){2}, 2, true, true, 0.1f, {0}};
+    ck_assert_int_eq(ct_mlp_new(p, "lin", 2, &c1, &lin, &err), CT_OK);
+    ck_assert_int_eq(ct_mlp_new(p, "deep", 2, &c2, &deep, &err), CT_OK);
+    ck_assert_ptr_null(ct_params_find(p, "lin.0.bias"));
+    ck_assert_int_eq(ct_params_finalize(p, &err), CT_OK);
+    const char *eye[] = {"lin.0.weight", "deep.0.weight", "deep.3.weight"};
+    for (int k = 0; k < 3; k++) {
+        float *w = ct_params_find(p, eye[k])->data;
+        w[0] = 1, w[1] = 0, w[2] = 0, w[3] = 1;
+    }
+    memset(ct_params_find(p, "deep.3.bias")->data, 0, 2 * sizeof(float));
+    ct_params_find(p, "deep.1.running_mean")->data[0] = 1; /* column 0 shifted by -1 */
+    ct_graph *g = ct_graph_new(0);
+    ct_graph_set_train(g, false);
+    float xs[] = {3, -2, 0.5f, 4};
+    int64_t shape[2] = {2, 2};
+    ct_tensor *x = ct_tensor_wrap(g, xs, 2, shape);
+    ct_tensor *y = ct_mlp_forward(lin, g, x);
+    ck_assert_msg(y != NULL, "%s", ct_graph_error(g));
+    for (int i = 0; i < 4; i++) ck_assert(fabsf(y->data[i] - xs[i]) < 1e-6f);
+    ct_tensor *z = ct_mlp_forward(deep, g, x);
+    ck_assert_msg(z != NULL, "%s", ct_graph_error(g));
+    ck_assert_int_eq(z->shape[0], 2);
+    ck_assert_int_eq(z->shape[1], 2);
+    /* bn (x - mean) / sqrt(1 + eps), then ReLU */
+    float want[] = {2, 0, 0, 4};
+    for (int i = 0; i < 4; i++) ck_assert_msg(fabsf(z->data[i] - want[i]) < 1e-4f, "%d: %g", i, z->data[i]);
+    ck_assert_ptr_null(ct_mlp_forward(deep, g, NULL));
+    ct_graph_free(g);
+    ct_mlp_free(lin);
+    ct_mlp_free(deep);
+    ct_mlp_free(NULL);
+    ct_params_free(p);
+}
+END_TEST
+
+START_TEST(test_mlp_errors) {
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(1);
+    static char sentinel;
+    ct_mlp *m = (ct_mlp *)&sentinel; /* must come back NULL on failure */
+    ct_settings *s;
+    /* Too many hidden layers: names the setting and where it was set. */
+    ck_assert_int_eq(ct_settings_parse(head_spec, "head_hidden = [1, 1, 1, 1, 1, 1, 1, 1];", "t", &s, &err), CT_OK);
+    ck_assert_int_eq(ct_mlp_from_settings(s, p, "head", 4, "owner_x", &m, &err), CT_ERR_CONFIG);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "owner_x: head_hidden") && strstr(err.msg, "at most 7"), "%s", err.msg);
+    ct_settings_free(s);
+    /* A schema without CT_MLP_HEAD_PARAMS: the settings' misuse, naming the key. */
+    static const ct_param_spec other[] = {CT_PARAM_FLOAT("temperature", "0.5", 0, 1, "t"), CT_PARAM_END};
+    ck_assert_int_eq(ct_settings_parse(other, "", "owner_y", &s, &err), CT_OK);
+    ck_assert_int_eq(ct_mlp_from_settings(s, p, "head", 4, "owner_y", &m, &err), CT_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "owner_y") && strstr(err.msg, "'head_hidden' is not declared"), "%s", err.msg);
+    ct_settings_free(s);
+    ck_assert_uint_eq(ct_params_count(p), 0);
+    /* Bad configs for the settings-free constructor declare nothing. */
+    const int64_t zero[] = {0}, one[] = {1};
+    const ct_mlp_config ok = {1, one, 2, false, true, 0.1f, {0}};
+    ct_mlp_config c = ok;
+    c.hidden = zero;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "hidden size 0 is 0"), "%s", err.msg);
+    c = ok, c.hidden = NULL;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_INVALID);
+    c = ok, c.n_hidden = CT_MLP_MAX_LAYERS;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_CONFIG);
+    c = ok, c.out = 0;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_CONFIG);
+    ck_assert_int_eq(ct_mlp_new(p, "head", 0, &ok, &m, &err), CT_ERR_CONFIG);
+    c = ok, c.bn_momentum = 1.5f;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_CONFIG);
+    c = ok, c.bn_momentum = NAN;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_CONFIG);
+    c = ok, c.reserved[3] = 1;
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &c, &m, &err), CT_ERR_INVALID);
+    ck_assert_int_eq(ct_mlp_new(NULL, "head", 4, &ok, &m, &err), CT_ERR_INVALID);
+    ck_assert_int_eq(ct_mlp_new(p, NULL, 4, &ok, &m, &err), CT_ERR_INVALID);
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, NULL, &m, &err), CT_ERR_INVALID);
+    ck_assert_ptr_null(m);
+    ck_assert_uint_eq(ct_params_count(p), 0);
+    /* A name clash is the store's error, prefixed with the owner. */
+    ck_assert_int_eq(ct_mlp_new(p, "head", 4, &ok, &m, &err), CT_OK);
+    ct_mlp_free(m);
+    ck_assert_int_eq(ct_settings_parse(head_spec, "", "t", &s, &err), CT_OK);
+    ck_assert_int_ne(ct_mlp_from_settings(s, p, "head", 4, "owner_z", &m, &err), CT_OK);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strncmp(err.msg, "owner_z: ", 9) == 0 && strstr(err.msg, "head.0.weight"), "%s", err.msg);
+    ct_settings_free(s);
+    ct_params_free(p);
+}
+END_TEST
+
 /* ---- whole runs through the CLI ---------------------------------------------- */
 
 #define SMALL_SETS                                                                      \
@@ -334,6 +511,9 @@ int main(void) {
     tcase_add_test(unit, test_nt_xent_temperature_and_three_views);
     tcase_add_test(unit, test_arch_gradient);
     tcase_add_test(unit, test_head_names);
+    tcase_add_test(unit, test_mlp_layout_and_settings_free_constructor);
+    tcase_add_test(unit, test_mlp_forward);
+    tcase_add_test(unit, test_mlp_errors);
     suite_add_tcase(s, unit);
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);

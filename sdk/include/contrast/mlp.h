@@ -58,13 +58,18 @@ typedef struct ct_mlp ct_mlp;
 
 /* Declare the head's parameters in `store` under `prefix` ("head" gives
  * "head.0.weight", ...) for inputs of size `in`, and return it in *out
- * (free with ct_mlp_free; the tensors belong to the store). Bad sizes are
- * CT_ERR_CONFIG, name clashes the store's error. */
+ * (free with ct_mlp_free; the tensors belong to the store, which must
+ * outlive the head and be finalized before ct_mlp_forward). Too many
+ * hidden layers, a size below 1 and a bn_momentum outside [0, 1] are
+ * CT_ERR_CONFIG; NULL arguments, missing hidden sizes and nonzero
+ * `reserved` fields CT_ERR_INVALID; name clashes the store's error. */
 ct_status ct_mlp_new(ct_params *store, const char *prefix, int64_t in, const ct_mlp_config *cfg, ct_mlp **out,
                      ct_error *err);
 
 /* The same, configured by the CT_MLP_HEAD_PARAMS settings of `s`. `owner`
- * (the plugin's name) prefixes error messages, which name the setting. */
+ * (the plugin's name) prefixes error messages, which name the setting. A
+ * schema without CT_MLP_HEAD_PARAMS gives the settings' own misuse status
+ * (ct_settings_status: "owner: setting 'head_hidden' is not declared ..."). */
 ct_status ct_mlp_from_settings(const ct_settings *s, ct_params *store, const char *prefix, int64_t in,
                                const char *owner, ct_mlp **out, ct_error *err);
 

@@ -62,13 +62,29 @@ static ct_status ct__mlp_layer_new(ct_params *store, const char *prefix, int idx
 
 ct_status ct_mlp_new(ct_params *store, const char *prefix, int64_t in, const ct_mlp_config *cfg, ct_mlp **out,
                      ct_error *err) {
-    *out = NULL;
+    if (out) *out = NULL;
+    if (!out || !store || !prefix || !cfg)
+        return ct_error_set(err, CT_ERR_INVALID, "ct_mlp_new: NULL %s",
+                            !out ? "out" : !store ? "store" : !prefix ? "prefix" : "config");
     if (cfg->n_hidden < 0 || cfg->n_hidden + 1 > CT_MLP_MAX_LAYERS)
         return ct_error_set(err, CT_ERR_CONFIG, "head '%s' has %d hidden layers, at most %d", prefix, cfg->n_hidden,
                             CT_MLP_MAX_LAYERS - 1);
+    if (cfg->n_hidden > 0 && !cfg->hidden)
+        return ct_error_set(err, CT_ERR_INVALID, "head '%s': %d hidden layers but no hidden sizes", prefix,
+                            cfg->n_hidden);
     if (in <= 0 || cfg->out <= 0)
         return ct_error_set(err, CT_ERR_CONFIG, "head '%s': sizes must be positive (in %lld, out %lld)", prefix,
                             (long long)in, (long long)cfg->out);
+    for (int i = 0; i < cfg->n_hidden; i++)
+        if (cfg->hidden[i] <= 0)
+            return ct_error_set(err, CT_ERR_CONFIG, "head '%s': hidden size %d is %lld, must be positive", prefix, i,
+                                (long long)cfg->hidden[i]);
+    if (!(cfg->bn_momentum >= 0.0f && cfg->bn_momentum <= 1.0f))
+        return ct_error_set(err, CT_ERR_CONFIG, "head '%s': bn_momentum %g is outside [0, 1]", prefix,
+                            (double)cfg->bn_momentum);
+    for (size_t i = 0; i < sizeof cfg->reserved / sizeof cfg->reserved[0]; i++)
+        if (cfg->reserved[i])
+            return ct_error_set(err, CT_ERR_INVALID, "head '%s': reserved config fields must be zero", prefix);
     ct_mlp *m = calloc(1, sizeof *m);
     if (!m) return ct_error_set(err, CT_ERR_NOMEM, "head '%s': out of memory", prefix);
     m->bn_momentum = cfg->bn_momentum;
@@ -94,7 +110,9 @@ ct_status ct_mlp_new(ct_params *store, const char *prefix, int64_t in, const ct_
 
 ct_status ct_mlp_from_settings(const ct_settings *s, ct_params *store, const char *prefix, int64_t in,
                                const char *owner, ct_mlp **out, ct_error *err) {
-    *out = NULL;
+    if (out) *out = NULL;
+    if (!s || !out) return ct_error_set(err, CT_ERR_INVALID, "ct_mlp_from_settings: NULL %s", !s ? "settings" : "out");
+    if (!owner) owner = "head";
     size_t n_hidden = ct_settings_len(s, "head_hidden");
     if (n_hidden + 1 > CT_MLP_MAX_LAYERS)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: head_hidden (%s) has %zu layers, at most %d", owner,
@@ -103,7 +121,10 @@ ct_status ct_mlp_from_settings(const ct_settings *s, ct_params *store, const cha
     for (size_t i = 0; i < n_hidden; i++) hidden[i] = ct_settings_int_at(s, "head_hidden", i);
     ct_mlp_config cfg = {(int)n_hidden, hidden, ct_settings_int(s, "head_out"), ct_settings_bool(s, "head_bn"),
                          ct_settings_bool(s, "head_bias"), (float)ct_settings_float(s, "bn_momentum"), {0}};
-    ct_status st = ct_mlp_new(store, prefix, in, &cfg, out, err);
+    /* A schema without CT_MLP_HEAD_PARAMS reads as zeros: say which key. */
+    ct_status st = ct_settings_status(s, err);
+    if (st != CT_OK) return st;
+    st = ct_mlp_new(store, prefix, in, &cfg, out, err);
     if (st != CT_OK) ct_error_prefix(err, "%s: ", owner);
     return st;
 }
