@@ -56,7 +56,7 @@ static const struct {
     {"bad_build_tag.so", CT_ERR_ABI, {"build tag 'f64-serial'", CT_BUILD_TAG, NULL}},
     {"bad_role.so", CT_ERR_PLUGIN, {"unknown roles", NULL, NULL}},
     {"bad_pretext_no_apply.so", CT_ERR_PLUGIN,
-     {"registration refused", "pretext 'no_apply_pretext'", "has no apply callback"}},
+     {"pretext 'no_apply_pretext'", "of plugin bad_pretext_no_apply", "has no apply callback"}},
     {"zz_duplicate.so", CT_ERR_PLUGIN, {"duplicate source 'good_source'", "good.so", NULL}},
 };
 #define N_REFUSALS (sizeof refusals / sizeof refusals[0])
@@ -283,6 +283,117 @@ START_TEST(registry_copies_checks_and_rolls_back) {
 }
 END_TEST
 
+/* Typed stand-ins for the callbacks registration requires (never called). */
+static ct_status p_apply(void *self, const ct_image *src, ct_image *dst, ct_rng *rng, ct_error *err) {
+    (void)self, (void)src, (void)dst, (void)rng, (void)err;
+    return CT_OK;
+}
+static const void *p_extension(void *self, const char *id) {
+    (void)self, (void)id;
+    return NULL;
+}
+static ct_status e_create(const ct_settings *s, const ct_host *h, const ct_encoder_input *in, ct_params *p,
+                          const char *prefix, void **self, ct_error *err) {
+    (void)s, (void)h, (void)in, (void)p, (void)prefix, (void)err;
+    *self = NULL;
+    return CT_OK;
+}
+static int64_t e_out_dim(void *self) {
+    (void)self;
+    return 1;
+}
+static ct_tensor *e_forward(void *self, ct_graph *g, ct_tensor *x) {
+    (void)self, (void)g;
+    return x;
+}
+static ct_status a_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
+    (void)s, (void)env, (void)err;
+    *self = NULL;
+    return CT_OK;
+}
+static ct_tensor *a_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *i) {
+    (void)self, (void)g, (void)b, (void)i;
+    return NULL;
+}
+static ct_status v_run(void *self, const ct_eval_env *env, ct_metrics *m, ct_error *err) {
+    (void)self, (void)env, (void)m, (void)err;
+    return CT_OK;
+}
+
+/* Register `ops` (its role's struct) under a fresh attribution; returns the
+ * status and copies the refusal (if any) into why. */
+#define TRY_REGISTER(reg, fn, ops, why)                                                                    \
+    (ct_registry_begin((reg), "p", "p.so", NULL), st = fn((reg), &(ops)), first = NULL,                   \
+     ct_registry_errors((reg), &first), snprintf((why), sizeof(why), "%s", first ? first : ""), st)
+
+static void want_refused(ct_status st, const char *why, const char *role, const char *name, const char *cb) {
+    char want[160];
+    ck_assert_msg(st == CT_ERR_PLUGIN, "%s '%s' without %s: status %s", role, name, cb, ct_status_name(st));
+    snprintf(want, sizeof want, "%s '%s' of plugin p has no %s callback", role, name, cb);
+    ck_assert_msg(strstr(why, want), "reason '%s' lacks '%s'", why, want);
+}
+
+START_TEST(registry_requires_each_roles_callbacks) {
+    ct_registry *r = ct_registry_new();
+    ct_status st;
+    const char *first;
+    char why[CT_ERROR_MSG_MAX];
+
+    ct_source_ops src = {0};
+    src.name = "s_ok", src.create = s_create, src.destroy = s_destroy, src.info = s_info, src.get = s_get;
+    ck_assert_int_eq(TRY_REGISTER(r, ct_register_source, src, why), CT_OK);
+    src.name = "s_nocreate", src.create = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_source, src, why), why, "source", "s_nocreate", "create");
+    src.name = "s_nodestroy", src.create = s_create, src.destroy = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_source, src, why), why, "source", "s_nodestroy", "destroy");
+    src.name = "s_noinfo", src.destroy = s_destroy, src.info = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_source, src, why), why, "source", "s_noinfo", "info");
+
+    /* A pretext is a transform: apply is required, extension does not stand
+     * in for it (ABI 1.2). */
+    ct_pretext_ops pre = {0};
+    pre.name = "p_ok", pre.create = s_create, pre.destroy = s_destroy, pre.apply = p_apply;
+    ck_assert_int_eq(TRY_REGISTER(r, ct_register_pretext, pre, why), CT_OK);
+    pre.name = "p_noapply", pre.apply = NULL, pre.extension = p_extension;
+    want_refused(TRY_REGISTER(r, ct_register_pretext, pre, why), why, "pretext", "p_noapply", "apply");
+    pre.name = "p_nodestroy", pre.apply = p_apply, pre.destroy = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_pretext, pre, why), why, "pretext", "p_nodestroy", "destroy");
+
+    ct_encoder_ops enc = {0};
+    enc.name = "e_ok", enc.create = e_create, enc.destroy = s_destroy, enc.out_dim = e_out_dim;
+    enc.forward = e_forward;
+    ck_assert_int_eq(TRY_REGISTER(r, ct_register_encoder, enc, why), CT_OK);
+    enc.name = "e_nodim", enc.out_dim = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_encoder, enc, why), why, "encoder", "e_nodim", "out_dim");
+    enc.name = "e_noforward", enc.out_dim = e_out_dim, enc.forward = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_encoder, enc, why), why, "encoder", "e_noforward", "forward");
+
+    ct_arch_ops arch = {0};
+    arch.name = "a_ok", arch.create = a_create, arch.destroy = s_destroy, arch.loss = a_loss;
+    ck_assert_int_eq(TRY_REGISTER(r, ct_register_architecture, arch, why), CT_OK);
+    arch.name = "a_noloss", arch.loss = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_architecture, arch, why), why, "architecture", "a_noloss", "loss");
+
+    ct_evaluator_ops ev = {0};
+    ev.name = "v_ok", ev.create = s_create, ev.destroy = s_destroy, ev.run = v_run;
+    ck_assert_int_eq(TRY_REGISTER(r, ct_register_evaluator, ev, why), CT_OK);
+    ev.name = "v_norun", ev.run = NULL;
+    want_refused(TRY_REGISTER(r, ct_register_evaluator, ev, why), why, "evaluator", "v_norun", "run");
+
+    /* Only the complete ones stay, one per role, in registration order. */
+    ck_assert_uint_eq(ct_registry_count(r), 5);
+    const char *kept[] = {"s_ok", "p_ok", "e_ok", "a_ok", "v_ok"};
+    for (size_t i = 0; i < 5; i++) ck_assert_str_eq(ct_registry_at(r, i)->name, kept[i]);
+    /* Outside a plugin (no attribution) the reason names only the implementation. */
+    ct_registry_begin(r, NULL, NULL, NULL);
+    ev.name = "v_bare";
+    ck_assert_int_eq(ct_register_evaluator(r, &ev), CT_ERR_PLUGIN);
+    ck_assert_int_eq(ct_registry_errors(r, &first), 1);
+    ck_assert_str_eq(first, "evaluator 'v_bare' has no run callback");
+    ct_registry_free(r);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("core");
@@ -294,6 +405,7 @@ int main(void) {
     tcase_add_test(tc, writable_by_others_is_refused_unless_allowed);
     tcase_add_test(tc, env_path_is_colon_separated_and_cwd_never_searched);
     tcase_add_test(tc, registry_copies_checks_and_rolls_back);
+    tcase_add_test(tc, registry_requires_each_roles_callbacks);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
 }

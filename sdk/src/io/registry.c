@@ -208,8 +208,10 @@ static ct_status register_ops(ct_registry *r, const role_desc *d, const void *op
         if (!fn) {
             free(copy);
             free(e);
-            return refuse(r, CT_ERR_PLUGIN, "%s '%s' has no %s callback", role_name, name,
-                          d->required[k].what);
+            if (r->plugin[0])
+                return refuse(r, CT_ERR_PLUGIN, "%s '%s' of plugin %s has no %s callback", role_name, name,
+                              r->plugin, d->required[k].what);
+            return refuse(r, CT_ERR_PLUGIN, "%s '%s' has no %s callback", role_name, name, d->required[k].what);
         }
     }
     e->role = d->role;
