@@ -129,9 +129,10 @@ typedef struct ct_source_ops {
 
 /* ---- role: pretext ------------------------------------------------------ */
 
-/* A pretext implementation. A transform-kind pretext implements apply();
- * structure-kind pretexts (jigsaw, CPC, clip pairs) will be looked up
- * through extension() with ids defined in a later minor version. */
+/* A pretext transform: apply() is required (registration refuses a pretext
+ * without it, since ABI 1.2). Structures (jigsaw, CPC, clip pairs: how a
+ * sample's parts are made and embedded) get their own registration in a
+ * later minor version, not this struct. */
 typedef struct ct_pretext_ops {
     size_t struct_size;
     const char *name;
