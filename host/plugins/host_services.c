@@ -1,5 +1,7 @@
 /* The services table (ct_host) the host hands to plugins. */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,17 @@ const char *ct_host_owner(const ct_host *h) {
     return (rec && rec->name[0]) ? rec->name : "host";
 }
 
+/* CONTRAST_DEBUG, read once per process rather than per debug line. */
+static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
+static bool debug_on;
+static void read_debug_env(void) { debug_on = getenv("CONTRAST_DEBUG") != NULL; }
+
 static void host_log(const ct_host *h, ct_log_level level, const char *fmt, ...) {
     static const char *names[] = {"debug", "info", "warning", "error"};
-    if (level == CT_LOG_DEBUG && !getenv("CONTRAST_DEBUG")) return;
+    if (level == CT_LOG_DEBUG) {
+        pthread_once(&debug_once, read_debug_env);
+        if (!debug_on) return;
+    }
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);
