@@ -6,8 +6,8 @@
  * schema's default. Unknown keys are errors with a "did you mean": a
  * misspelled key never silently falls back to a default. */
 #include <libconfig.h>
+#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +37,8 @@ struct ct_settings {
     /* The first accessor misuse (ct_settings_status): a plugin asking for a
      * name its schema lacks is its bug, reported by the host like any other
      * plugin error instead of taking the process down. Accessors may run on
-     * several threads, so the first writer claims the slot atomically. */
-    atomic_int misused;
+     * several threads; misuse_lock guards the record (a rare error path). */
+    bool misused;
     char misuse[CT_ERROR_MSG_MAX];
 };
 
@@ -475,6 +475,9 @@ ct_status ct_settings_parse(const ct_param_spec *spec, const char *text, const c
 
 const ct_param_spec *ct_settings_spec(const ct_settings *s) { return s ? s->spec : NULL; }
 
+/* Guards every settings object's misuse record (see struct ct_settings). */
+static pthread_mutex_t misuse_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Record the first misuse (see struct ct_settings). */
 static void misuse(const ct_settings *cs, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -484,13 +487,15 @@ static void misuse(const ct_settings *cs, const char *fmt, ...)
 static void misuse(const ct_settings *cs, const char *fmt, ...) {
     if (!cs) return;
     ct_settings *s = (ct_settings *)cs; /* the record is diagnostic state, not a setting */
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&s->misused, &expected, 1)) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->misuse, sizeof s->misuse, fmt, ap);
-    va_end(ap);
-    atomic_store(&s->misused, 2);
+    pthread_mutex_lock(&misuse_lock);
+    if (!s->misused) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->misuse, sizeof s->misuse, fmt, ap);
+        va_end(ap);
+        s->misused = true;
+    }
+    pthread_mutex_unlock(&misuse_lock);
 }
 
 /* What a misused accessor reads: zero, false, "" and empty lists. */
@@ -513,10 +518,11 @@ static const ct_value *find(const ct_settings *s, const char *name, ct_ptype wan
 }
 
 ct_status ct_settings_status(const ct_settings *s, ct_error *err) {
-    if (!s || atomic_load(&s->misused) == 0) return CT_OK;
-    while (atomic_load(&s->misused) != 2) {
-    } /* a concurrent first writer is formatting its message */
-    return ct_error_set(err, CT_ERR_INVALID, "%s", s->misuse);
+    if (!s) return CT_OK;
+    pthread_mutex_lock(&misuse_lock);
+    ct_status st = s->misused ? ct_error_set(err, CT_ERR_INVALID, "%s", s->misuse) : CT_OK;
+    pthread_mutex_unlock(&misuse_lock);
+    return st;
 }
 
 int64_t ct_settings_int(const ct_settings *s, const char *name) {
