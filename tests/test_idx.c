@@ -177,6 +177,51 @@ START_TEST(cut_gzip_stream_is_refused) {
 }
 END_TEST
 
+/* The issue's 263-byte file: a header declaring 200000 images of 256x256
+ * (13 GB) and 247 bytes of data. It is refused as truncated without
+ * allocating what the header declares: under a 4 GB address-space cap, a
+ * reader that allocated first fails with out-of-memory instead. Raw and
+ * gzip (_i). */
+START_TEST(lying_header_allocates_nothing_big) {
+    bool gz = _i;
+    uint8_t f[263] = {0, 0, 8, 3, 0, 0x03, 0x0d, 0x40, 0, 0, 1, 0, 0, 0, 1, 0};
+    for (size_t k = 16; k < sizeof f; k++) f[k] = (uint8_t)k;
+    const char *im = put(gz ? "lie.gz" : "lie", f, sizeof f, gz);
+    bool capped = ct_test_limit_memory((size_t)4 << 30);
+    void *self;
+    ck_assert_int_eq(open_idx(im, NULL, 0, &self), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "truncated: the header declares 13107200000 bytes of data, the file has 247"),
+                  "%s (capped: %d)", err.msg, capped);
+    ck_assert_ptr_nonnull(strstr(err.msg, im));
+}
+END_TEST
+
+/* A header declaring more than max_mb is refused naming the setting. */
+START_TEST(header_over_max_mb_is_refused) {
+    const uint8_t f[] = {0, 0, 8, 3, 0, 0, 0x10, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 2, 3};
+    const char *im = put("big", f, sizeof f, false);
+    char text[1200];
+    snprintf(text, sizeof text, "images = \"%s\"; max_mb = 255;", im);
+    ct_settings *s;
+    ck_assert_int_eq(ct_settings_parse(idx->params, text, "idx", &s, &err), CT_OK);
+    void *self = NULL;
+    ck_assert_int_eq(idx->create(s, NULL, &self, &err), CT_ERR_FORMAT);
+    ct_settings_free(s);
+    ck_assert_msg(strstr(err.msg, "more than max_mb = 255 MB"), "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(err.msg, im));
+}
+END_TEST
+
+/* An image dimension over 65535 would not fit the int sizes downstream. */
+START_TEST(huge_image_side_is_refused) {
+    const uint8_t f[] = {0, 0, 8, 3, 0, 0, 0, 1, 0x80, 0, 0, 0, 0, 0, 0, 1, 7};
+    const char *im = put("wide", f, sizeof f, false);
+    void *self;
+    ck_assert_int_eq(open_idx(im, NULL, 0, &self), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "dimension 1 is 2147483648, over 65535"), "%s", err.msg);
+}
+END_TEST
+
 START_TEST(missing_file_is_refused) {
     void *self;
     ck_assert_int_eq(open_idx("/nonexistent/images.gz", NULL, 0, &self), CT_ERR_IO);
@@ -230,6 +275,9 @@ int main(void) {
     tcase_add_loop_test(tc, corrupted_file_is_refused_naming_it, 0, (int)(2 * N_CORRUPT));
     tcase_add_test(tc, label_count_must_match);
     tcase_add_test(tc, cut_gzip_stream_is_refused);
+    tcase_add_loop_test(tc, lying_header_allocates_nothing_big, 0, 2);
+    tcase_add_test(tc, header_over_max_mb_is_refused);
+    tcase_add_test(tc, huge_image_side_is_refused);
     tcase_add_test(tc, missing_file_is_refused);
     tcase_add_test(tc, fashion_mnist_loads);
     suite_add_tcase(s, tc);

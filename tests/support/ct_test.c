@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 const char *ct_test_source_dir(void) {
@@ -54,6 +55,24 @@ int ct_test_write_file(const char *path, const void *data, size_t len) {
     size_t w = fwrite(data, 1, len, f);
     int rc = fclose(f);
     return (w == len && rc == 0) ? 0 : -1;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CT_TEST_ASAN 1
+#endif
+#endif
+
+bool ct_test_limit_memory(size_t bytes) {
+#ifdef CT_TEST_ASAN
+    (void)bytes;
+    return false;
+#else
+    struct rlimit r = {bytes, bytes};
+    return setrlimit(RLIMIT_AS, &r) == 0;
+#endif
 }
 
 int ct_test_main(Suite *s) {

@@ -3,6 +3,7 @@
 #define CT_TEST_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Source and build directories (from the environment ctest sets; fall back
@@ -20,6 +21,13 @@ int ct_test_run(const char *cmd, char *out, size_t n);
 
 /* Write `len` bytes to path; returns 0 on success. */
 int ct_test_write_file(const char *path, const void *data, size_t len);
+
+/* Cap this process's address space at `bytes` (RLIMIT_AS), so a reader
+ * that allocates what a lying header declares fails with out-of-memory
+ * instead of succeeding by overcommit. Call it inside a test (fork mode:
+ * the cap dies with the test's process). Returns false, capping nothing,
+ * in AddressSanitizer builds, whose shadow memory already exceeds any cap. */
+bool ct_test_limit_memory(size_t bytes);
 
 /* Run a suite in fork mode and return the failure count (main helper). */
 int ct_test_main(Suite *s);

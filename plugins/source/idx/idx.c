@@ -3,18 +3,26 @@
  * The whole file is read into memory as uint8 at create() (Fashion-MNIST
  * training images are 47 MB) and every check happens there: magic, dtype,
  * dimensions, the byte count against the header, labels against images.
+ * The header never decides an allocation by itself: a raw file's declared
+ * size is checked against the file's size first, a compressed file's
+ * buffer grows with the data really decompressed, and both stop at the
+ * max_mb ceiling.
  * get() converts one item to floats in [0, 1]; it only reads shared state,
  * so it is thread-safe. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <contrast/contrast.h>
 
 #define IDX_UBYTE 0x08
-#define IDX_MAX_BYTES ((uint64_t)1 << 34) /* 16 GiB: beyond this, a corrupt header */
+#define IDX_MAX_SIDE 65535                /* an image dimension (c, rows, cols) */
+#define IDX_FIRST_CHUNK ((uint64_t)1 << 20) /* compressed data: the first buffer, then doubling */
 
 typedef struct idx_source {
     uint8_t *pixels;  /* count * c * h * w */
@@ -57,67 +65,127 @@ static uint64_t read_full(gzFile f, uint8_t *dst, uint64_t n) {
     return got;
 }
 
-/* Parse and validate one IDX file whose dimension count must lie in
- * [min_dims, max_dims]. */
-static ct_status idx_read(const char *path, int min_dims, int max_dims, idx_array *out,
-                          ct_error *err) {
-    memset(out, 0, sizeof *out);
-    gzFile f = gzopen(path, "rb");
-    if (!f) return ct_error_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    gzbuffer(f, 1 << 20);
-    ct_status st = CT_OK;
+/* The magic and the dimensions; *total is their product (the data bytes),
+ * refused beyond max_bytes. Nothing is allocated here. */
+static ct_status read_header(gzFile f, const char *path, int min_dims, int max_dims,
+                             uint64_t max_bytes, idx_array *out, uint64_t *total, ct_error *err) {
     uint8_t head[4];
     uint64_t got = read_full(f, head, 4);
-    if (got == 0) {
-        st = ct_error_set(err, CT_ERR_FORMAT, "%s: empty file", path);
-    } else if (got < 4 || head[0] != 0 || head[1] != 0) {
-        st = ct_error_set(err, CT_ERR_FORMAT,
-                          "%s: not an IDX file (bad magic %02x %02x, expected 00 00 <type> <dims>)",
-                          path, head[0], got > 1 ? head[1] : 0);
-    } else if (head[2] != IDX_UBYTE) {
-        st = ct_error_set(err, CT_ERR_FORMAT,
-                          "%s: element type 0x%02x (%s) is not supported; only 0x08 (unsigned byte)",
-                          path, head[2], dtype_name(head[2]));
-    } else if (head[3] < min_dims || head[3] > max_dims) {
-        st = ct_error_set(err, CT_ERR_FORMAT, "%s: %d dimensions, expected %d..%d", path, head[3],
-                          min_dims, max_dims);
-    }
+    if (got == 0) return ct_error_set(err, CT_ERR_FORMAT, "%s: empty file", path);
+    if (got < 4 || head[0] != 0 || head[1] != 0)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: not an IDX file (bad magic %02x %02x, expected 00 00 <type> <dims>)",
+                            path, head[0], got > 1 ? head[1] : 0);
+    if (head[2] != IDX_UBYTE)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: element type 0x%02x (%s) is not supported; only 0x08 (unsigned byte)",
+                            path, head[2], dtype_name(head[2]));
+    if (head[3] < min_dims || head[3] > max_dims)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: %d dimensions, expected %d..%d", path, head[3],
+                            min_dims, max_dims);
     out->ndims = head[3];
-    uint64_t total = 1;
-    for (int k = 0; !st && k < out->ndims; k++) {
+    *total = 1;
+    for (int k = 0; k < out->ndims; k++) {
         uint8_t d[4];
-        if (read_full(f, d, 4) < 4) {
-            st = ct_error_set(err, CT_ERR_FORMAT, "%s: truncated header (dimension %d missing)", path, k);
-            break;
-        }
+        if (read_full(f, d, 4) < 4)
+            return ct_error_set(err, CT_ERR_FORMAT, "%s: truncated header (dimension %d missing)", path, k);
         out->dims[k] = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-        if (out->dims[k] == 0)
-            st = ct_error_set(err, CT_ERR_FORMAT, "%s: dimension %d is 0", path, k);
-        else if ((total *= out->dims[k]) > IDX_MAX_BYTES)
-            st = ct_error_set(err, CT_ERR_FORMAT, "%s: header declares over %llu bytes: corrupted",
-                              path, (unsigned long long)IDX_MAX_BYTES);
+        if (out->dims[k] == 0) return ct_error_set(err, CT_ERR_FORMAT, "%s: dimension %d is 0", path, k);
+        /* Every dimension but the count is one image's: bounded so that
+         * c, h and w fit an int wherever they are used. */
+        if (k > 0 && out->dims[k] > IDX_MAX_SIDE)
+            return ct_error_set(err, CT_ERR_FORMAT, "%s: dimension %d is %u, over %d: corrupted", path,
+                                k, out->dims[k], IDX_MAX_SIDE);
+        *total *= out->dims[k]; /* < 2^32 * 2^16 * 2^16 * 2^16: no overflow */
+        if (*total > max_bytes)
+            return ct_error_set(err, CT_ERR_FORMAT,
+                                "%s: the header declares more than max_mb = %llu MB of data "
+                                "(corrupted, or raise max_mb)",
+                                path, (unsigned long long)(max_bytes >> 20));
     }
-    if (!st && !(out->data = malloc(total)))
-        st = ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory for %llu bytes", path,
-                          (unsigned long long)total);
-    if (!st) {
-        out->bytes = total;
-        got = read_full(f, out->data, total);
-        uint8_t extra;
-        int errnum = Z_OK;
-        const char *zmsg = gzerror(f, &errnum);
-        if (errnum != Z_OK && errnum != Z_BUF_ERROR)
-            st = ct_error_set(err, CT_ERR_FORMAT, "%s: corrupted compressed data: %s", path, zmsg);
-        else if (got < total)
-            st = ct_error_set(err, CT_ERR_FORMAT,
-                              "%s: truncated: the header declares %llu bytes of data, the file has %llu",
-                              path, (unsigned long long)total, (unsigned long long)got);
-        else if (gzread(f, &extra, 1) > 0)
-            st = ct_error_set(err, CT_ERR_FORMAT,
-                              "%s: longer than its header declares (%llu bytes of data): corrupted",
-                              path, (unsigned long long)total);
+    return CT_OK;
+}
+
+/* A raw (uncompressed) file must hold exactly the header and the data it
+ * declares: checked against the file's size before anything is allocated. */
+static ct_status check_raw_size(int fd, const char *path, const idx_array *a, uint64_t total,
+                                ct_error *err) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return CT_OK; /* a pipe: the reads decide */
+    uint64_t head = 4 + 4 * (uint64_t)a->ndims, size = (uint64_t)sb.st_size;
+    uint64_t data = size > head ? size - head : 0;
+    if (data < total)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: truncated: the header declares %llu bytes of data, the file has %llu",
+                            path, (unsigned long long)total, (unsigned long long)data);
+    if (data > total)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: longer than its header declares (%llu bytes of data): corrupted",
+                            path, (unsigned long long)total);
+    return CT_OK;
+}
+
+/* Read the declared `total` data bytes into out->data. The buffer starts
+ * at `first` bytes and grows (doubling) with what the stream really
+ * yields, so a small compressed file whose header lies allocates at most
+ * twice its content. */
+static ct_status read_data(gzFile f, const char *path, uint64_t total, uint64_t first, idx_array *out,
+                           ct_error *err) {
+    uint64_t cap = 0, got = 0;
+    for (;;) {
+        if (got == cap) {
+            if (cap == total) break;
+            uint64_t next = cap ? 2 * cap : first;
+            if (next > total) next = total;
+            uint8_t *d = realloc(out->data, next);
+            if (!d)
+                return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory for %llu bytes", path,
+                                    (unsigned long long)next);
+            out->data = d;
+            cap = next;
+        }
+        uint64_t r = read_full(f, out->data + got, cap - got);
+        got += r;
+        if (got < cap) break; /* end of the stream, or an error (below) */
     }
-    gzclose(f);
+    int errnum = Z_OK;
+    const char *zmsg = gzerror(f, &errnum);
+    uint8_t extra;
+    if (errnum != Z_OK && errnum != Z_BUF_ERROR)
+        return ct_error_set(err, CT_ERR_FORMAT, "%s: corrupted compressed data: %s", path, zmsg);
+    if (got < total)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: truncated: the header declares %llu bytes of data, the file has %llu",
+                            path, (unsigned long long)total, (unsigned long long)got);
+    if (gzread(f, &extra, 1) > 0)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "%s: longer than its header declares (%llu bytes of data): corrupted",
+                            path, (unsigned long long)total);
+    out->bytes = total;
+    return CT_OK;
+}
+
+/* Parse and validate one IDX file whose dimension count must lie in
+ * [min_dims, max_dims] and whose data is at most max_bytes. */
+static ct_status idx_read(const char *path, int min_dims, int max_dims, uint64_t max_bytes,
+                          idx_array *out, ct_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ct_error_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    gzbuffer(f, 1 << 20);
+    uint64_t total = 0;
+    ct_status st = read_header(f, path, min_dims, max_dims, max_bytes, out, &total, err);
+    /* gzdirect is known once the first bytes are read: 1 for a raw file,
+     * whose size was checked, so its buffer is allocated at once. */
+    bool raw = !st && gzdirect(f);
+    if (raw) st = check_raw_size(fd, path, out, total, err);
+    if (!st) st = read_data(f, path, total, raw ? total : IDX_FIRST_CHUNK, out, err);
+    gzclose(f); /* closes fd */
     if (st) {
         free(out->data);
         out->data = NULL;
@@ -129,6 +197,8 @@ static const ct_param_spec idx_params[] = {
     CT_PARAM_STRING("images", NULL, "IDX image file (N x rows x cols), .gz or raw"),
     CT_PARAM_STRING("labels", "\"\"", "IDX label file (N), .gz or raw; \"\" for none"),
     CT_PARAM_INT("limit", "0", 0, 2147483647, "use only the first N items (0 = all)"),
+    CT_PARAM_INT("max_mb", "16384", 1, 1 << 30,
+                 "ceiling on the data one file may declare, in MB (a larger header is refused)"),
     CT_PARAM_END,
 };
 
@@ -140,9 +210,10 @@ static void idx_destroy(void *self) {
     free(s);
 }
 
-static ct_status load_labels(idx_source *s, const char *path, int64_t n_file, ct_error *err) {
+static ct_status load_labels(idx_source *s, const char *path, int64_t n_file, uint64_t max_bytes,
+                             ct_error *err) {
     idx_array a;
-    ct_status st = idx_read(path, 1, 1, &a, err);
+    ct_status st = idx_read(path, 1, 1, max_bytes, &a, err);
     if (st) return st;
     if ((int64_t)a.dims[0] != n_file) {
         free(a.data);
@@ -164,8 +235,9 @@ static ct_status idx_create(const ct_settings *set, const ct_host *host, void **
     const char *images = ct_settings_string(set, "images");
     const char *labels = ct_settings_string(set, "labels");
     snprintf(s->path, sizeof s->path, "%s", images);
+    uint64_t max_bytes = (uint64_t)ct_settings_int(set, "max_mb") << 20;
     idx_array a;
-    ct_status st = idx_read(images, 3, 4, &a, err);
+    ct_status st = idx_read(images, 3, 4, max_bytes, &a, err);
     if (st) {
         idx_destroy(s);
         return st;
@@ -179,7 +251,7 @@ static ct_status idx_create(const ct_settings *set, const ct_host *host, void **
     int64_t n_file = s->count;
     int64_t limit = ct_settings_int(set, "limit");
     if (limit > 0 && limit < s->count) s->count = limit;
-    if (labels[0]) st = load_labels(s, labels, n_file, err);
+    if (labels[0]) st = load_labels(s, labels, n_file, max_bytes, err);
     if (st) {
         idx_destroy(s);
         return st;
