@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -308,6 +309,112 @@ START_TEST(test_store_names_checked) {
 }
 END_TEST
 
+/* A checkpoint holding NaN or Inf in a parameter or a buffer is refused
+ * naming the tensor and the count, and the store is left as it was. */
+START_TEST(test_nonfinite_tensors_refused) {
+    const char *dir = ct_test_tmpdir();
+    ct_error err = CT_ERROR_INIT;
+    static const struct {
+        const char *name;
+        bool buffer;
+        size_t at[2];
+        float v;
+        const char *want;
+    } bad[] = {
+        {"encoder.conv1.weight", false, {7, 5}, NAN, "'encoder.conv1.weight' has 2 non-finite values of 36 (first: NaN at element 5)"},
+        {"encoder.bn1.running_mean", true, {3, 3}, INFINITY, "'encoder.bn1.running_mean' has 1 non-finite value of 4 (first: +Inf at element 3)"},
+    };
+    for (int k = 0; k < 2; k++) {
+        ct_params *p = make_store(1, false);
+        float *x = bad[k].buffer ? ct_params_buffer_data(p) : ct_params_data(p);
+        x[bad[k].at[0]] = bad[k].v; /* the weight comes first in the store */
+        x[bad[k].at[1]] = bad[k].v;
+        ct_train_progress pr = {0, k + 1, 0};
+        char saved[1024];
+        ck_assert_int_eq(ct_checkpoint_save(dir, p, NULL, &pr, NULL, 0, saved, sizeof saved, &err), CT_OK);
+        ct_params *q = make_store(2, false);
+        ct_params *fresh = make_store(2, false);
+        ck_assert_int_eq(ct_checkpoint_load(saved, q, NULL, NULL, &err), CT_ERR_FORMAT);
+        ck_assert_msg(strstr(err.msg, bad[k].want), "%s", err.msg);
+        ck_assert_ptr_nonnull(strstr(err.msg, saved));
+        ck_assert_int_eq(memcmp(ct_params_data(q), ct_params_data(fresh), ct_params_numel(q) * 4), 0);
+        ct_params_free(p);
+        ct_params_free(q);
+        ct_params_free(fresh);
+    }
+}
+END_TEST
+
+/* Resuming from an optimizer state holding a NaN is refused naming it. */
+START_TEST(test_nonfinite_optimizer_state_refused) {
+    const char *dir = ct_test_tmpdir();
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = make_store(1, false);
+    ct_optim_config oc = ct_optim_defaults(CT_OPTIM_ADAMW);
+    ct_optim *o = ct_optim_new(p, &oc, &err);
+    fill_grads(p, 0.1f);
+    ct_optim_step(o, 1e-2f);
+    size_t n;
+    ct_optim_state(o, &n)[n - 1] = NAN;
+    ct_train_progress pr = {0, 1, 0};
+    char saved[1024];
+    ck_assert_int_eq(ct_checkpoint_save(dir, p, o, &pr, NULL, 0, saved, sizeof saved, &err), CT_OK);
+    ct_optim *o2 = ct_optim_new(p, &oc, &err);
+    ck_assert_int_eq(ct_checkpoint_load(saved, p, o2, &pr, &err), CT_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "'optimizer.state' has 1 non-finite value"), "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(err.msg, ".state.safetensors"));
+    ct_optim_free(o);
+    ct_optim_free(o2);
+    ct_params_free(p);
+}
+END_TEST
+
+static long max_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* A 2 GB sparse file: `header` (its length written first, or a length of
+ * 0 when header is NULL), then holes up to 2 GB. */
+static void sparse_file(const char *path, const char *header) {
+    uint64_t hlen = header ? strlen(header) : 0;
+    write_raw(path, header, hlen, NULL, 0);
+    ck_assert_int_eq(truncate(path, (off_t)1 << 31), 0);
+}
+
+/* The issue's 2 GB sparse checkpoint: refused after reading its header,
+ * never read into memory (peak RSS grows by far less than the file), both
+ * when the header is invalid and when it is valid but the tensor does not
+ * match the model. */
+START_TEST(test_sparse_checkpoint_not_read) {
+    const char *dir = ct_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/sparse.safetensors", dir);
+    long before = max_rss_kb();
+    sparse_file(path, NULL);
+    expect_bad(path, "header length 0 is invalid");
+    /* A 96-byte header, then 2^31 - 104 bytes of data: one F32 tensor. */
+    const unsigned long long data = (1ull << 31) - 104;
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "{\"encoder.conv1.weight\":{\"dtype\":\"F32\",\"shape\":[%llu],\"data_offsets\":[0,%llu]}}",
+             data / 4, data);
+    size_t h = strlen(hdr);
+    ck_assert_uint_le(h, 96);
+    while (h < 96) hdr[h++] = ' ';
+    hdr[h] = '\0';
+    sparse_file(path, hdr);
+    ct_params *p = make_store(1, false);
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_load(path, p, NULL, NULL, &err), CT_ERR_SHAPE);
+    ck_assert_msg(strstr(err.msg, "has shape [536870886] but the model wants [4, 1, 3, 3]"), "%s", err.msg);
+    long grew_mb = (max_rss_kb() - before) / 1024;
+    ck_assert_msg(grew_mb < 256, "peak RSS grew by %ld MB reading a 2 GB sparse file", grew_mb);
+    ct_params_free(p);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_rotation_and_latest) {
     const char *dir = ct_test_tmpdir();
     ct_error err = CT_ERROR_INIT;
@@ -456,6 +563,9 @@ int main(void) {
     tcase_add_test(tc2, test_store_and_optimizer_roundtrip);
     tcase_add_test(tc2, test_store_names_checked);
     tcase_add_test(tc2, test_rotation_and_latest);
+    tcase_add_test(tc2, test_nonfinite_tensors_refused);
+    tcase_add_test(tc2, test_nonfinite_optimizer_state_refused);
+    tcase_add_test(tc2, test_sparse_checkpoint_not_read);
     suite_add_tcase(s, tc2);
     TCase *tc3 = tcase_create("numeric_stop");
     tcase_set_timeout(tc3, 60);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +374,22 @@ static ct_status check_state(const ct_safetensors *f, const char *sha, const ct_
     return CT_OK;
 }
 
+/* Optimizer moments must be finite as the weights must (the SDK's store
+ * loading checks those): one NaN there turns the next step's weights NaN. */
+static ct_status check_state_finite(const char *path, const ct_safetensors_tensor *t, ct_error *err) {
+    size_t n = t->nbytes / sizeof(float), bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, (const unsigned char *)t->data + i * sizeof v, sizeof v);
+        if (!isfinite(v) && bad++ == 0) first = i;
+    }
+    if (!bad) return CT_OK;
+    return ct_error_set(err, CT_ERR_FORMAT,
+                        "%s: tensor '%s' has %zu non-finite value%s of %zu (first at element %zu); "
+                        "refusing to resume from it",
+                        path, t->name, bad, bad == 1 ? "" : "s", n, first);
+}
+
 static ct_status load_state(const char *path, const char *sha, ct_optim *opt, ct_train_progress *pr,
                             ct_error *err) {
     ct_safetensors *f;
@@ -385,6 +402,7 @@ static ct_status load_state(const char *path, const char *sha, ct_optim *opt, ct
     if (st == CT_OK && opt && t[0]->nbytes != numel * sizeof(float))
         st = ct_error_set(err, CT_ERR_SHAPE, "%s: optimizer state has %zu floats, the optimizer %zu (different optimizer?)",
                           path, t[0]->nbytes / sizeof(float), numel);
+    if (st == CT_OK && opt) st = check_state_finite(path, t[0], err);
     if (st == CT_OK) {
         int64_t steps, progress[3];
         memcpy(&steps, t[1]->data, 8);

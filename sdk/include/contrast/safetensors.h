@@ -18,7 +18,13 @@
  * string-only metadata), known dtypes, shape times element size equal to
  * each tensor's byte span, spans inside the data area, tiling it without
  * gaps or overlaps, unique names. Errors (CT_ERR_IO, CT_ERR_FORMAT) name
- * the file and the problem. This is the one reader of the project: the
+ * the file and the problem. Only the 8-byte length and the header are read
+ * to decide all that, each checked against the file's size before it is
+ * allocated; the data area is then mapped read-only (read into memory
+ * where the file cannot be mapped), so tensor bytes are paged in only
+ * when used. A file truncated by another process while it is open may
+ * fault when its data is read; the host writes checkpoints by rename, which
+ * never truncates an open file. This is the one reader of the project: the
  * host's training checkpoints load through it too. Not thread-safe per
  * file object; distinct files are independent. */
 #ifndef CONTRAST_SAFETENSORS_H
@@ -89,9 +95,10 @@ size_t ct_safetensors_dtype_size(ct_safetensors_dtype d);
 
 /* Copy tensors into a finalized store: every entry of the store (parameter
  * or buffer) must be in the file under its name, as F32, with the same
- * shape; otherwise CT_ERR_NOT_FOUND / CT_ERR_FORMAT / CT_ERR_SHAPE names the
- * file and the entry, and the store is left unchanged (everything is
- * checked before anything is copied). Tensors of the file that the store
+ * shape, and every value finite; otherwise CT_ERR_NOT_FOUND / CT_ERR_FORMAT
+ * / CT_ERR_SHAPE names the file and the entry (for NaN or Inf values, with
+ * their count and the first one's index), and the store is left unchanged
+ * (everything is checked before anything is copied). Tensors of the file that the store
  * does not declare (a projection head when only the encoder is built) are
  * ignored; their count goes to *unused when unused is not NULL. */
 ct_status ct_safetensors_load_params(const ct_safetensors *f, ct_params *store, size_t *unused,

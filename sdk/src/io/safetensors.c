@@ -9,12 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct ct_safetensors {
     char *path;
-    unsigned char *buf; /* the whole file */
-    size_t size;
+    size_t size;        /* of the file */
+    void *map;          /* the file mapped read-only (map_size bytes), or NULL */
+    size_t map_size;
+    unsigned char *buf; /* else the data area read into memory, or NULL */
     size_t n, cap;
     ct_safetensors_tensor *t; /* names malloc'd */
     size_t n_meta, meta_cap;
@@ -135,12 +141,22 @@ static unsigned code_point(json *j) {
     return cp;
 }
 
+/* The length of the string literal starting at j->i (after its quote), up
+ * to the closing quote or the end of the header. */
+static size_t literal_length(const json *j) {
+    size_t k = j->i;
+    while (k < j->n && j->s[k] != '"') k += j->s[k] == '\\' ? 2 : 1;
+    return (k < j->n ? k : j->n) - j->i;
+}
+
 /* A string literal, decoded into a malloc'd string (NULL on error). The
  * decoded text is never longer than the literal (an escape of 6 or 12
- * characters decodes to at most 3 or 4 bytes), so one allocation does. */
+ * characters decodes to at most 3 or 4 bytes), so one allocation of the
+ * literal's length does (not of the rest of the header: many short
+ * strings in a long header stay linear). */
 static char *string(json *j) {
     if (!expect(j, '"')) return NULL;
-    char *out = malloc(j->n - j->i + 1);
+    char *out = malloc(literal_length(j) + 1);
     size_t o = 0;
     if (!out) return fail(j, "out of memory"), NULL;
     while (j->i < j->n) {
@@ -304,14 +320,13 @@ static ct_status check_span(const ct_safetensors *f, const ct_safetensors_tensor
     return CT_OK;
 }
 
-/* Spans inside the data area, matching the shapes and tiling the area
- * exactly (no gaps, no overlaps); then the tensors' data pointers. */
-static ct_status check_layout(ct_safetensors *f, span *sp, const unsigned char *data, size_t size,
-                              ct_error *err) {
+/* Spans inside the data area of `size` bytes, matching the shapes and
+ * tiling the area exactly (no gaps, no overlaps). Only the header and the
+ * file's size are needed: nothing of the data is read yet. */
+static ct_status check_layout(ct_safetensors *f, span *sp, size_t size, ct_error *err) {
     for (size_t i = 0; i < f->n; i++) {
         ct_status st = check_span(f, &f->t[i], &sp[i], size, err);
         if (st != CT_OK) return st;
-        f->t[i].data = data + sp[i].b;
         f->t[i].nbytes = (size_t)(sp[i].e - sp[i].b);
         sp[i].idx = i;
     }
@@ -385,36 +400,83 @@ static ct_status parse(ct_safetensors *f, const char *hdr, size_t hlen, span **s
 
 /* ---- files -------------------------------------------------------------------------- */
 
-static ct_status read_all(ct_safetensors *f, ct_error *err) {
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp) return ct_error_set(err, CT_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return ct_error_set(err, CT_ERR_IO, "%s: not a regular file", f->path);
+/* Exactly n bytes at offset off of fd. */
+static ct_status read_at(const ct_safetensors *f, int fd, void *dst, size_t n, uint64_t off,
+                         const char *what, ct_error *err) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (unsigned char *)dst + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return ct_error_set(err, CT_ERR_IO, "%s: cannot read the %s: %s", f->path, what, strerror(errno));
+        if (r == 0)
+            return ct_error_set(err, CT_ERR_IO, "%s: short read of the %s (%zu of %zu bytes: the file shrank?)",
+                                f->path, what, got, n);
+        got += (size_t)r;
     }
-    f->size = (size_t)sb.st_size;
-    f->buf = malloc(f->size ? f->size : 1);
-    size_t got = f->buf ? fread(f->buf, 1, f->size, fp) : 0;
-    fclose(fp);
-    if (!f->buf) return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory for %zu bytes", f->path, f->size);
-    if (got != f->size)
-        return ct_error_set(err, CT_ERR_IO, "%s: short read (%zu of %zu bytes)", f->path, got, f->size);
     return CT_OK;
 }
 
-/* The header length; an error unless it is at least "{}" and fits. */
-static ct_status header_length(const ct_safetensors *f, uint64_t *hlen, ct_error *err) {
+/* The header length from the first 8 bytes; an error unless it is at least
+ * "{}", under the limit and within the file. */
+static ct_status header_length(const ct_safetensors *f, int fd, uint64_t *hlen, ct_error *err) {
     if (f->size < 8)
         return ct_error_set(err, CT_ERR_FORMAT, "%s: %zu bytes: too short for a safetensors header length",
                             f->path, f->size);
+    unsigned char len8[8];
+    ct_status st = read_at(f, fd, len8, 8, 0, "header length", err);
+    if (st != CT_OK) return st;
     *hlen = 0;
-    for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | f->buf[i];
+    for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | len8[i];
     if (*hlen < 2 || *hlen > CT_SAFETENSORS_MAX_HEADER || *hlen > f->size - 8)
         return ct_error_set(err, CT_ERR_FORMAT,
                             "%s: header length %llu is invalid (file has %zu bytes after the length; limit %u)",
                             f->path, (unsigned long long)*hlen, f->size - 8, CT_SAFETENSORS_MAX_HEADER);
     return CT_OK;
+}
+
+/* The data area (`size` bytes from `off`), once the header has been
+ * checked against the file: mapped, so that only the tensors a caller
+ * copies are ever paged in (a wrong multi-gigabyte file is refused by the
+ * store check without being read), or read when the file cannot be mapped. */
+static ct_status map_data(ct_safetensors *f, int fd, uint64_t off, size_t size, const unsigned char **data,
+                          ct_error *err) {
+    *data = NULL;
+    if (size == 0) return CT_OK;
+    void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m != MAP_FAILED) {
+        f->map = m;
+        f->map_size = f->size;
+        *data = (const unsigned char *)m + off;
+        return CT_OK;
+    }
+    if (!(f->buf = malloc(size))) return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory for %zu bytes", f->path, size);
+    *data = f->buf;
+    return read_at(f, fd, f->buf, size, off, "tensor data", err);
+}
+
+/* Header first (length, JSON, layout against the file's size), data after. */
+static ct_status open_fd(ct_safetensors *f, int fd, ct_error *err) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return ct_error_set(err, CT_ERR_IO, "%s: not a regular file", f->path);
+    f->size = (size_t)sb.st_size;
+    uint64_t hlen = 0;
+    ct_status st = header_length(f, fd, &hlen, err);
+    if (st != CT_OK) return st;
+    char *hdr = malloc((size_t)hlen);
+    if (!hdr) return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory for a %llu-byte header", f->path,
+                                  (unsigned long long)hlen);
+    span *spans = NULL;
+    size_t data_size = f->size - 8 - (size_t)hlen;
+    st = read_at(f, fd, hdr, (size_t)hlen, 8, "header", err);
+    if (st == CT_OK) st = parse(f, hdr, (size_t)hlen, &spans, err);
+    free(hdr);
+    if (st == CT_OK) st = check_layout(f, spans, data_size, err);
+    const unsigned char *data = NULL;
+    if (st == CT_OK) st = map_data(f, fd, 8 + hlen, data_size, &data, err);
+    for (size_t i = 0; st == CT_OK && data && i < f->n; i++) f->t[spans[i].idx].data = data + spans[i].b;
+    free(spans);
+    return st;
 }
 
 ct_status ct_safetensors_open(const char *path, ct_safetensors **out, ct_error *err) {
@@ -424,13 +486,10 @@ ct_status ct_safetensors_open(const char *path, ct_safetensors **out, ct_error *
         free(f);
         return ct_error_set(err, CT_ERR_NOMEM, "%s: out of memory", path);
     }
-    uint64_t hlen = 0;
-    span *spans = NULL;
-    ct_status st = read_all(f, err);
-    if (st == CT_OK) st = header_length(f, &hlen, err);
-    if (st == CT_OK) st = parse(f, (const char *)f->buf + 8, (size_t)hlen, &spans, err);
-    if (st == CT_OK) st = check_layout(f, spans, f->buf + 8 + hlen, f->size - 8 - (size_t)hlen, err);
-    free(spans);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ct_status st = fd < 0 ? ct_error_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno))
+                          : open_fd(f, fd, err);
+    if (fd >= 0) close(fd); /* a mapping outlives its descriptor */
     if (st != CT_OK) {
         ct_safetensors_close(f);
         return st;
@@ -445,6 +504,7 @@ void ct_safetensors_close(ct_safetensors *f) {
     for (size_t i = 0; i < 2 * f->n_meta; i++) free(f->meta[i]);
     free(f->t);
     free(f->meta);
+    if (f->map) munmap(f->map, f->map_size);
     free(f->buf);
     free(f->path);
     free(f);
@@ -507,8 +567,36 @@ static ct_status check_entry(const ct_safetensors *f, const char *name, const ct
     return CT_OK;
 }
 
-/* Check every entry, then (all good) copy: a refused file leaves the store
- * as it was. With exact, a file tensor the store lacks is an error. */
+/* The F32 values of a tensor that are NaN or infinite: their count, the
+ * first one's index in *first. The data may be unaligned. */
+static size_t count_nonfinite(const ct_safetensors_tensor *t, size_t *first) {
+    const unsigned char *p = t->data;
+    size_t n = t->nbytes / sizeof(float), bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, p + i * sizeof v, sizeof v);
+        if (!isfinite(v) && bad++ == 0) *first = i;
+    }
+    return bad;
+}
+
+/* A parameter or buffer must be finite: a NaN or Inf weight makes every
+ * number computed from the model meaningless, however plausible. */
+static ct_status check_finite(const ct_safetensors *f, const ct_safetensors_tensor *t, ct_error *err) {
+    size_t first = 0, bad = count_nonfinite(t, &first);
+    if (!bad) return CT_OK;
+    float v;
+    memcpy(&v, (const unsigned char *)t->data + first * sizeof v, sizeof v);
+    return ct_error_set(err, CT_ERR_FORMAT,
+                        "%s: tensor '%s' has %zu non-finite value%s of %zu (first: %s at element %zu); "
+                        "refusing a model computed from them",
+                        f->path, t->name, bad, bad == 1 ? "" : "s", t->nbytes / sizeof(float),
+                        isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", first);
+}
+
+/* Check every entry (present, F32, same shape, finite), then (all good)
+ * copy: a refused file leaves the store as it was. With exact, a file
+ * tensor the store lacks is an error. */
 static ct_status load(const ct_safetensors *f, ct_params *store, bool exact, size_t *unused, ct_error *err) {
     size_t count = ct_params_count(store);
     for (size_t i = 0; i < count; i++) {
@@ -521,6 +609,14 @@ static ct_status load(const ct_safetensors *f, ct_params *store, bool exact, siz
         if (!ct_params_find(store, f->t[i].name))
             return ct_error_set(err, CT_ERR_FORMAT, "%s: unknown tensor '%s' (not in the model)", f->path,
                                 f->t[i].name);
+    /* Values last: the checks above need only the header, this pass reads
+     * the data (of the store's tensors only). */
+    for (size_t i = 0; i < count; i++) {
+        const char *name = NULL;
+        ct_params_at(store, i, &name, NULL, NULL);
+        ct_status st = check_finite(f, ct_safetensors_find(f, name), err);
+        if (st != CT_OK) return st;
+    }
     for (size_t i = 0; i < count; i++) {
         const char *name = NULL;
         ct_tensor *dst = ct_params_at(store, i, &name, NULL, NULL);
