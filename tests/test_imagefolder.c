@@ -2,6 +2,7 @@
  * JPEGs embedded below, and broken files of every kind. */
 #include <png.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ct_data_test.h"
@@ -325,6 +326,76 @@ START_TEST(header_only_open_reports_at_read) {
 }
 END_TEST
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* gray_jpg with the frame header (SOF0) declaring w x h. */
+static void write_jpeg_claiming(const char *rel, int w, int h) {
+    unsigned char j[sizeof gray_jpg];
+    memcpy(j, gray_jpg, sizeof j);
+    size_t k = 0;
+    while (k + 9 < sizeof j && !(j[k] == 0xff && j[k + 1] == 0xc0)) k++;
+    ck_assert_uint_lt(k + 9, sizeof j);
+    j[k + 5] = (unsigned char)(h >> 8), j[k + 6] = (unsigned char)h;
+    j[k + 7] = (unsigned char)(w >> 8), j[k + 8] = (unsigned char)w;
+    write_bytes(rel, j, sizeof j);
+}
+
+/* The issue's decompression bomb: a few hundred bytes of JPEG declaring
+ * 2313 x 64775 pixels (150 megapixels) is refused from its header, before
+ * anything is decoded, whether the folder is verified or only sized up
+ * (as `contrast check` opens it with verify = false). */
+START_TEST(decompression_bomb_refused_before_decoding) {
+    write_png("a.png", 4, 4, 1, 0);
+    write_jpeg_claiming("bomb.jpg", 2313, 64775);
+    for (int verify = 1; verify >= 0; verify--) {
+        double t0 = now_s();
+        expect_error(verify ? "" : "verify = false;", CT_ERR_FORMAT, "bomb.jpg",
+                     "header declares 2313x64775 = 149824575 pixels, over max_pixels = 100000000");
+        double dt = now_s() - t0;
+        ck_assert_msg(dt < 1.0, "refusing took %.2f s", dt);
+    }
+}
+END_TEST
+
+/* `contrast check` refuses the bomb too, naming the file and the setting. */
+START_TEST(check_refuses_the_bomb) {
+    make_dir("imgs");
+    write_png("imgs/a.png", 4, 4, 1, 0);
+    write_jpeg_claiming("imgs/bomb.jpg", 2313, 64775);
+    char cfg[700], text[1600], cmd[4096], out[8192];
+    path_of(cfg, sizeof cfg, "bomb.cfg");
+    snprintf(text, sizeof text, "data = { train = { type = \"imagefolder\"; root = \"%s/imgs\"; verify = false; }; };\n",
+             root);
+    ck_assert_int_eq(ct_test_write_file(cfg, text, strlen(text)), 0);
+    snprintf(cmd, sizeof cmd, "'%s/contrast' check '%s'", ct_test_build_dir(), cfg);
+    int rc = ct_test_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "imgs/bomb.jpg: header declares 2313x64775") && strstr(out, "max_pixels"), "%s", out);
+}
+END_TEST
+
+/* The ceiling is a setting, for PNG as for JPEG: exactly max_pixels is
+ * accepted, one more refused; a bomb under the ceiling is refused as
+ * corrupt at its first warning (it has no data for its first row). */
+START_TEST(max_pixels_setting_and_truncated_bomb) {
+    write_png("a.png", 40, 30, 3, 0);
+    ct_dataset d;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(open_folder("max_pixels = 1200;", &d, &err) == CT_OK, "%s", err.msg);
+    dt_dataset_free(&d);
+    expect_error("max_pixels = 1199;", CT_ERR_FORMAT, "a.png", "40x30 = 1200 pixels, over max_pixels = 1199");
+    char p[700];
+    path_of(p, sizeof p, "a.png");
+    ck_assert_int_eq(remove(p), 0);
+    write_jpeg_claiming("under.jpg", 9000, 9000);
+    expect_error("", CT_ERR_FORMAT, "under.jpg", "corrupted or truncated JPEG: Corrupt JPEG data: premature end");
+}
+END_TEST
+
 START_TEST(missing_root_and_bad_settings) {
     write_png("a.png", 4, 4, 1, 0);
     expect_error("channels = 2;", CT_ERR_CONFIG, "channels", NULL);
@@ -350,6 +421,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, skip_bad_counts_skipped_files);
     tcase_add_test(tc, header_only_open_reports_at_read);
     tcase_add_test(tc, missing_root_and_bad_settings);
+    tcase_add_test(tc, decompression_bomb_refused_before_decoding);
+    tcase_add_test(tc, max_pixels_setting_and_truncated_bomb);
+    tcase_add_test(tc, check_refuses_the_bomb);
     suite_add_tcase(s, tc);
     return s;
 }

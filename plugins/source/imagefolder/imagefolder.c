@@ -13,7 +13,13 @@
  * is left out and counted. Images are converted to the dataset's channel
  * count (1 when every file is grayscale, else 3, or as configured) and
  * optionally resized (antialiased bilinear, as PIL) to a fixed size, then
- * quantised to 8 bits so cached and uncached reads give the same values. */
+ * quantised to 8 bits so cached and uncached reads give the same values.
+ *
+ * Against decompression bombs (a few hundred bytes declaring a huge image),
+ * the dimensions are read from the header and refused above `max_pixels`
+ * before anything is allocated or decoded, as Pillow's MAX_IMAGE_PIXELS
+ * does, and a JPEG stops at its first corrupt-data warning instead of
+ * decoding the rest as grey. */
 #include <contrast/contrast.h>
 
 #include <dirent.h>
@@ -43,6 +49,7 @@ typedef struct imagefolder {
     int classes;     /* 0 when flat */
     int channels;    /* 1 or 3 */
     int rh, rw;      /* resize target, 0: keep */
+    int64_t max_pixels; /* ceiling on width x height, checked on the header */
     int h, w;        /* common size, 0 when items differ */
     int64_t skipped;
 } imagefolder;
@@ -54,6 +61,8 @@ static const ct_param_spec if_params[] = {
     CT_PARAM_BOOL("cache", "false", "keep the decoded images in memory"),
     CT_PARAM_BOOL("verify", "true", "decode every file at open (else read headers only)"),
     CT_PARAM_BOOL("skip_bad", "false", "leave out unreadable files (and report how many) instead of failing"),
+    CT_PARAM_INT("max_pixels", "100000000", 1, 1 << 30,
+                 "refuse an image whose header declares more pixels (width x height) than this, before decoding it"),
     CT_PARAM_END,
 };
 
@@ -105,7 +114,19 @@ static bool is_png(const uint8_t *d, size_t n) { return n >= 8 && png_sig_cmp(d,
 static bool is_jpeg(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
 
 /* PNG through the simplified API: no setjmp needed, errors in img.message. */
-static ct_status decode_png(const uint8_t *d, size_t n, bool header_only, raw_image *out, char *msg) {
+/* The ceiling on the dimensions a header declares; refused above it. */
+static ct_status check_pixels(const raw_image *r, int64_t max_pixels, char *msg) {
+    int64_t px = (int64_t)r->w * r->h;
+    if (px <= max_pixels) return CT_OK;
+    snprintf(msg, IF_MSG_MAX,
+             "header declares %dx%d = %lld pixels, over max_pixels = %lld (a decompression bomb? "
+             "raise max_pixels for real images this large)",
+             r->w, r->h, (long long)px, (long long)max_pixels);
+    return CT_ERR_FORMAT;
+}
+
+static ct_status decode_png(const uint8_t *d, size_t n, bool header_only, int64_t max_pixels,
+                            raw_image *out, char *msg) {
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -116,9 +137,10 @@ static ct_status decode_png(const uint8_t *d, size_t n, bool header_only, raw_im
     out->w = (int)img.width;
     out->h = (int)img.height;
     out->c = (img.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
-    if (header_only) {
+    ct_status st = check_pixels(out, max_pixels, msg);
+    if (header_only || st != CT_OK) {
         png_image_free(&img);
-        return CT_OK;
+        return st;
     }
     img.format = out->c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
     /* Transparent pixels are composited onto the zeroed buffer (black). */
@@ -142,7 +164,6 @@ typedef struct jpeg_err {
     struct jpeg_error_mgr mgr;
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX];
-    int warnings;
 } jpeg_err;
 
 static void jpeg_on_error(j_common_ptr cinfo) {
@@ -152,14 +173,17 @@ static void jpeg_on_error(j_common_ptr cinfo) {
 }
 
 /* libjpeg only warns about premature ends and bad data (filling the rest
- * grey); treat those as corruption too. */
+ * grey); treat those as corruption too, and stop there: decoding the rest
+ * of a truncated image would only produce grey, slowly. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
     jpeg_err *e = (jpeg_err *)cinfo->err;
     if (level >= 0) return;
-    if (e->warnings++ == 0) (*cinfo->err->format_message)(cinfo, e->msg);
+    (*cinfo->err->format_message)(cinfo, e->msg);
+    longjmp(e->jump, 1);
 }
 
-static ct_status decode_jpeg(const uint8_t *d, size_t n, bool header_only, raw_image *out, char *msg) {
+static ct_status decode_jpeg(const uint8_t *d, size_t n, bool header_only, int64_t max_pixels,
+                             raw_image *out, char *msg) {
     struct jpeg_decompress_struct cinfo;
     jpeg_err jerr;
     uint8_t *volatile px = NULL;
@@ -179,9 +203,10 @@ static ct_status decode_jpeg(const uint8_t *d, size_t n, bool header_only, raw_i
     out->w = (int)cinfo.image_width;
     out->h = (int)cinfo.image_height;
     out->c = cinfo.num_components == 1 ? 1 : 3;
-    if (header_only) {
+    ct_status st = check_pixels(out, max_pixels, msg);
+    if (header_only || st != CT_OK) {
         jpeg_destroy_decompress(&cinfo);
-        return CT_OK;
+        return st;
     }
     cinfo.out_color_space = out->c == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
@@ -194,24 +219,20 @@ static ct_status decode_jpeg(const uint8_t *d, size_t n, bool header_only, raw_i
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
-    if (jerr.warnings) {
-        snprintf(msg, IF_MSG_MAX, "corrupted or truncated JPEG: %s", jerr.msg);
-        free(px);
-        return CT_ERR_FORMAT;
-    }
     out->px = px;
     return CT_OK;
 }
 
 /* Decode (or only size up) one file. */
-static ct_status decode_file(const char *path, bool header_only, raw_image *out, char *msg) {
+static ct_status decode_file(const char *path, bool header_only, int64_t max_pixels, raw_image *out,
+                             char *msg) {
     uint8_t *data = NULL;
     size_t n = 0;
     memset(out, 0, sizeof *out);
     ct_status st = read_whole(path, &data, &n, msg);
     if (st != CT_OK) return st;
-    if (is_png(data, n)) st = decode_png(data, n, header_only, out, msg);
-    else if (is_jpeg(data, n)) st = decode_jpeg(data, n, header_only, out, msg);
+    if (is_png(data, n)) st = decode_png(data, n, header_only, max_pixels, out, msg);
+    else if (is_jpeg(data, n)) st = decode_jpeg(data, n, header_only, max_pixels, out, msg);
     else {
         snprintf(msg, IF_MSG_MAX, "not a PNG or JPEG file");
         st = CT_ERR_FORMAT;
@@ -429,7 +450,7 @@ static ct_status check_items(imagefolder *f, bool verify, bool cache, bool skip_
     for (int64_t i = 0; i < f->count; i++) {
         if_item it = f->items[i];
         raw_image r;
-        ct_status st = decode_file(it.path, !(verify || cache), &r, msg);
+        ct_status st = decode_file(it.path, !(verify || cache), f->max_pixels, &r, msg);
         if (st == CT_ERR_NOMEM) return ct_error_set(err, st, "imagefolder: %s: %s", it.path, msg);
         if (st != CT_OK) {
             if (!skip_bad)
@@ -460,7 +481,7 @@ static ct_status load_item(const imagefolder *f, const if_item *it, uint8_t **px
                            ct_error *err) {
     raw_image r;
     char msg[IF_MSG_MAX];
-    ct_status st = decode_file(it->path, false, &r, msg);
+    ct_status st = decode_file(it->path, false, f->max_pixels, &r, msg);
     if (st != CT_OK) return ct_error_set(err, st, "imagefolder: %s: %s", it->path, msg);
     *px = convert(&r, f->channels, f->rh, f->rw, h, w);
     free(r.px);
@@ -484,6 +505,7 @@ static ct_status if_create(const ct_settings *s, const ct_host *host, void **sel
         f->rh = (int)ct_settings_int_at(s, "size", 0);
         f->rw = ns == 2 ? (int)ct_settings_int_at(s, "size", 1) : f->rh;
     }
+    f->max_pixels = ct_settings_int(s, "max_pixels");
     bool cache = ct_settings_bool(s, "cache");
     ct_status st = collect(f, root, err);
     if (st == CT_OK)
