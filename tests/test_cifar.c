@@ -3,6 +3,9 @@
 #include "ct_data_test.h"
 #include "ct_test.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #define PIXELS 3072
 
 static ct_registry *reg;
@@ -161,6 +164,40 @@ START_TEST(corrupted_labels_are_named) {
 }
 END_TEST
 
+static long max_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* A 2 GB batch file (sparse: 700000 all-zero records) with limit = 10:
+ * only the ten records are read; peak RSS grows by far less than the file. */
+START_TEST(limit_reads_only_what_it_keeps) {
+    char path[700], cfg[1000];
+    snprintf(path, sizeof path, "%s/huge.bin", dir);
+    ck_assert_int_eq(ct_test_write_file(path, "", 0), 0);
+    ck_assert_int_eq(truncate(path, (off_t)3073 * 700000), 0);
+    snprintf(cfg, sizeof cfg, "files = [\"%s\"]; limit = 10;", path);
+    long before = max_rss_kb();
+    ct_dataset d;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(open_cifar(cfg, &d, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(d.info.count, 10);
+    long grew_mb = (max_rss_kb() - before) / 1024;
+    ck_assert_msg(grew_mb < 256, "peak RSS grew by %ld MB for 10 records", grew_mb);
+    dt_dataset_free(&d);
+    unlink(path);
+}
+END_TEST
+
+/* A folder given as a batch file is refused, not read. */
+START_TEST(folder_as_file_is_refused) {
+    char cfg[1000];
+    snprintf(cfg, sizeof cfg, "files = [\"%s\"];", dir);
+    expect_error(cfg, CT_ERR_IO, dir, "not a regular file");
+}
+END_TEST
+
 START_TEST(missing_file_and_bad_settings) {
     char cfg[1000];
     snprintf(cfg, sizeof cfg, "files = [\"%s/nope.bin\"];", dir);
@@ -183,6 +220,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, empty_file_is_named);
     tcase_add_test(tc, corrupted_labels_are_named);
     tcase_add_test(tc, missing_file_and_bad_settings);
+    tcase_add_test(tc, limit_reads_only_what_it_keeps);
+    tcase_add_test(tc, folder_as_file_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

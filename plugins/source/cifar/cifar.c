@@ -5,18 +5,22 @@
  * blue, rows of 32); CIFAR-100 records have 2 label bytes (coarse, fine).
  * Files are named in the config (`files`) or found in `dir` by split
  * (data_batch_1..5.bin / test_batch.bin; train.bin / test.bin). Every file
- * is read whole at open and checked: empty, truncated (not a whole number
- * of records) and out-of-range labels are errors naming the file. */
+ * is read at open (up to `limit` items) and checked: empty, truncated (not
+ * a whole number of records), not a regular file and out-of-range labels
+ * are errors naming the file. The format has no header: the file's own
+ * size decides the record count. */
 #include <contrast/contrast.h>
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
 #define CIFAR_PATH_MAX 4096
+#define CIFAR_CHUNK 1024 /* records read at a time (3 MB) */
 
 typedef struct cifar {
     int variant;       /* 10 or 100 */
@@ -47,77 +51,83 @@ static void cifar_destroy(void *self) {
     free(c);
 }
 
-/* Read a whole file into memory, checking it holds whole records. */
-static ct_status read_file(const char *path, long rec, uint8_t **data, long *n_records,
-                           ct_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_error_set(err, CT_ERR_IO, "cifar: %s: cannot open: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return ct_error_set(err, CT_ERR_IO, "cifar: %s: cannot determine the size", path);
+/* Open a batch file and size it up: a regular file holding a whole, non-zero
+ * number of records. The size decides how much is allocated, so it is
+ * taken from the file itself (fstat), never assumed. */
+static ct_status open_batch(const char *path, long rec, FILE **f, int64_t *n_records, ct_error *err) {
+    *f = fopen(path, "rb");
+    if (!*f) return ct_error_set(err, CT_ERR_IO, "cifar: %s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    ct_status st = CT_OK;
+    if (fstat(fileno(*f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = ct_error_set(err, CT_ERR_IO, "cifar: %s: not a regular file", path);
+    else if (sb.st_size == 0)
+        st = ct_error_set(err, CT_ERR_FORMAT, "cifar: %s: empty file", path);
+    else if (sb.st_size % rec != 0)
+        st = ct_error_set(err, CT_ERR_FORMAT,
+                          "cifar: %s: %lld bytes is not a whole number of %ld-byte records "
+                          "(truncated, or the wrong variant?)",
+                          path, (long long)sb.st_size, rec);
+    if (st != CT_OK) {
+        fclose(*f);
+        *f = NULL;
+        return st;
     }
-    if (size == 0) {
-        fclose(f);
-        return ct_error_set(err, CT_ERR_FORMAT, "cifar: %s: empty file", path);
-    }
-    if (size % rec != 0) {
-        fclose(f);
-        return ct_error_set(err, CT_ERR_FORMAT,
-                            "cifar: %s: %ld bytes is not a whole number of %ld-byte records "
-                            "(truncated, or the wrong variant?)",
-                            path, size, rec);
-    }
-    *data = malloc((size_t)size);
-    if (!*data) {
-        fclose(f);
-        return ct_error_set(err, CT_ERR_NOMEM, "cifar: %s: out of memory (%ld bytes)", path, size);
-    }
-    size_t got = fread(*data, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size) {
-        free(*data);
-        *data = NULL;
-        return ct_error_set(err, CT_ERR_IO, "cifar: %s: short read (%zu of %ld bytes)", path, got, size);
-    }
-    *n_records = size / rec;
+    *n_records = (int64_t)(sb.st_size / rec);
     return CT_OK;
 }
 
-/* Append the records of one file, validating every label. */
+/* Check one record's labels and store it as item `at`. */
+static ct_status take_record(cifar *c, const char *path, const uint8_t *r, int64_t i, int64_t at,
+                             ct_error *err) {
+    int classes = class_count(c), label_off = c->variant == 100 && !c->coarse ? 1 : 0;
+    if (c->variant == 100 && (r[0] >= 20 || r[1] >= 100))
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "cifar: %s: record %lld has labels (coarse %d, fine %d) out of range "
+                            "(corrupted, or not a CIFAR-100 file?)",
+                            path, (long long)i, r[0], r[1]);
+    if (r[label_off] >= classes)
+        return ct_error_set(err, CT_ERR_FORMAT,
+                            "cifar: %s: record %lld has label %d, CIFAR-%d has %d classes "
+                            "(corrupted, or the wrong variant?)",
+                            path, (long long)i, r[label_off], c->variant, classes);
+    c->labels[at] = r[label_off];
+    memcpy(c->pixels + (size_t)at * CIFAR_PIXELS, r + record_size(c) - CIFAR_PIXELS, CIFAR_PIXELS);
+    return CT_OK;
+}
+
+/* Append the records of one file (only as many as limit leaves room for),
+ * validating every label. Records are read in chunks straight into the
+ * dataset, so the file is never held twice in memory. */
 static ct_status add_file(cifar *c, const char *path, int64_t limit, ct_error *err) {
-    long rec = record_size(c), n = 0;
-    uint8_t *data = NULL;
-    ct_status st = read_file(path, rec, &data, &n, err);
+    long rec = record_size(c);
+    int64_t n = 0;
+    FILE *f = NULL;
+    ct_status st = open_batch(path, rec, &f, &n, err);
     if (st != CT_OK) return st;
-    if (limit > 0 && c->count + n > limit) n = (long)(limit - c->count);
+    if (limit > 0 && c->count + n > limit) n = limit - c->count;
     uint8_t *px = realloc(c->pixels, (size_t)(c->count + n) * CIFAR_PIXELS);
     if (px) c->pixels = px;
     uint8_t *lb = px ? realloc(c->labels, (size_t)(c->count + n)) : NULL;
     if (lb) c->labels = lb;
-    if (!px || !lb) {
-        free(data);
+    uint8_t *chunk = lb ? malloc((size_t)CIFAR_CHUNK * rec) : NULL;
+    if (!chunk) {
+        fclose(f);
         return ct_error_set(err, CT_ERR_NOMEM, "cifar: %s: out of memory", path);
     }
-    int classes = class_count(c), label_off = c->variant == 100 && !c->coarse ? 1 : 0;
-    for (long i = 0; i < n && st == CT_OK; i++) {
-        const uint8_t *r = data + i * rec;
-        if (c->variant == 100 && (r[0] >= 20 || r[1] >= 100))
-            st = ct_error_set(err, CT_ERR_FORMAT,
-                              "cifar: %s: record %ld has labels (coarse %d, fine %d) out of range "
-                              "(corrupted, or not a CIFAR-100 file?)",
-                              path, i, r[0], r[1]);
-        else if (r[label_off] >= classes)
-            st = ct_error_set(err, CT_ERR_FORMAT,
-                              "cifar: %s: record %ld has label %d, CIFAR-%d has %d classes "
-                              "(corrupted, or the wrong variant?)",
-                              path, i, r[label_off], c->variant, classes);
-        if (st != CT_OK) break;
-        c->labels[c->count + i] = r[label_off];
-        memcpy(c->pixels + (size_t)(c->count + i) * CIFAR_PIXELS, r + rec - CIFAR_PIXELS, CIFAR_PIXELS);
+    for (int64_t i = 0; i < n && st == CT_OK;) {
+        size_t want = (size_t)(n - i < CIFAR_CHUNK ? n - i : CIFAR_CHUNK);
+        size_t got = fread(chunk, (size_t)rec, want, f);
+        if (got != want) {
+            st = ct_error_set(err, CT_ERR_IO, "cifar: %s: short read at record %lld (the file shrank?)", path,
+                              (long long)(i + (int64_t)got));
+            break;
+        }
+        for (size_t k = 0; k < got && st == CT_OK; k++, i++)
+            st = take_record(c, path, chunk + k * rec, i, c->count + i, err);
     }
-    free(data);
+    free(chunk);
+    fclose(f);
     if (st != CT_OK) return st;
     c->count += n;
     return CT_OK;
