@@ -75,8 +75,15 @@ static void arch_fixture_new(arch_fixture *f, const char *enc_type, const char *
     f->arch = ae->ops.architecture;
     ck_assert_msg(ct_settings_parse(f->arch->params, arch_settings, arch_name, &f->arch_s, &err) == CT_OK, "%s",
                   err.msg);
-    f->env = (ct_arch_env){sizeof f->env, ct_plugins_host_for(f->set, ae), f->store, &f->enc, f->in, items, 8,
-                           arch_fixture_make_encoder, f};
+    f->env = (ct_arch_env){.size = sizeof f->env,
+                           .host = ct_plugins_host_for(f->set, ae),
+                           .store = f->store,
+                           .encoder = &f->enc,
+                           .input = f->in,
+                           .dataset_size = items,
+                           .batch_size = 8,
+                           .make_encoder = arch_fixture_make_encoder,
+                           .host_ctx = f};
     ck_assert_msg(f->arch->create(f->arch_s, &f->env, &f->self, &err) == CT_OK, "%s", err.msg);
     ck_assert_msg(ct_params_finalize(f->store, &err) == CT_OK, "%s", err.msg);
     if (!no_start && f->arch->start) ck_assert_msg(f->arch->start(f->self, &err) == CT_OK, "%s", err.msg);

@@ -49,7 +49,13 @@ static void fixture_new(fixture *f, int dim, const char *arch_settings) {
     f->arch = ae->ops.architecture;
     ck_assert_msg(ct_settings_parse(f->arch->params, arch_settings, "end_to_end", &f->arch_s, &err) == CT_OK,
                   "%s", err.msg);
-    ct_arch_env env = {sizeof env, ct_plugins_host_for(f->set, ae), f->store, &f->enc, in, 100, 2, NULL, NULL};
+    ct_arch_env env = {.size = sizeof env,
+                       .host = ct_plugins_host_for(f->set, ae),
+                       .store = f->store,
+                       .encoder = &f->enc,
+                       .input = in,
+                       .dataset_size = 100,
+                       .batch_size = 2};
     ck_assert_msg(f->arch->create(f->arch_s, &env, &f->self, &err) == CT_OK, "%s", err.msg);
     ck_assert_msg(ct_params_finalize(f->store, &err) == CT_OK, "%s", err.msg);
 }

@@ -11,7 +11,7 @@
 static void roles_text(uint32_t roles, char *buf, size_t n) {
     size_t used = 0;
     buf[0] = '\0';
-    for (uint32_t bit = 1; bit <= CT_ROLE_EVALUATOR; bit <<= 1) {
+    for (uint32_t bit = 1; bit <= CT_ROLE_STRUCTURE; bit <<= 1) {
         if (!(roles & bit)) continue;
         int w = snprintf(buf + used, n - used, "%s%s", used ? "," : "", ct_role_name((ct_role)bit));
         if (w > 0 && (size_t)w < n - used) used += (size_t)w;

@@ -65,6 +65,7 @@ const char *ct_config_doc_description(const ct_registry_entry *e) {
     case CT_ROLE_ENCODER: d = e->ops.encoder->description; break;
     case CT_ROLE_ARCHITECTURE: d = e->ops.architecture->description; break;
     case CT_ROLE_EVALUATOR: d = e->ops.evaluator->description; break;
+    case CT_ROLE_STRUCTURE: d = e->ops.structure->description; break;
     }
     return d ? d : "";
 }
@@ -77,6 +78,7 @@ static const char *role_place(ct_role r) {
     case CT_ROLE_ENCODER: return "the `encoder` group";
     case CT_ROLE_ARCHITECTURE: return "the `architecture` group";
     case CT_ROLE_EVALUATOR: return "an entry of `evaluation.evaluators`";
+    case CT_ROLE_STRUCTURE: return "a pipeline's `structure` group";
     }
     return "a group";
 }

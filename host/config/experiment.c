@@ -70,7 +70,7 @@ static ct_status fail(ct_error *err, ct_status code, const config_setting_t *at,
 }
 
 static const ct_role all_roles[] = {CT_ROLE_SOURCE, CT_ROLE_PRETEXT, CT_ROLE_ENCODER,
-                                    CT_ROLE_ARCHITECTURE, CT_ROLE_EVALUATOR};
+                                    CT_ROLE_ARCHITECTURE, CT_ROLE_EVALUATOR, CT_ROLE_STRUCTURE};
 
 /* Names registered for a role, "a, b, c" (for messages). */
 static void list_names(const ct_plugin_set *set, ct_role role, char *buf, size_t n) {
@@ -306,6 +306,9 @@ static ct_status load_views(ct_experiment *ex, const config_setting_t *pg, ct_pi
     return CT_OK;
 }
 
+static ct_status load_structure(ct_experiment *ex, const config_setting_t *pg, int k, ct_pipeline_spec *p,
+                                const char *label, ct_error *err);
+
 static ct_status load_pipelines(ct_experiment *ex, ct_error *err) {
     const config_setting_t *list = config_lookup(&ex->cfg, "pipelines");
     if (!list) return CT_OK;
@@ -326,7 +329,125 @@ static ct_status load_pipelines(ct_experiment *ex, ct_error *err) {
         if (!st) p->weight = (float)ct_settings_float(s, "weight");
         ct_settings_free(s);
         if (!st) st = load_views(ex, pg, p, label, err);
+        if (!st) st = load_structure(ex, pg, k, p, label, err);
         if (st) return st;
+    }
+    return CT_OK;
+}
+
+/* ---- structures and their pairing with the architecture ---------------------------- */
+
+const char *ct_experiment_structure_name(const ct_experiment *ex, int k) {
+    const ct_structure_ops *ops = ex->pipelines[k].structure.ops;
+    return ops ? ops->name : CT_VIEWS_STRUCTURE;
+}
+
+/* Prefix of a structure's layers: its name, made unique by the pipeline
+ * index when an earlier pipeline has the same structure. */
+static void structure_prefix(const ct_experiment *ex, int k, const char *name, char *out, size_t n) {
+    bool taken = false;
+    for (int j = 0; j < k; j++)
+        if (ex->pipelines[j].structure.ops && !strcmp(ex->pipelines[j].structure.ops->name, name)) taken = true;
+    if (taken)
+        snprintf(out, n, "%s_%d.", name, k);
+    else
+        snprintf(out, n, "%s.", name);
+}
+
+static int total_views(const ct_pipeline_spec *p) {
+    int v = 0;
+    for (int g = 0; g < p->n_groups; g++) v += p->groups[g].count;
+    return v;
+}
+
+/* The default: every view a part and an embedding set. */
+static void views_info(const ct_pipeline_spec *p, ct_structure_info *info) {
+    memset(info, 0, sizeof *info);
+    info->n_parts = total_views(p);
+    info->n_sets = info->n_parts;
+    info->rows_per_sample = 1;
+}
+
+/* Counts a structure reports must fit a batch. */
+static ct_status check_info(const ct_structure_info *i, const config_setting_t *g, const char *label,
+                            const char *name, ct_error *err) {
+    if (i->n_parts < 1 || i->n_parts > CT_MAX_VIEWS || i->n_sets < 1 || i->n_sets > CT_MAX_SETS ||
+        i->rows_per_sample < 1)
+        return fail(err, CT_ERR_PLUGIN, g,
+                    "%s (structure %s): reports %d parts, %d sets, %d rows per sample (allowed: 1..%d parts, "
+                    "1..%d sets, >= 1 row)",
+                    label, name, i->n_parts, i->n_sets, i->rows_per_sample, CT_MAX_VIEWS, CT_MAX_SETS);
+    return CT_OK;
+}
+
+static ct_status load_structure(ct_experiment *ex, const config_setting_t *pg, int k, ct_pipeline_spec *p,
+                                const char *label, ct_error *err) {
+    const config_setting_t *g = config_setting_get_member(pg, "structure");
+    const char *type = NULL;
+    if (g && config_setting_is_group(g)) config_setting_lookup_string(g, "type", &type);
+    if (!g || (type && !strcmp(type, CT_VIEWS_STRUCTURE))) {
+        if (g && config_setting_length(g) != 1)
+            return fail(err, CT_ERR_CONFIG, g, "%s.structure: the default structure \"%s\" takes no settings (its "
+                        "views are the pipeline's views)", label, CT_VIEWS_STRUCTURE);
+        views_info(p, &p->structure.info);
+        return CT_OK;
+    }
+    char sl[96];
+    snprintf(sl, sizeof sl, "%s.structure", label);
+    const ct_registry_entry *e;
+    ct_structure_inst *si = &p->structure;
+    ct_status st = plugin_settings(ex, g, CT_ROLE_STRUCTURE, sl, &e, &si->settings, err);
+    if (st) return st;
+    int chain_views[CT_MAX_CROP_GROUPS];
+    for (int j = 0; j < p->n_groups; j++) chain_views[j] = p->groups[j].count;
+    ct_structure_env env = {sizeof env, ct_plugins_host_for(ex->plugins, e), p->n_groups, chain_views,
+                            p->data->info.channels, p->data->info.height, p->data->info.width, k};
+    st = e->ops.structure->create(si->settings, &env, &si->self, err);
+    if (st) si->self = NULL;
+    if (settings_misused(si->settings, g, &st, err)) return st;
+    if (st) {
+        ct_error_prefix(err, "%s: structure %s: ", sl, e->name);
+        return st;
+    }
+    si->ops = e->ops.structure;
+    si->ops->info(si->self, &si->info);
+    structure_prefix(ex, k, e->name, si->prefix, sizeof si->prefix);
+    return check_info(&si->info, g, sl, e->name, err);
+}
+
+/* Why architecture `a` cannot train on structure info `i`, or NULL. */
+static const char *pairing_problem(const ct_arch_ops *a, const ct_structure_info *i, bool is_default, char *why,
+                                   size_t n) {
+    const char *rows = i->row_kind ? i->row_kind : "samples";
+    int min_sets = a->min_sets > 0 ? a->min_sets : 1;
+    if (!(a->caps & CT_ARCH_USES_SEAM) && !is_default)
+        snprintf(why, n, "%s forwards views itself (built against ABI 1.1) and cannot use a structure's embeddings",
+                 a->name);
+    else if ((a->caps & CT_ARCH_NEEDS_ITEM_ROWS) && ((i->flags & CT_STRUCT_ROWS_NOT_ITEMS) || i->rows_per_sample != 1))
+        snprintf(why, n, "rows are %s, not dataset items: %s needs one row per item", rows, a->name);
+    else if ((i->flags & CT_STRUCT_NEEDS_BATCH_NEGATIVES) && !(a->caps & CT_ARCH_BATCH_NEGATIVES))
+        snprintf(why, n, "needs negatives from the same batch; %s takes them from %s", a->name,
+                 (a->caps & CT_ARCH_NEEDS_ITEM_ROWS) ? "a memory bank" : "elsewhere (a queue or prototypes)");
+    else if (i->n_sets < min_sets)
+        snprintf(why, n, "gives %d embedding set%s per row; %s needs %d (e.g. views = %d)", i->n_sets,
+                 i->n_sets == 1 ? "" : "s", a->name, min_sets, min_sets);
+    else
+        return NULL;
+    return why;
+}
+
+/* Refuse an architecture that cannot train on a pipeline's structure, with
+ * one line naming both plugins and the reason (before any data is read). */
+static ct_status check_pairings(const ct_experiment *ex, ct_error *err) {
+    if (!ex->arch_ops) return CT_OK;
+    for (int k = 0; k < ex->n_pipelines; k++) {
+        const ct_pipeline_spec *p = &ex->pipelines[k];
+        char why[300];
+        if (!pairing_problem(ex->arch_ops, &p->structure.info, p->structure.ops == NULL, why, sizeof why)) continue;
+        const config_setting_t *at = config_lookup(&ex->cfg, "architecture");
+        return fail(err, CT_ERR_CONFIG, at, "pipelines[%d]: structure %s with architecture %s: %s %s", k,
+                    ct_experiment_structure_name(ex, k), ex->arch_ops->name, ct_experiment_structure_name(ex, k),
+                    why);
     }
     return CT_OK;
 }
@@ -482,6 +603,7 @@ ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_exper
         st = plugin_settings(ex, g, CT_ROLE_ARCHITECTURE, "architecture", &e, &ex->arch_settings, err);
         if (!st) ex->arch_ops = e->ops.architecture;
     }
+    if (!st) st = check_pairings(ex, err);
     if (!st) st = load_evaluation(ex, err);
     if (st) ct_experiment_free(ex);
     return st;
@@ -503,8 +625,12 @@ void ct_experiment_free(ct_experiment *ex) {
         ct_settings_free(ev->settings);
     }
     chain_free(&ex->eval_chain);
-    for (int k = 0; k < ex->n_pipelines; k++)
+    for (int k = 0; k < ex->n_pipelines; k++) {
+        ct_structure_inst *si = &ex->pipelines[k].structure;
+        if (si->self && si->ops) si->ops->destroy(si->self);
+        ct_settings_free(si->settings);
         for (int j = 0; j < ex->pipelines[k].n_groups; j++) chain_free(&ex->pipelines[k].groups[j].chain);
+    }
     for (int k = 0; k < ex->n_data; k++) {
         ct_dataset *d = &ex->data[k];
         if (d->self && d->ops) d->ops->destroy(d->self);

@@ -16,6 +16,7 @@
  *       data = "train"; weight = 1.0;
  *       views = 2;                                      # or a multi-crop list
  *       transforms = ( { type = "random_resized_crop"; size = 28; }, ... );
+ *       structure = { type = "jigsaw"; };           # optional; default "views"
  *   } );
  *   architecture = { type = "end_to_end"; temperature = 0.5; };
  *   optimizer = { type = "sgd"; lr = 0.3; momentum = 0.9; weight_decay = 1e-6; };
@@ -72,11 +73,22 @@ typedef struct ct_crop_group {
     ct_chain chain;
 } ct_crop_group;
 
+/* A pipeline's structure (contrast/structure.h): how a sample's parts are
+ * made from an item and embedded. ops NULL: the default "views". */
+typedef struct ct_structure_inst {
+    const ct_structure_ops *ops;
+    void *self;
+    ct_settings *settings;
+    ct_structure_info info;    /* the default's too */
+    char prefix[CT_NAME_MAX + 8]; /* of its layers: "jigsaw." */
+} ct_structure_inst;
+
 typedef struct ct_pipeline_spec {
     ct_dataset *data;
     float weight;
     int n_groups;
     ct_crop_group groups[CT_MAX_CROP_GROUPS];
+    ct_structure_inst structure;
 } ct_pipeline_spec;
 
 typedef struct ct_evaluator {
@@ -140,6 +152,9 @@ ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_exper
  * a misuse is reported ahead of the call's own error, its likelier cause. */
 ct_status ct_experiment_settings_status(const ct_experiment *ex, const char *group, const ct_settings *s,
                                         ct_error *err);
+
+/* The name of pipeline k's structure ("views" for the default). */
+const char *ct_experiment_structure_name(const ct_experiment *ex, int k);
 
 /* Destroy every instance, unload plugins. Safe on a zeroed or failed struct. */
 void ct_experiment_free(ct_experiment *ex);

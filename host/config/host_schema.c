@@ -94,7 +94,7 @@ const ct_param_spec ct__pipeline_spec[] = {
     CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss"),
     CT_PARAM_END,
 };
-const char *const ct__pipeline_groups[] = {"views", "transforms", NULL};
+const char *const ct__pipeline_groups[] = {"views", "transforms", "structure", NULL};
 
 const ct_param_spec ct__crop_spec[] = {
     CT_PARAM_INT("count", "1", 1, CT_MAX_VIEWS, "views made with this group's transforms"),

@@ -97,6 +97,11 @@ static void emit_pipelines(text *t, const ct_experiment *ex) {
             }
             emit(t, "\n    );\n");
         }
+        if (p->structure.ops) {
+            emit(t, "    structure = ");
+            emit_plugin_group(t, p->structure.ops->name, p->structure.settings, 4);
+            emit(t, ";\n");
+        }
         emit(t, "  }");
     }
     emit(t, "%s);\n", ex->n_pipelines ? "\n" : "");

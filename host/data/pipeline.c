@@ -33,8 +33,8 @@ struct ct_pipeline {
     ct_pipeline_opts opts;
     char name[CT_NAME_MAX + 16];   /* for messages: data "train" */
 
-    int n_views;
-    int view_group[CT_MAX_VIEWS];
+    int n_views;                      /* parts per sample (the structure's) */
+    int chain_views[CT_MAX_CROP_GROUPS]; /* views of each chain in the config */
     ct_view_buf shape[CT_MAX_VIEWS]; /* data unused */
 
     int64_t *base;        /* subset (copied) or NULL: 0..count-1 */
@@ -82,26 +82,46 @@ static double now_s(void) {
 
 /* Scratch images of one worker, reused for every sample. */
 typedef struct scratch {
-    ct_image src, out, tmp;
+    ct_image src, tmp;
+    ct_image parts[CT_MAX_VIEWS];
 } scratch;
 
 static void scratch_free(scratch *s) {
     ct_image_free(&s->src);
-    ct_image_free(&s->out);
     ct_image_free(&s->tmp);
+    for (int v = 0; v < CT_MAX_VIEWS; v++) ct_image_free(&s->parts[v]);
 }
 
 static size_t view_numel(const ct_view_buf *v) { return (size_t)v->t * v->c * v->h * v->w; }
 
-/* View v of `item` into s->out. */
-static ct_status make_view(const ct_pipeline *p, scratch *s, int64_t epoch, int64_t item, int v,
+/* The sample context's host side: which pipeline, whose scratch. */
+typedef struct sample_host {
+    const ct_pipeline *p;
+    scratch *s;
+} sample_host;
+
+/* ct_sample_ctx.apply: chain `chain` of the pipeline (its view groups). */
+static ct_status ctx_apply(const ct_sample_ctx *c, int chain, const ct_image *in, ct_image *out, ct_rng *rng,
                            ct_error *err) {
-    ct_rng rng;
-    ct_rng_init_keyed(&rng, p->opts.seed, (uint64_t)epoch, (uint64_t)item, (uint64_t)v);
-    return ct_chain_apply(&p->spec.groups[p->view_group[v]].chain, &s->src, &s->out, &s->tmp, &rng, err);
+    const sample_host *h = c->host_ctx;
+    if (chain < 0 || chain >= h->p->spec.n_groups)
+        return ct_error_set(err, CT_ERR_INVALID, "transform chain %d of %d asked for", chain, h->p->spec.n_groups);
+    return ct_chain_apply(&h->p->spec.groups[chain].chain, in, out, &h->s->tmp, rng, err);
 }
 
-/* Sample k of a slot: read the item, make every view, copy into place. */
+/* Every part of `item` (already read into s->src) into s->parts, by the
+ * pipeline's structure (the default: one view per chain view). */
+static ct_status make_parts(const ct_pipeline *p, scratch *s, int64_t epoch, int64_t item, ct_error *err) {
+    sample_host h = {p, s};
+    ct_sample_ctx c = {sizeof c, p->opts.seed, epoch, item, &s->src, p->spec.n_groups, p->chain_views, ctx_apply,
+                       p->spec.data->ops, p->spec.data->self, &h};
+    const ct_structure_inst *si = &p->spec.structure;
+    ct_status st = si->ops ? si->ops->sample(si->self, &c, s->parts, err) : ct_views_sample(&c, p->n_views, s->parts, err);
+    if (st != CT_OK && si->ops) ct_error_prefix(err, "structure %s: ", si->ops->name);
+    return st;
+}
+
+/* Sample k of a slot: read the item, make every part, copy into place. */
 static ct_status fill_sample(const ct_pipeline *p, slot *sl, int k, int64_t epoch, scratch *s,
                              ct_error *err) {
     const ct_dataset *d = p->spec.data;
@@ -113,13 +133,13 @@ static ct_status fill_sample(const ct_pipeline *p, slot *sl, int k, int64_t epoc
         return st;
     }
     sl->labels[k] = label;
+    if ((st = make_parts(p, s, epoch, item, err)) != CT_OK) {
+        ct_error_prefix(err, "pipeline (%s): item %lld: ", p->name, (long long)item);
+        return st;
+    }
     for (int v = 0; v < p->n_views; v++) {
-        if ((st = make_view(p, s, epoch, item, v, err)) != CT_OK) {
-            ct_error_prefix(err, "pipeline (%s): item %lld, view %d: ", p->name, (long long)item, v);
-            return st;
-        }
         const ct_view_buf *want = &p->shape[v];
-        const ct_image *o = &s->out;
+        const ct_image *o = &s->parts[v];
         if (o->t != want->t || o->c != want->c || o->h != want->h || o->w != want->w)
             return ct_error_set(err, CT_ERR_SHAPE,
                                 "pipeline (%s): item %lld, view %d has shape %dx%dx%dx%d but the batch's is "
@@ -206,7 +226,7 @@ static void *worker_main(void *arg) {
 
 /* ---- set-up ----------------------------------------------------------------- */
 
-/* Run item `probe` through every view's chain to learn the view shapes. */
+/* Make item `probe`'s parts to learn the view shapes. */
 static ct_status probe_shapes(ct_pipeline *p, int64_t probe, ct_error *err) {
     scratch s;
     memset(&s, 0, sizeof s);
@@ -214,13 +234,11 @@ static ct_status probe_shapes(ct_pipeline *p, int64_t probe, ct_error *err) {
     int32_t label;
     ct_status st = d->ops->get(d->self, probe, &s.src, &label, err);
     if (st != CT_OK) ct_error_prefix(err, "pipeline (%s): item %lld: ", p->name, (long long)probe);
+    if (st == CT_OK && (st = make_parts(p, &s, 0, probe, err)) != CT_OK)
+        ct_error_prefix(err, "pipeline (%s): ", p->name);
     for (int v = 0; v < p->n_views && st == CT_OK; v++) {
-        st = make_view(p, &s, 0, probe, v, err);
-        if (st != CT_OK) {
-            ct_error_prefix(err, "pipeline (%s): view %d: ", p->name, v);
-            break;
-        }
-        p->shape[v] = (ct_view_buf){NULL, s.out.t, s.out.c, s.out.h, s.out.w};
+        const ct_image *o = &s.parts[v];
+        p->shape[v] = (ct_view_buf){NULL, o->t, o->c, o->h, o->w};
         if (view_numel(&p->shape[v]) == 0)
             st = ct_error_set(err, CT_ERR_SHAPE, "pipeline (%s): view %d is empty", p->name, v);
     }
@@ -260,6 +278,7 @@ static ct_status check_spec(const ct_pipeline_spec *spec, const ct_pipeline_opts
                             (long long)opts->batch_size);
     int v = 0;
     for (int g = 0; g < spec->n_groups; g++) v += spec->groups[g].count;
+    if (spec->structure.ops) v = spec->structure.info.n_parts;
     if (spec->n_groups < 1 || spec->n_groups > CT_MAX_CROP_GROUPS || v < 1 || v > CT_MAX_VIEWS)
         return ct_error_set(err, CT_ERR_CONFIG, "pipeline (%s): %d views in %d groups; 1 to %d views allowed",
                             name, v, spec->n_groups, CT_MAX_VIEWS);
@@ -312,8 +331,7 @@ ct_status ct_pipeline_new(const ct_pipeline_spec *spec, const ct_pipeline_opts *
     p->opts = *opts;
     memcpy(p->name, name, sizeof name);
     p->n_views = n_views;
-    for (int g = 0, v = 0; g < spec->n_groups; g++)
-        for (int k = 0; k < spec->groups[g].count; k++) p->view_group[v++] = g;
+    for (int g = 0; g < spec->n_groups; g++) p->chain_views[g] = spec->groups[g].count;
     p->depth = opts->depth > 0 ? opts->depth : 3;
     p->n_threads = opts->workers > 0 ? opts->workers : 1;
     int64_t per = (opts->batch_size + 2 * p->n_threads - 1) / (2 * p->n_threads);

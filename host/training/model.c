@@ -50,6 +50,78 @@ static ct_status env_make_encoder(const ct_arch_env *env, const char *prefix, ct
     return st;
 }
 
+/* ---- the embedding seam ------------------------------------------------------------ */
+
+/* A structure's embeddings must be what it declared: n_sets sets, the
+ * asked ones there, rows_per_sample rows per sample, encoder features. */
+static ct_status check_embeddings(ct_graph *g, const ct_structure_info *info, const char *name, const ct_batch *b,
+                                  const ct_encoder *enc, uint32_t sets, const ct_embeddings *e) {
+    const char *bad = NULL;
+    if (e->n_sets != info->n_sets || e->rows_per_sample != info->rows_per_sample ||
+        e->rows != (int64_t)b->n * info->rows_per_sample || !e->items || !e->groups)
+        bad = "counts or row ids differ from what it declared";
+    for (int s = 0; !bad && s < e->n_sets; s++) {
+        if (!(sets & CT_SET(s))) continue;
+        const ct_tensor *x = e->set[s];
+        if (!x || x->ndim != 2 || x->shape[0] != e->rows || x->shape[1] != enc->dim) bad = "a set is missing or not (rows, encoder features)";
+    }
+    if (!bad) return CT_OK;
+    ct_graph_fail(g, CT_ERR_PLUGIN, "structure %s: embeddings of pipeline %d: %s (%d sets of %lld rows)", name,
+                  b->pipeline, bad, e->n_sets, (long long)e->rows);
+    return CT_ERR_PLUGIN;
+}
+
+/* ct_arch_env.embed: the batch's pipeline's structure (the default
+ * "views" when it has none). */
+static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                           ct_embed_side side, uint32_t sets, ct_embeddings *out) {
+    ct_model *m = env->host_ctx;
+    if (b->pipeline < 0 || b->pipeline >= m->ex->n_pipelines) return ct_views_embed(g, b, enc, sets, out);
+    const ct_structure_inst *si = &m->ex->pipelines[b->pipeline].structure;
+    if (!si->ops) return ct_views_embed(g, b, enc, sets, out);
+    if (side == CT_SIDE_KEY && si->ops->declare && !m->key_side) {
+        ct_graph_fail(g, CT_ERR_PLUGIN,
+                      "structure %s: the architecture embeds a key side without asking for its key copies "
+                      "(ct_arch_env.make_key_side)",
+                      si->ops->name);
+        return CT_ERR_PLUGIN;
+    }
+    memset(out, 0, sizeof *out);
+    ct_status st = si->ops->embed(si->self, g, b, enc, side, sets, out);
+    if (st == CT_OK && ct_graph_status(g) != CT_OK) st = ct_graph_status(g);
+    if (st != CT_OK) {
+        if (ct_graph_status(g) == CT_OK) ct_graph_fail(g, st, "structure %s: embedding failed", si->ops->name);
+        return st;
+    }
+    return check_embeddings(g, &si->info, si->ops->name, b, enc, sets, out);
+}
+
+/* Declare every structure's layers for `side` ("key_" prefixed). */
+static ct_status declare_structures(ct_model *m, ct_embed_side side, ct_error *err) {
+    for (int k = 0; k < m->ex->n_pipelines; k++) {
+        const ct_structure_inst *si = &m->ex->pipelines[k].structure;
+        if (!si->ops || !si->ops->declare) continue;
+        char prefix[CT_NAME_MAX + 16];
+        snprintf(prefix, sizeof prefix, "%s%s", side == CT_SIDE_KEY ? "key_" : "", si->prefix);
+        ct_status st = si->ops->declare(si->self, m->store, prefix, m->encoder.dim, side, err);
+        if (st != CT_OK) {
+            ct_error_prefix(err, "pipelines[%d]: structure %s: ", k, si->ops->name);
+            return st;
+        }
+        if (side == CT_SIDE_KEY) ct_params_set_trainable(m->store, prefix, false);
+    }
+    return CT_OK;
+}
+
+/* ct_arch_env.make_key_side: the key copies, once. */
+static ct_status env_make_key_side(const ct_arch_env *env, ct_error *err) {
+    ct_model *m = env->host_ctx;
+    if (m->key_side) return CT_OK;
+    ct_status st = declare_structures(m, CT_SIDE_KEY, err);
+    if (st == CT_OK) m->key_side = true;
+    return st;
+}
+
 static int resolve_threads(int threads) {
     if (threads > 0) return threads;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -115,7 +187,13 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->arch_env.input = model_input(ex);
     m->arch_env.make_encoder = env_make_encoder;
     m->arch_env.host_ctx = m;
+    m->arch_env.embed = env_embed;
+    m->arch_env.make_key_side = env_make_key_side;
+    m->arch_env.rows_per_sample = ex->n_pipelines > 0 ? ex->pipelines[0].structure.info.rows_per_sample : 1;
     st = make_encoder(m, "encoder.", &m->encoder, err);
+    /* The structures' layers: with the architecture's, trained with the
+     * encoder (evaluation needs them too, to load a checkpoint). */
+    if (st == CT_OK) st = declare_structures(m, CT_SIDE_QUERY, err);
     if (st == CT_OK && with_arch && ex->arch_ops) st = build_arch(m, err);
     if (st == CT_OK) st = ct_params_finalize(m->store, err);
     if (st == CT_OK && m->arch && ex->arch_ops->start) {

@@ -24,6 +24,7 @@ typedef struct ct_model {
     ct_encoder extra[CT_MODEL_MAX_ENCODERS]; /* made by the architecture (make_encoder) */
     ct_arch_env arch_env;
     void *arch;                  /* architecture instance (NULL when none) */
+    bool key_side;               /* the structures' key copies are declared */
     ct_graph *graph;             /* engine options: the pool and the environment's overrides */
 } ct_model;
 

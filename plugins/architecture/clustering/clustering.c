@@ -49,6 +49,7 @@ typedef struct pending {
 
 typedef struct swav {
     const ct_host *host;
+    ct_arch_env env; /* a copy: the embedding seam */
     ct_encoder *encoder;
     ct_mlp *head;
     ct_tensor *protos, *queue, *queue_fill;
@@ -87,6 +88,7 @@ static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void 
     swav *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "clustering: out of memory");
     a->host = env->host;
+    arch_copy_env(&a->env, env);
     a->encoder = env->encoder;
     a->n_protos = ct_settings_int(s, "prototypes");
     a->inv_t = (float)(1.0 / ct_settings_float(s, "temperature"));
@@ -182,28 +184,35 @@ static void collapse_alarm(swav *a, double loss, const ct_step_info *info) {
     }
 }
 
-static bool stash(swav *a, const ct_batch *b, const ct_tensor *z, const int64_t *row_of) {
+static bool stash(swav *a, const ct_batch *b, const ct_tensor *z, const int64_t *row_of, int64_t rows) {
     if (!a->queue) return true;
     pending *p = &a->pend[b->pipeline % SWAV_PENDING];
-    size_t per = (size_t)b->n * (size_t)a->dim;
+    size_t per = (size_t)rows * (size_t)a->dim;
     if (!arch_reserve((void **)&p->emb, &p->cap, per * (size_t)a->n_code_views, sizeof *p->emb)) return false;
     for (int i = 0; i < a->n_code_views; i++)
         memcpy(p->emb + (size_t)i * per, z->data + row_of[i] * a->dim, per * sizeof *p->emb);
-    p->n = b->n;
+    p->n = rows;
     p->valid = true;
     return true;
 }
 
 static ct_tensor *swav_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
     swav *a = self;
-    if (!arch_check_batch(g, b, 2, "clustering")) return NULL;
-    if (b->n_views < a->n_code_views)
+    if (!arch_check_batch(g, b, "clustering")) return NULL;
+    ct_embeddings e;
+    if (arch_features(&a->env, g, b, a->encoder, CT_SIDE_QUERY, CT_ALL_SETS, &e) != CT_OK) return NULL;
+    if (!arch_need_sets(g, &e, 2, "clustering")) return NULL;
+    if (e.n_sets < a->n_code_views)
         return ct_graph_fail(g, CT_ERR_CONFIG,
-                             "clustering: n_code_views = %d needs at least that many views per sample (got %d)",
-                             a->n_code_views, b->n_views);
+                             "clustering: n_code_views = %d needs at least that many views (embedding sets) per "
+                             "sample (got %d)",
+                             a->n_code_views, e.n_sets);
+    int n_sets = e.n_sets;
     arch_normalize_rows(a->protos->data, a->n_protos, a->dim);
-    int64_t row_of[CT_MAX_VIEWS], n = b->n, kp = a->n_protos;
-    ct_tensor *z = arch_embed_views(a->encoder, a->head, g, b, row_of);
+    int64_t row_of[CT_MAX_SETS], n = e.rows, kp = a->n_protos;
+    /* One head forward per head group (multi-crop sizes apart), as before
+     * the seam. */
+    ct_tensor *z = arch_project(a->head, g, &e, CT_ALL_SETS, true, row_of);
     ct_tensor *scores = z ? ct_matmul(g, z, a->protos, false, true) : NULL;
     if (!scores) return NULL;
     ct_tensor *loss = NULL;
@@ -211,20 +220,20 @@ static ct_tensor *swav_loss(void *self, ct_graph *g, const ct_batch *b, const ct
         const float *codes = view_codes(a, g, scores->data + row_of[i] * kp, n, i);
         if (!codes) return NULL;
         ct_tensor *sub = NULL;
-        for (int v = 0; v < b->n_views; v++) {
+        for (int v = 0; v < n_sets; v++) {
             if (v == i) continue;
             ct_tensor *x = ct_scale(g, ct_slice(g, scores, 0, row_of[v], n), a->inv_t);
             ct_tensor *ce = ct_cross_entropy_soft(g, x, codes);
             sub = sub && ce ? ct_add(g, sub, ce) : ce;
         }
-        sub = sub ? ct_scale(g, sub, 1.0f / (float)(b->n_views - 1)) : NULL;
+        sub = sub ? ct_scale(g, sub, 1.0f / (float)(n_sets - 1)) : NULL;
         loss = loss && sub ? ct_add(g, loss, sub) : sub;
         if (!loss) return NULL;
     }
     loss = ct_scale(g, loss, 1.0f / (float)a->n_code_views);
     if (!loss) return NULL;
     collapse_alarm(a, loss->data[0], info);
-    if (!stash(a, b, z, row_of)) return ct_graph_fail(g, CT_ERR_NOMEM, "clustering: out of memory");
+    if (!stash(a, b, z, row_of, n)) return ct_graph_fail(g, CT_ERR_NOMEM, "clustering: out of memory");
     return loss;
 }
 
@@ -263,6 +272,8 @@ static const ct_arch_ops swav_ops = {
     .loss = swav_loss,
     .after_backward = swav_after_backward,
     .after_step = swav_after_step,
+    .caps = CT_ARCH_USES_SEAM,
+    .min_sets = 2,
 };
 
 static ct_status swav_init(ct_registry *reg, const ct_host *host, ct_error *err) {

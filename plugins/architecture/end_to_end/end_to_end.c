@@ -1,11 +1,12 @@
 /* end_to_end: SimCLR. Negatives are the other samples of the batch.
  *
- * Every view of a batch goes through the shared encoder (views of equal size
- * are concatenated into one forward pass, so batch norm sees all 2N of
- * them, as in SimCLR; multi-crop sizes are forwarded per size), then a
- * projection head MLP, then L2 normalisation and NT-Xent (ct_nt_xent) with
- * group id = sample index: every pair of views of a sample are positives,
- * every view of another sample is a negative.
+ * The batch's structure embeds its parts (contrast/structure.h; by default
+ * every view through the shared encoder, views of equal size in one
+ * forward pass, so batch norm sees all 2N of them, as in SimCLR); every
+ * set of rows then goes through one projection head forward, L2
+ * normalisation and NT-Xent (ct_nt_xent) with the structure's group ids
+ * (by default the sample index): rows of one group are positives, every
+ * other row a negative.
  *
  * The head is the SDK's (contrast/mlp.h, shared with the other
  * architectures); its names follow PyTorch's nn.Sequential indices, so
@@ -19,8 +20,11 @@
 
 #include <contrast/contrast.h>
 
+#include "../common/arch_common.h"
+
 typedef struct e2e {
     const ct_host *host;
+    ct_arch_env env; /* a copy: the embedding seam */
     ct_encoder *encoder;
     float temperature;
     ct_mlp *head; /* the SDK's projection head, as every architecture's */
@@ -40,6 +44,7 @@ static ct_status e2e_create(const ct_settings *s, const ct_arch_env *env, void *
     e2e *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "end_to_end: out of memory");
     a->host = env->host;
+    arch_copy_env(&a->env, env);
     a->encoder = env->encoder;
     a->temperature = (float)ct_settings_float(s, "temperature");
     ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "end_to_end", &a->head, err);
@@ -59,57 +64,33 @@ static void e2e_destroy(void *self) {
     free(a);
 }
 
-static bool same_size(const ct_tensor *x, const ct_tensor *y) {
-    return x->ndim == y->ndim && x->shape[1] == y->shape[1] && x->shape[2] == y->shape[2] &&
-           x->shape[3] == y->shape[3];
-}
-
-/* Encoder features of every view, views of equal size forwarded together.
- * Rows come out grouped by size (in order of first appearance), and view
- * order within a group; groups[] receives the sample index of each row. */
-static ct_tensor *encode_views(e2e *a, ct_graph *g, const ct_batch *b, int32_t *groups) {
-    bool done[CT_MAX_VIEWS] = {false};
-    ct_tensor *feats[CT_MAX_VIEWS];
-    int n_feats = 0;
-    int64_t row = 0;
-    for (int v = 0; v < b->n_views; v++) {
-        if (done[v]) continue;
-        ct_tensor *same[CT_MAX_VIEWS];
-        int n_same = 0;
-        for (int u = v; u < b->n_views; u++) {
-            if (done[u] || !same_size(b->views[u], b->views[v])) continue;
-            done[u] = true;
-            same[n_same++] = b->views[u];
-            for (int i = 0; i < b->n; i++) groups[row++] = i;
-        }
-        ct_tensor *x = n_same == 1 ? same[0] : ct_concat(g, same, n_same, 0);
-        ct_tensor *f = x ? a->encoder->ops->forward(a->encoder->self, g, x) : NULL;
-        if (!f) return NULL;
-        feats[n_feats++] = f;
+/* Group id of every projected row: the structure's group of its row, for
+ * every set (rows of one group are each other's positives in NT-Xent). */
+static bool row_groups(e2e *a, const ct_embeddings *e, int64_t rows) {
+    if ((size_t)rows > a->groups_cap) {
+        int32_t *ng = realloc(a->groups, (size_t)rows * sizeof *ng);
+        if (!ng) return false;
+        a->groups = ng;
+        a->groups_cap = (size_t)rows;
     }
-    return n_feats == 1 ? feats[0] : ct_concat(g, feats, n_feats, 0);
+    for (int64_t r = 0; r < rows; r++) a->groups[r] = e->groups[r % e->rows];
+    return true;
 }
 
 static ct_tensor *e2e_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
     (void)info;
     e2e *a = self;
-    if (b->n_views < 2)
-        return ct_graph_fail(g, CT_ERR_INVALID, "end_to_end: needs at least 2 views per sample, got %d",
-                             b->n_views);
-    for (int v = 0; v < b->n_views; v++)
-        if (!b->views[v] || b->views[v]->ndim != 4 || b->views[v]->shape[0] != b->n)
-            return ct_graph_fail(g, CT_ERR_SHAPE, "end_to_end: view %d is not (%d, C, H, W)", v, b->n);
-    size_t rows = (size_t)b->n * (size_t)b->n_views;
-    if (rows > a->groups_cap) {
-        int32_t *ng = realloc(a->groups, rows * sizeof *ng);
-        if (!ng) return ct_graph_fail(g, CT_ERR_NOMEM, "end_to_end: out of memory");
-        a->groups = ng;
-        a->groups_cap = rows;
-    }
-    ct_tensor *h = encode_views(a, g, b, a->groups);
-    ct_tensor *z = h ? ct_mlp_forward(a->head, g, h) : NULL;
-    z = z ? ct_l2_normalize(g, z, 1e-12f) : NULL;
-    return z ? ct_nt_xent(g, z, a->groups, a->temperature) : NULL;
+    if (!arch_check_batch(g, b, "end_to_end")) return NULL;
+    ct_embeddings e;
+    if (arch_features(&a->env, g, b, a->encoder, CT_SIDE_QUERY, CT_ALL_SETS, &e) != CT_OK) return NULL;
+    if (!arch_need_sets(g, &e, 2, "end_to_end")) return NULL;
+    /* One head forward over every row (batch norm in the head sees all
+     * 2N, as SimCLR). */
+    int64_t row_of[CT_MAX_SETS];
+    ct_tensor *z = arch_project(a->head, g, &e, CT_ALL_SETS, false, row_of);
+    if (!z) return NULL;
+    if (!row_groups(a, &e, z->shape[0])) return ct_graph_fail(g, CT_ERR_NOMEM, "end_to_end: out of memory");
+    return ct_nt_xent(g, z, a->groups, a->temperature);
 }
 
 static const ct_arch_ops e2e_ops = {
@@ -119,6 +100,8 @@ static const ct_arch_ops e2e_ops = {
     .create = e2e_create,
     .destroy = e2e_destroy,
     .loss = e2e_loss,
+    .caps = CT_ARCH_USES_SEAM | CT_ARCH_BATCH_NEGATIVES,
+    .min_sets = 2,
 };
 
 static ct_status e2e_init(ct_registry *reg, const ct_host *host, ct_error *err) {

@@ -24,13 +24,16 @@
  *       been seen (before that, each batch uses its own estimate, since a
  *       constant taken from random entries is far off once they fill in).
  *
- * Views: with one view, L = L(m_I, q_0) (InstDisc). With two or more, view 0
- * plays the image v_I and views 1.. its transformed versions v_I^t:
+ * Embedding sets (the batch's structure makes them, contrast/structure.h;
+ * by default one per view): with one set, L = L(m_I, q_0) (InstDisc). With
+ * two or more, set 0 plays the image v_I and sets 1.. its transformed
+ * versions v_I^t (the jigsaw structure: set 1 is its patch aggregate):
  *   L = lambda * mean_{v>=1} L(m_I, q_v) + (1 - lambda) * L(m_I, q_0),
  * PIRL's lambda * L(m_I, g(v_I^t)) + (1-lambda) * L(m_I, f(v_I)); every view
- * shares this architecture's encoder and head (a structure pretext such as
- * jigsaw supplies its own aggregation before the head). The bank always
- * stores view 0's embedding f(v_I).
+ * shares this architecture's encoder and head (a structure such as jigsaw
+ * supplies its own aggregation before the head). The bank always stores
+ * set 0's embedding f(v_I). The structure must give one row per dataset
+ * item (CT_ARCH_NEEDS_ITEM_ROWS: CPC's patches are refused at check).
  *
  * Positives (`positive`):
  *   "bank" (InstDisc/PIRL, the default): every term's positive is m_I.
@@ -97,6 +100,7 @@ typedef struct pending {
 
 typedef struct mbank {
     const ct_host *host;
+    ct_arch_env env; /* a copy: the embedding seam */
     ct_encoder *encoder;
     ct_mlp *head;
     ct_tensor *bank, *seen, *nce_z;
@@ -234,6 +238,7 @@ static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **
     mbank *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "memory_bank: out of memory");
     a->host = env->host;
+    arch_copy_env(&a->env, env);
     a->encoder = env->encoder;
     a->inv_t = (float)(1.0 / ct_settings_float(s, "temperature"));
     a->k = ct_settings_int(s, "negatives");
@@ -382,7 +387,7 @@ static bool stash(mbank *a, const ct_batch *b, const float *q0) {
 
 static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
     mbank *a = self;
-    if (!arch_check_batch(g, b, 1, "memory_bank")) return NULL;
+    if (!arch_check_batch(g, b, "memory_bank")) return NULL;
     if (!b->items) return ct_graph_fail(g, CT_ERR_INVALID, "memory_bank: the batch has no item indices");
     for (int i = 0; i < b->n; i++)
         if (b->items[i] < 0 || b->items[i] >= a->n_items)
@@ -390,9 +395,19 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
                                  "memory_bank: item %lld of pipeline %d is outside the bank of %lld items "
                                  "(the bank is sized by the first pipeline's dataset)",
                                  (long long)b->items[i], b->pipeline, (long long)a->n_items);
-    int64_t row_of[CT_MAX_VIEWS];
-    ct_tensor *z = arch_embed_views(a->encoder, a->head, g, b, row_of);
+    ct_embeddings e;
+    if (arch_features(&a->env, g, b, a->encoder, CT_SIDE_QUERY, CT_ALL_SETS, &e) != CT_OK) return NULL;
+    if (e.rows != b->n)
+        return ct_graph_fail(g, CT_ERR_INVALID,
+                             "memory_bank: the structure gives %lld rows for %d samples; the bank needs one row per "
+                             "dataset item",
+                             (long long)e.rows, b->n);
+    /* One head forward per head group (the default structure's views of
+     * one size), as before the seam. */
+    int64_t row_of[CT_MAX_SETS];
+    ct_tensor *z = arch_project(a->head, g, &e, CT_ALL_SETS, true, row_of);
     if (!z) return NULL;
+    int n_sets = e.n_sets;
     int64_t n = b->n, d = a->dim;
     int64_t *idx = ct_graph_alloc(g, (size_t)(n * a->k) * sizeof *idx);
     float *pos = ct_graph_alloc(g, (size_t)(n * d) * sizeof *pos);
@@ -406,17 +421,17 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
     fill_positives(a, b, q0, pos);
     /* Under "cross_view" (two views or more) the positives are rows of z:
      * bank_logits copies them, so they are constants of the graph. */
-    bool cross = a->cross_view && b->n_views > 1;
+    bool cross = a->cross_view && n_sets > 1;
     const float *pos0 = cross ? z->data + row_of[1] * d : pos, *pos_t = cross ? q0 : pos;
     ct_tensor *l0 = term_loss(a, g, ct_slice(g, z, 0, row_of[0], n), pos0, idx, zeros);
     ct_tensor *loss = l0;
-    if (b->n_views > 1 && l0) {
+    if (n_sets > 1 && l0) {
         ct_tensor *lt = NULL;
-        for (int v = 1; v < b->n_views; v++) {
+        for (int v = 1; v < n_sets; v++) {
             ct_tensor *l = term_loss(a, g, ct_slice(g, z, 0, row_of[v], n), pos_t, idx, zeros);
             lt = lt && l ? ct_add(g, lt, l) : l;
         }
-        lt = lt ? ct_scale(g, lt, a->lambda / (float)(b->n_views - 1)) : NULL;
+        lt = lt ? ct_scale(g, lt, a->lambda / (float)(n_sets - 1)) : NULL;
         loss = lt ? ct_add(g, lt, ct_scale(g, l0, 1.0f - a->lambda)) : NULL;
     }
     if (loss && !stash(a, b, q0)) return ct_graph_fail(g, CT_ERR_NOMEM, "memory_bank: out of memory");
@@ -449,6 +464,8 @@ static const ct_arch_ops mb_ops = {
     .destroy = mb_destroy,
     .loss = mb_loss,
     .after_step = mb_after_step,
+    .caps = CT_ARCH_USES_SEAM | CT_ARCH_NEEDS_ITEM_ROWS,
+    .min_sets = 1,
 };
 
 static ct_status mb_init(ct_registry *reg, const ct_host *host, ct_error *err) {

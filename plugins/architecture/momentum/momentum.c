@@ -53,6 +53,7 @@ typedef struct ema_pair {
 
 typedef struct moco {
     const ct_host *host;
+    ct_arch_env env; /* a copy: the embedding seam */
     ct_params *store;
     ct_encoder *encoder, *key_encoder;
     ct_mlp *head, *key_head;
@@ -90,6 +91,7 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
     moco *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "momentum: out of memory");
     a->host = env->host;
+    arch_copy_env(&a->env, env);
     a->store = env->store;
     a->encoder = env->encoder;
     a->temperature = (float)ct_settings_float(s, "temperature");
@@ -102,6 +104,10 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
     if (st == CT_OK) st = env->make_encoder(env, "key_encoder.", &a->key_encoder, err);
     if (st == CT_OK)
         st = ct_mlp_from_settings(s, env->store, "key_head", a->key_encoder->dim, "momentum", &a->key_head, err);
+    /* The structures' own layers get key copies too ("key_jigsaw."). */
+    if (st == CT_OK && env->size >= offsetof(ct_arch_env, make_key_side) + sizeof env->make_key_side &&
+        env->make_key_side)
+        st = env->make_key_side(env, err);
     if (st == CT_OK) {
         a->dim = ct_mlp_out_dim(a->head);
         int64_t qs[2] = {a->k, a->dim}, one[1] = {1};
@@ -117,8 +123,7 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
         return st;
     }
     /* The key side learns only through the moving average. */
-    ct_params_set_trainable(env->store, "key_encoder.", false);
-    ct_params_set_trainable(env->store, "key_head.", false);
+    ct_params_set_trainable(env->store, "key_", false);
     *self = a;
     return CT_OK;
 }
@@ -135,9 +140,10 @@ static void moco_destroy(void *self) {
 }
 
 /* The query entry a key entry follows: key_encoder.X -> encoder.X,
- * key_head.X -> head.X; NULL for other names. */
+ * key_head.X -> head.X, a structure's key_jigsaw.X -> jigsaw.X; NULL for
+ * other names. */
 static const char *query_name(const char *key, char *buf, size_t n) {
-    if (strncmp(key, "key_encoder.", 12) == 0 || strncmp(key, "key_head.", 9) == 0) {
+    if (strncmp(key, "key_", 4) == 0 && strchr(key, '.')) {
         snprintf(buf, n, "%s", key + 4);
         return buf;
     }
@@ -170,9 +176,9 @@ static ct_status moco_start(void *self, ct_error *err) {
     return CT_OK;
 }
 
-/* Keys of one view: the key path over shuffled sub-batches, order restored. */
-static ct_tensor *shuffled_keys(moco *a, ct_graph *g, ct_tensor *x, const ct_batch *b, const ct_step_info *info,
-                                int view) {
+/* Keys of one embedding set: the key path over shuffled sub-batches (each
+ * sample's rows stay together), order restored. */
+static ct_tensor *shuffled_keys(moco *a, ct_graph *g, const ct_batch *b, const ct_step_info *info, int set) {
     int64_t n = b->n;
     if (!arch_reserve((void **)&a->perm, &a->perm_cap, 2 * (size_t)n, sizeof *a->perm))
         return ct_graph_fail(g, CT_ERR_NOMEM, "momentum: out of memory");
@@ -182,29 +188,39 @@ static ct_tensor *shuffled_keys(moco *a, ct_graph *g, ct_tensor *x, const ct_bat
     if (splits > 1) {
         ct_rng r;
         ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)b->pipeline,
-                          0x73687566u + (uint64_t)view);
+                          0x73687566u + (uint64_t)set);
         ct_rng_shuffle(&r, perm, n);
     }
     ct_tensor *parts[1024];
+    int rps = 1;
     for (int s = 0; s < splits; s++) {
         int64_t lo = s * n / splits, hi = (s + 1) * n / splits;
-        ct_tensor *xs = splits == 1 ? x : ct_index_select(g, x, perm + lo, hi - lo);
-        parts[s] = arch_embed(a->key_encoder, a->key_head, g, xs);
+        ct_batch sub;
+        if (splits > 1 && !arch_sub_batch(g, b, perm + lo, hi - lo, &sub)) return NULL;
+        ct_embeddings e;
+        parts[s] = arch_embed_set(&a->env, a->key_encoder, a->key_head, g, splits == 1 ? b : &sub, CT_SIDE_KEY, set, &e);
         if (!parts[s]) return NULL;
+        rps = e.rows_per_sample;
     }
     if (splits == 1) return parts[0];
     ct_tensor *k = ct_concat(g, parts, splits, 0);
     for (int64_t j = 0; j < n; j++) inv[perm[j]] = j;
-    return k ? ct_index_select(g, k, inv, n) : NULL;
+    if (rps == 1) return k ? ct_index_select(g, k, inv, n) : NULL;
+    /* Sample i's rows are the block of its position in the shuffle. */
+    int64_t *rows = ct_graph_alloc(g, (size_t)(n * rps) * sizeof *rows);
+    if (!rows) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int q = 0; q < rps; q++) rows[i * rps + q] = inv[i] * rps + q;
+    return k ? ct_index_select(g, k, rows, n * rps) : NULL;
 }
 
 static bool stash(moco *a, const ct_batch *b, ct_tensor *const *keys, int n_keys) {
     pending *p = &a->pend[b->pipeline % MOCO_PENDING];
-    size_t rows = (size_t)b->n * (size_t)n_keys;
+    size_t per = (size_t)keys[0]->shape[0];
+    size_t rows = per * (size_t)n_keys;
     if (!arch_reserve((void **)&p->keys, &p->cap, rows * (size_t)a->dim, sizeof *p->keys)) return false;
     for (int i = 0; i < n_keys; i++)
-        memcpy(p->keys + (size_t)i * (size_t)b->n * (size_t)a->dim, keys[i]->data,
-               (size_t)b->n * (size_t)a->dim * sizeof *p->keys);
+        memcpy(p->keys + (size_t)i * per * (size_t)a->dim, keys[i]->data, per * (size_t)a->dim * sizeof *p->keys);
     p->n = (int64_t)rows;
     p->valid = true;
     return true;
@@ -212,17 +228,23 @@ static bool stash(moco *a, const ct_batch *b, ct_tensor *const *keys, int n_keys
 
 static ct_tensor *moco_loss(void *self, ct_graph *g, const ct_batch *b, const ct_step_info *info) {
     moco *a = self;
-    if (!arch_check_batch(g, b, 2, "momentum")) return NULL;
-    if (b->n_views > 2 && !a->warned_views) {
-        ct_log(a->host, CT_LOG_WARN, "batches have %d views; MoCo uses views 0 and 1 only", b->n_views);
-        a->warned_views = true;
-    }
+    if (!arch_check_batch(g, b, "momentum")) return NULL;
     int n_q = a->symmetric ? 2 : 1;
     ct_tensor *q[2] = {NULL, NULL}, *k[2] = {NULL, NULL};
-    for (int v = 0; v < n_q; v++) q[v] = arch_embed(a->encoder, a->head, g, b->views[v]);
-    if (!q[0] || (a->symmetric && !q[1])) return NULL;
+    /* Each query set forwarded on its own (its own batch statistics). */
+    ct_embeddings e;
+    for (int v = 0; v < n_q; v++) {
+        q[v] = arch_embed_set(&a->env, a->encoder, a->head, g, b, CT_SIDE_QUERY, v, &e);
+        if (!q[v]) return NULL;
+    }
+    if (!arch_need_sets(g, &e, 2, "momentum")) return NULL;
+    if (e.n_sets > 2 && !a->warned_views) {
+        ct_log(a->host, CT_LOG_WARN, "the structure gives %d embedding sets; MoCo uses sets 0 and 1 only",
+               e.n_sets);
+        a->warned_views = true;
+    }
     bool grad = ct_graph_set_grad(g, false);
-    for (int v = 0; v < n_q; v++) k[v] = shuffled_keys(a, g, b->views[1 - v], b, info, 1 - v);
+    for (int v = 0; v < n_q; v++) k[v] = shuffled_keys(a, g, b, info, 1 - v);
     ct_graph_set_grad(g, grad);
     if (!k[0] || (a->symmetric && !k[1])) return NULL;
     ct_tensor *loss = ct_info_nce(g, q[0], k[0], a->queue, a->temperature);
@@ -261,6 +283,8 @@ static const ct_arch_ops moco_ops = {
     .start = moco_start,
     .loss = moco_loss,
     .after_step = moco_after_step,
+    .caps = CT_ARCH_USES_SEAM,
+    .min_sets = 2,
 };
 
 static ct_status moco_init(ct_registry *reg, const ct_host *host, ct_error *err) {

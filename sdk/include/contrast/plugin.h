@@ -25,6 +25,7 @@
 #include "rng.h"
 #include "settings.h"
 #include "status.h"
+#include "structure.h"
 #include "tensor.h"
 #include "threadpool.h"
 #include "version.h"
@@ -47,8 +48,9 @@ typedef enum ct_role {
     CT_ROLE_ENCODER = 1u << 2,      /* the backbone */
     CT_ROLE_ARCHITECTURE = 1u << 3, /* turns views into a loss; owns negatives */
     CT_ROLE_EVALUATOR = 1u << 4,    /* measures a trained encoder */
+    CT_ROLE_STRUCTURE = 1u << 5,    /* since 1.2: a sample's parts and their embedding (structure.h) */
 } ct_role;
-#define CT_ROLE_ALL 0x1fu
+#define CT_ROLE_ALL 0x3fu
 
 /* "source", "pretext", ...; "unknown" for others. Static. */
 const char *ct_role_name(ct_role r);
@@ -84,6 +86,10 @@ typedef struct ct_host {
     int threads;
     void *host_ctx; /* private to the host */
     void *reserved[8];
+    /* Since 1.2: record a named scalar with the current training step in
+     * metrics.jsonl (e.g. "cpc.acc_k2"); names are prefixed by the host
+     * with the plugin's name. May be absent (check size) or a no-op. */
+    void (*metric)(const struct ct_host *h, const char *name, double value);
 } ct_host;
 
 /* Log through the host (safe with h == NULL: goes to stderr). */
@@ -131,8 +137,8 @@ typedef struct ct_source_ops {
 
 /* A pretext transform: apply() is required (registration refuses a pretext
  * without it, since ABI 1.2). Structures (jigsaw, CPC, clip pairs: how a
- * sample's parts are made and embedded) get their own registration in a
- * later minor version, not this struct. */
+ * sample's parts are made and embedded) are registered separately with
+ * ct_register_structure (structure.h). */
 typedef struct ct_pretext_ops {
     size_t struct_size;
     const char *name;
@@ -187,7 +193,10 @@ typedef struct ct_encoder {
 #define CT_MAX_VIEWS 16
 
 /* One training batch from one pipeline: view v of all n samples is the
- * tensor views[v], (n, C, H, W); views may differ in size (multi-crop). */
+ * tensor views[v], (n, C, H, W) or (n, T, C, H, W) for clips; views may
+ * differ in size (multi-crop). Views are the parts the pipeline's
+ * structure made (structure.h); turn them into embeddings with
+ * ct_arch_env.embed rather than forwarding them directly. */
 typedef struct ct_batch {
     int n;
     int n_views;
@@ -217,6 +226,20 @@ typedef struct ct_arch_env {
     ct_status (*make_encoder)(const struct ct_arch_env *env, const char *prefix, ct_encoder **out,
                               ct_error *err);
     void *host_ctx;
+    /* Since 1.2 (check size; ct_arch_embed() in arch helpers falls back to
+     * ct_views_embed without them). The embedding seam: the feature sets
+     * `sets` of a batch through `enc` (the shared encoder, or a key encoder
+     * with side = CT_SIDE_KEY) as the batch's pipeline's structure makes
+     * them (structure.h). Fails the graph and returns its code on error. */
+    ct_status (*embed)(const struct ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                       ct_embed_side side, uint32_t sets, ct_embeddings *out);
+    /* Declare the key-side copies of every pipeline's structure layers
+     * under "key_" + their prefix ("key_jigsaw."), frozen like a key
+     * encoder; a momentum architecture calls it in create(). */
+    ct_status (*make_key_side)(const struct ct_arch_env *env, ct_error *err);
+    /* Since 1.2: the pipelines' structures, for architectures that size
+     * per-row state (rows per sample of the first pipeline). */
+    int rows_per_sample;
 } ct_arch_env;
 
 typedef struct ct_arch_ops {
@@ -238,7 +261,20 @@ typedef struct ct_arch_ops {
     /* After the optimizer step (EMA, queue, bank updates). May be NULL. */
     void (*after_step)(void *self, const ct_batch *b, const ct_step_info *info);
     const void *(*extension)(void *self, const char *id);
+    /* Since 1.2: what it needs of a structure and gives it (CT_ARCH_*),
+     * checked by the host against every pipeline's structure before
+     * training. 0 (a 1.1 plugin, which forwards views itself): only the
+     * default "views" structure is allowed. */
+    uint32_t caps;
+    int min_sets; /* aligned sets it needs per row (0: 1) */
 } ct_arch_ops;
+
+/* Architecture capabilities (ct_arch_ops.caps). */
+typedef enum ct_arch_cap {
+    CT_ARCH_USES_SEAM = 1u << 0,       /* embeds through ct_arch_env.embed: any structure */
+    CT_ARCH_NEEDS_ITEM_ROWS = 1u << 1, /* keeps per-item state: one row per dataset item */
+    CT_ARCH_BATCH_NEGATIVES = 1u << 2, /* the batch's other rows are negatives */
+} ct_arch_cap;
 
 /* ---- role: evaluator ----------------------------------------------------- */
 
@@ -296,12 +332,14 @@ ct_status ct__register_pretext(ct_registry *r, const ct_pretext_ops *ops, size_t
 ct_status ct__register_encoder(ct_registry *r, const ct_encoder_ops *ops, size_t size);
 ct_status ct__register_architecture(ct_registry *r, const ct_arch_ops *ops, size_t size);
 ct_status ct__register_evaluator(ct_registry *r, const ct_evaluator_ops *ops, size_t size);
+ct_status ct__register_structure(ct_registry *r, const ct_structure_ops *ops, size_t size);
 
 #define ct_register_source(r, ops) ct__register_source((r), (ops), sizeof *(ops))
 #define ct_register_pretext(r, ops) ct__register_pretext((r), (ops), sizeof *(ops))
 #define ct_register_encoder(r, ops) ct__register_encoder((r), (ops), sizeof *(ops))
 #define ct_register_architecture(r, ops) ct__register_architecture((r), (ops), sizeof *(ops))
 #define ct_register_evaluator(r, ops) ct__register_evaluator((r), (ops), sizeof *(ops))
+#define ct_register_structure(r, ops) ct__register_structure((r), (ops), sizeof *(ops))
 
 /* ---- the descriptor ------------------------------------------------------- */
 

@@ -36,6 +36,7 @@ typedef struct ct_registry_entry {
         const ct_encoder_ops *encoder;
         const ct_arch_ops *architecture;
         const ct_evaluator_ops *evaluator;
+        const ct_structure_ops *structure;
     } ops;
     size_t plugin_size; /* struct size the plugin passed */
 } ct_registry_entry;

@@ -25,6 +25,7 @@ const char *ct_role_name(ct_role r) {
     case CT_ROLE_ENCODER: return "encoder";
     case CT_ROLE_ARCHITECTURE: return "architecture";
     case CT_ROLE_EVALUATOR: return "evaluator";
+    case CT_ROLE_STRUCTURE: return "structure";
     }
     return "unknown";
 }
@@ -94,6 +95,7 @@ const ct_param_spec *ct_registry_entry_params(const ct_registry_entry *e) {
     case CT_ROLE_ENCODER: return e->ops.encoder->params;
     case CT_ROLE_ARCHITECTURE: return e->ops.architecture->params;
     case CT_ROLE_EVALUATOR: return e->ops.evaluator->params;
+    case CT_ROLE_STRUCTURE: return e->ops.structure->params;
     }
     return NULL;
 }
@@ -124,7 +126,7 @@ static int name_ok(const char *name) {
 
 #define CT__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 #define CT__CB(type, field) {offsetof(type, field), #field}
-#define CT__MAX_REQUIRED 4
+#define CT__MAX_REQUIRED 5
 
 /* What registration knows of one role: its ops struct (this SDK's size,
  * and the minimum: every field up to the last required callback) and the
@@ -146,8 +148,8 @@ static const role_desc source_desc = {
     {CT__CB(ct_source_ops, create), CT__CB(ct_source_ops, destroy), CT__CB(ct_source_ops, info),
      CT__CB(ct_source_ops, get)},
     4};
-/* A pretext is a transform: the host calls apply() on every item (the
- * structure kind reached through extension() is for a later minor). */
+/* A pretext is a transform: the host calls apply() on every item
+ * (structures register as their own role). */
 static const role_desc pretext_desc = {
     CT_ROLE_PRETEXT, sizeof(ct_pretext_ops), CT__END_OF(ct_pretext_ops, apply),
     {CT__CB(ct_pretext_ops, create), CT__CB(ct_pretext_ops, destroy), CT__CB(ct_pretext_ops, apply)},
@@ -165,6 +167,14 @@ static const role_desc evaluator_desc = {
     CT_ROLE_EVALUATOR, sizeof(ct_evaluator_ops), CT__END_OF(ct_evaluator_ops, run),
     {CT__CB(ct_evaluator_ops, create), CT__CB(ct_evaluator_ops, destroy), CT__CB(ct_evaluator_ops, run)},
     3};
+
+/* A structure's host calls: info at set-up, sample in the workers, embed
+ * on the graph (ABI 1.2). */
+static const role_desc structure_desc = {
+    CT_ROLE_STRUCTURE, sizeof(ct_structure_ops), CT__END_OF(ct_structure_ops, embed),
+    {CT__CB(ct_structure_ops, create), CT__CB(ct_structure_ops, destroy), CT__CB(ct_structure_ops, info),
+     CT__CB(ct_structure_ops, sample), CT__CB(ct_structure_ops, embed)},
+    5};
 
 /* Size checks, name, duplicates, the copy into a zeroed struct of the
  * host's size, then the required callbacks (read from the copy). */
@@ -239,4 +249,7 @@ ct_status ct__register_architecture(ct_registry *r, const ct_arch_ops *ops, size
 }
 ct_status ct__register_evaluator(ct_registry *r, const ct_evaluator_ops *ops, size_t size) {
     return register_ops(r, &evaluator_desc, ops, size);
+}
+ct_status ct__register_structure(ct_registry *r, const ct_structure_ops *ops, size_t size) {
+    return register_ops(r, &structure_desc, ops, size);
 }
