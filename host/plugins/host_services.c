@@ -34,6 +34,24 @@ static void host_log(const ct_host *h, ct_log_level level, const char *fmt, ...)
     fprintf(stderr, "contrast: %s: %s: %s\n", ct_host_owner(h), lv, msg);
 }
 
+/* Where plugins' metrics go (the trainer's metrics.jsonl while it runs). */
+static pthread_mutex_t metric_mu = PTHREAD_MUTEX_INITIALIZER;
+static ct_metric_sink metric_sink;
+static void *metric_ctx;
+
+void ct_host_set_metric_sink(ct_metric_sink sink, void *ctx) {
+    pthread_mutex_lock(&metric_mu);
+    metric_sink = sink;
+    metric_ctx = ctx;
+    pthread_mutex_unlock(&metric_mu);
+}
+
+static void host_metric(const ct_host *h, const char *name, double value) {
+    pthread_mutex_lock(&metric_mu);
+    if (metric_sink && name) metric_sink(metric_ctx, ct_host_owner(h), name, value);
+    pthread_mutex_unlock(&metric_mu);
+}
+
 void ct_host_defaults(ct_host *h) {
     memset(h, 0, sizeof *h);
     h->size = sizeof *h;
@@ -52,4 +70,5 @@ void ct_host_defaults(ct_host *h) {
     h->rng_init = ct_rng_init;
     h->pool = NULL;
     h->threads = 1;
+    h->metric = host_metric;
 }

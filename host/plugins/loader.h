@@ -101,4 +101,9 @@ void ct_host_defaults(ct_host *h);
 /* Name of the plugin a services table belongs to ("host" when none). */
 const char *ct_host_owner(const ct_host *h);
 
+/* Where ct_host.metric() lines go: sink(ctx, plugin name, metric name,
+ * value), called under a lock; NULL drops them (the default). */
+typedef void (*ct_metric_sink)(void *ctx, const char *owner, const char *name, double value);
+void ct_host_set_metric_sink(ct_metric_sink sink, void *ctx);
+
 #endif

@@ -1,6 +1,8 @@
 /* The metrics.jsonl lines (see metrics.h). */
 #include "training/metrics.h"
 
+#include <math.h>
+
 void ct_metrics_write_line(FILE *f, const char *json) {
     if (!f) return;
     fputs(json, f);
@@ -51,5 +53,21 @@ void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path) {
     char line[1400];
     snprintf(line, sizeof line, "{\"type\": \"checkpoint\", \"step\": %lld, \"path\": \"%s\"}", (long long)step,
              path);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_value(FILE *f, int64_t step, const char *owner, const char *name, double value) {
+    char line[512], v[32];
+    if (isfinite(value))
+        snprintf(v, sizeof v, "%.9g", value);
+    else
+        snprintf(v, sizeof v, "null");
+    /* Names are plugin-chosen: keep them to a JSON-safe alphabet. */
+    char safe[160];
+    snprintf(safe, sizeof safe, "%s.%s", owner, name);
+    for (char *c = safe; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '_';
+    snprintf(line, sizeof line, "{\"type\": \"metric\", \"step\": %lld, \"name\": \"%s\", \"value\": %s}",
+             (long long)step, safe, v);
     ct_metrics_write_line(f, line);
 }

@@ -28,6 +28,10 @@ void ct_metrics_log_epoch(FILE *f, int64_t epoch, int64_t steps, double loss_sum
 /* {"type": "eval", ...}: an evaluation's metrics after `step` steps. */
 void ct_metrics_log_eval(FILE *f, int64_t epoch, int64_t step, double seconds, const ct_metrics *m);
 
+/* {"type": "metric", "step": S, "name": "owner.name", "value": V}: a
+ * plugin's own scalar (ct_host.metric), non-finite values as null. */
+void ct_metrics_log_value(FILE *f, int64_t step, const char *owner, const char *name, double value);
+
 /* {"type": "checkpoint", ...}: a checkpoint written after `step` steps. */
 void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path);
 

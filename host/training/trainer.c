@@ -19,6 +19,9 @@
 #include "training/metrics.h"
 #include "training/model.h"
 
+/* Plugins' own metrics (ct_host.metric) into metrics.jsonl with the step. */
+static void metric_sink(void *ctx, const char *owner, const char *name, double value);
+
 /* ---- optimizer and schedule from the experiment ------------------------- */
 
 static ct_optim_config optim_config(const ct_settings *s) {
@@ -532,6 +535,11 @@ static void teardown(trainer *t) {
     free(t->config_text);
 }
 
+static void metric_sink(void *ctx, const char *owner, const char *name, double value) {
+    const trainer *t = ctx;
+    ct_metrics_log_value(t->metrics, t->step, owner, name, value);
+}
+
 ct_status ct_train_run(const ct_train_opts *o, ct_error *err) {
     trainer *t = calloc(1, sizeof *t);
     if (!t) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
@@ -544,7 +552,9 @@ ct_status ct_train_run(const ct_train_opts *o, ct_error *err) {
         fflush(stdout);
         struct sigaction old_int, old_term;
         install_signals(&old_int, &old_term);
+        ct_host_set_metric_sink(metric_sink, t);
         st = train_loop(t, err);
+        ct_host_set_metric_sink(NULL, NULL);
         restore_signals(&old_int, &old_term);
     }
     teardown(t);
