@@ -135,7 +135,8 @@ END_TEST
 
 /* ---- contrast new-plugin ------------------------------------------------------------- */
 
-static const char *const k_roles[] = {"source", "pretext", "encoder", "architecture", "evaluator"};
+static const char *const k_roles[] = {"source", "pretext", "encoder", "architecture", "evaluator", "structure"};
+#define N_ROLES 6
 
 START_TEST(skeletons_build_load_and_train) {
     need_install();
@@ -143,7 +144,7 @@ START_TEST(skeletons_build_load_and_train) {
     ck_assert_ptr_nonnull(tmp);
     char dir[512], cmd[8192], top[4096] = "cmake_minimum_required(VERSION 3.18)\nproject(all LANGUAGES C)\n";
     snprintf(dir, sizeof dir, "%s", tmp);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_ROLES; k++) {
         snprintf(cmd, sizeof cmd, "cd '%s' && '%s/bin/contrast' new-plugin %s sk_%s && ls sk_%s", dir, g_prefix,
                  k_roles[k], k_roles[k], k_roles[k]);
         char *out = run_ok(cmd);
@@ -156,7 +157,7 @@ START_TEST(skeletons_build_load_and_train) {
     char out[4096];
     ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "already exists"), "%s", out);
-    /* One configure for the five (each is its own project with
+    /* One configure for the six (each is its own project with
      * find_package(contrast)). */
     char path[600];
     snprintf(path, sizeof path, "%s/CMakeLists.txt", dir);
@@ -168,13 +169,13 @@ START_TEST(skeletons_build_load_and_train) {
     run_ok(cmd);
     /* Listed by the installed host. */
     char env_path[3000] = "";
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_ROLES; k++) {
         size_t used = strlen(env_path);
         snprintf(env_path + used, sizeof env_path - used, "%s%s/build/sk_%s", k ? ":" : "", dir, k_roles[k]);
     }
     snprintf(cmd, sizeof cmd, "cd / && CONTRAST_PLUGIN_PATH='%s' '%s/bin/contrast' plugins", env_path, g_prefix);
     char *listed = run_ok(cmd);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_ROLES; k++) {
         char want[128];
         snprintf(want, sizeof want, "%-12s sk_%s", k_roles[k], k_roles[k]);
         ck_assert_msg(strstr(listed, want), "'%s' not listed:\n%s", want, listed);
@@ -184,11 +185,12 @@ START_TEST(skeletons_build_load_and_train) {
     snprintf(cfg, sizeof cfg,
              "name = \"skeletons\";\n"
              "plugins = { path = [\"build/sk_source\", \"build/sk_pretext\", \"build/sk_encoder\",\n"
-             "                    \"build/sk_architecture\", \"build/sk_evaluator\"]; };\n"
+             "                    \"build/sk_architecture\", \"build/sk_evaluator\", \"build/sk_structure\"]; };\n"
              "data = { train = { type = \"sk_source\"; count = 120; };\n"
              "         test = { type = \"sk_source\"; count = 60; seed = 1; }; };\n"
              "encoder = { type = \"sk_encoder\"; dim = 16; };\n"
-             "pipelines = ( { data = \"train\"; views = 2; transforms = ( { type = \"sk_pretext\"; } ); } );\n"
+             "pipelines = ( { data = \"train\"; views = 2; transforms = ( { type = \"sk_pretext\"; } );\n"
+             "               structure = { type = \"sk_structure\"; }; } );\n"
              "architecture = { type = \"sk_architecture\"; };\n"
              "optimizer = { type = \"adamw\"; lr = 0.001; };\n"
              "train = { epochs = 1; batch_size = 40; threads = 1; out_dir = \"runs\"; };\n"
@@ -201,6 +203,24 @@ START_TEST(skeletons_build_load_and_train) {
     char *trained = run_ok(cmd);
     ck_assert_msg(strstr(trained, "trained 3 steps"), "%s", trained);
     ck_assert_msg(strstr(trained, "sk_evaluator.top1"), "no evaluator metric:\n%s", trained);
+    /* The structure skeleton with every bundled architecture (its rows are
+     * items and it gives two sets, so all four train on it), and its
+     * predictor is saved in the checkpoint. */
+    static const char *const archs[] = {
+        "{ type = \"end_to_end\"; }",
+        "{ type = \"memory_bank\"; negatives = 32; }",
+        "{ type = \"momentum\"; queue_size = 80; shuffle_splits = 2; }",
+        "{ type = \"clustering\"; prototypes = 10; }",
+    };
+    for (int k = 0; k < 4; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && env -u CONTRAST_PLUGIN_PATH '%s/bin/contrast' train skeletons.cfg --set "
+                 "'architecture=%s' --set 'name=\"sk_arch%d\"' --set 'evaluation.evaluators=()' && "
+                 "grep -c sk_structure.predictor.weight runs/sk_arch%d/checkpoint-s00000003.safetensors",
+                 dir, g_prefix, archs[k], k, k);
+        char *got = run_ok(cmd);
+        ck_assert_msg(strstr(got, "trained 3 steps"), "%s:\n%s", archs[k], got);
+    }
 }
 END_TEST
 

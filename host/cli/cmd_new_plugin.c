@@ -13,7 +13,7 @@
 
 #define NEW_PLUGIN_USAGE "new-plugin ROLE NAME [DIR]"
 #define NAME_MAX_LEN 48
-#define ROLES_TEXT "source, pretext, encoder, architecture, evaluator"
+#define ROLES_TEXT "source, pretext, encoder, architecture, evaluator, structure"
 
 typedef struct subst {
     const char *name, *role, *what, *usage;
