@@ -522,6 +522,7 @@ static ct_status load_plugins(ct_experiment *ex, const ct_experiment_opts *opts,
     lo.paths = (const char *const *)paths;
     lo.n_paths = (int)n;
     lo.allow_unsafe = opts && opts->allow_unsafe_plugins;
+    lo.no_probe = opts && opts->no_plugin_probe;
     lo.host = &tmpl;
     if (!paths) st = ct_error_set(err, CT_ERR_NOMEM, "out of memory");
     if (!st) st = ct_plugins_load(&lo, &ex->plugins, err);

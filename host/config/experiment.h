@@ -132,6 +132,8 @@ typedef struct ct_experiment_opts {
     const char *const *sets; /* "group.key=value" overrides */
     int n_sets;
     bool allow_unsafe_plugins;
+    bool no_plugin_probe; /* load plugins in-process without the forked crash probe
+                             (tests/fuzz: a probe per plugin per input is too slow) */
 } ct_experiment_opts;
 
 /* Parse `path`, apply overrides, load plugins, validate every group against
