@@ -33,7 +33,7 @@ static const char *write_cfg(const char *name, const char *body, bool with_plugi
 }
 
 static ct_status load(ct_experiment *ex, const char *path, const char **sets, int n_sets) {
-    ct_experiment_opts o = {sets, n_sets, false};
+    ct_experiment_opts o = {.sets = sets, .n_sets = n_sets};
     ct_error_clear(&err);
     return ct_experiment_load(ex, path, &o, &err);
 }

@@ -205,7 +205,7 @@ static ct_status setup_pipelines(trainer *t, ct_error *err) {
 }
 
 static ct_status setup(trainer *t, ct_error *err) {
-    ct_experiment_opts eo = {t->o->sets, t->o->n_sets, t->o->allow_unsafe_plugins};
+    ct_experiment_opts eo = {.sets = t->o->sets, .n_sets = t->o->n_sets, .allow_unsafe_plugins = t->o->allow_unsafe_plugins};
     ct_status st = ct_experiment_load(&t->ex, t->o->config, &eo, err);
     if (st != CT_OK) return st;
     if (!t->ex.arch_ops)
