@@ -63,6 +63,53 @@ START_TEST(broken_structure_stops_the_step) {
 }
 END_TEST
 
+/* The four architectures embed through the seam now: on the default
+ * structure they must give the losses recorded before it (tests/data/
+ * losses-0.3, 12 steps of each bundled config). Identical on the machine
+ * they were recorded on; the tolerance covers another processor's kernels
+ * (different float rounding), not a change of method (a head forward over
+ * other rows, another row order for batch norm, moves them by far more). */
+static void matches_recorded(const char *arch) {
+    char cmd[4096], path[1024], run[600], line[4096];
+    snprintf(run, sizeof run, "%s/recorded-%s", ct_test_tmpdir(), arch);
+    snprintf(cmd, sizeof cmd,
+             "%s/contrast train %s/configs/%s_fmnist.cfg --set data.train.limit=2048 --set train.batch_size=64 "
+             "--set train.max_steps=12 --set train.log_every=1 --set train.threads=2 --set 'evaluation.evaluators=()' "
+             "--run-dir %s",
+             ct_test_build_dir(), ct_test_source_dir(), arch, run);
+    int rc = ct_test_run(cmd, g_out, sizeof g_out);
+    ck_assert_msg(rc == 0, "%s: exit %d\n%s", arch, rc, g_out);
+    snprintf(path, sizeof path, "%s/tests/data/losses-0.3/%s.txt", ct_test_source_dir(), arch);
+    FILE *want = fopen(path, "r");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *got = fopen(path, "r");
+    ck_assert_msg(want && got, "cannot read the recorded or the new losses of %s", arch);
+    int step = 0;
+    while (fgets(line, sizeof line, want)) {
+        if (line[0] == '#') continue;
+        double w = atof(line), g = NAN;
+        while (fgets(line, sizeof line, got)) {
+            const char *l = strstr(line, "\"loss\": ");
+            if (strstr(line, "\"type\": \"step\"") && l) {
+                g = atof(l + 8);
+                break;
+            }
+        }
+        ck_assert_msg(fabs(g - w) <= 2e-4 * fabs(w), "%s step %d: loss %.9g, recorded before the seam %.9g", arch,
+                      step, g, w);
+        step++;
+    }
+    fclose(want);
+    fclose(got);
+    ck_assert_int_eq(step, 12);
+}
+
+START_TEST(architectures_match_recorded_losses) {
+    static const char *const archs[] = {"simclr", "moco", "swav", "membank"};
+    matches_recorded(archs[_i]);
+}
+END_TEST
+
 /* ct_host.metric: a {"type": "metric"} line with the step and the
  * plugin's name, through the sink the trainer installs. */
 static char g_last[256];
@@ -92,6 +139,7 @@ int main(void) {
     tcase_add_test(tc, abi11_architecture_refused_with_a_structure);
     tcase_add_test(tc, broken_structure_stops_the_step);
     tcase_add_test(tc, host_metric_reaches_the_sink);
+    tcase_add_loop_test(tc, architectures_match_recorded_losses, 0, 4);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
 }
