@@ -1,9 +1,10 @@
 /* `contrast preview CONFIG --out grid.png [--n 8] [--pipeline P] [--epoch E]`
  *
  * Writes a PNG grid: one row per sample (items 0..n-1 of the pipeline's
- * dataset), the original first, then each view exactly as the training
- * pipeline makes it for that epoch (same keyed randomness), shown before a
- * final `normalize` transform so the colours are the real ones. Cells are
+ * dataset), the original first, then each part exactly as the training
+ * pipeline makes it for that epoch (same seed, same structure: views, or a
+ * jigsaw's image and patches), shown before a final `normalize` transform
+ * so the colours are the real ones. Cells are
  * upscaled (nearest) to about 96 pixels; clips show their first frame. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "cli/commands.h"
 #include "config/experiment.h"
 #include "data/chain.h"
+#include "data/sample.h"
 
 #ifdef CONTRAST_HAVE_PNG
 #include <png.h>
@@ -124,8 +126,14 @@ static void cells_free(cells *c) {
 static ct_status make_cells(const ct_experiment *ex, const preview_opts *o, cells *out, ct_error *err) {
     const ct_pipeline_spec *spec = &ex->pipelines[o->pipeline];
     const ct_dataset *d = spec->data;
-    int views = 0;
-    for (int g = 0; g < spec->n_groups; g++) views += spec->groups[g].count;
+    int views = ct_sample_n_parts(spec);
+    /* The chains as shown: each without a trailing normalize. */
+    ct_chain shown[CT_MAX_CROP_GROUPS];
+    const ct_chain *chains[CT_MAX_CROP_GROUPS];
+    for (int g = 0; g < spec->n_groups; g++) {
+        shown[g] = display_chain(&spec->groups[g].chain);
+        chains[g] = &shown[g];
+    }
     int64_t n = d->info.count < o->n ? d->info.count : o->n;
     out->rows = (int)n;
     out->cols = 1 + views;
@@ -137,14 +145,11 @@ static ct_status make_cells(const ct_experiment *ex, const preview_opts *o, cell
         ct_image *row = &out->img[(size_t)r * out->cols];
         int32_t label;
         st = d->ops->get(d->self, r, &row[0], &label, err);
-        for (int g = 0, v = 0; g < spec->n_groups && st == CT_OK; g++) {
-            ct_chain chain = display_chain(&spec->groups[g].chain);
-            for (int k = 0; k < spec->groups[g].count && st == CT_OK; k++, v++) {
-                ct_rng rng;
-                ct_rng_init_keyed(&rng, ex->seed, (uint64_t)o->epoch, (uint64_t)r, (uint64_t)v);
-                st = ct_chain_apply(&chain, &row[0], &row[1 + v], &scratch, &rng, err);
-            }
-        }
+        /* The parts exactly as the training pipeline makes them (its seed,
+         * its structure), shown before a final normalize. */
+        if (st == CT_OK)
+            st = ct_sample_parts(spec, chains, ct_pipeline_seed(ex->seed, o->pipeline), o->epoch, r, &row[0], &row[1],
+                                 &scratch, err);
         if (st != CT_OK) ct_error_prefix(err, "preview: data \"%s\" item %d: ", d->name, r);
     }
     ct_image_free(&scratch);

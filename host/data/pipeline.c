@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "data/chain.h"
+#include "data/sample.h"
 
 typedef enum slot_state { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY, SLOT_HELD } slot_state;
 
@@ -34,7 +35,6 @@ struct ct_pipeline {
     char name[CT_NAME_MAX + 16];   /* for messages: data "train" */
 
     int n_views;                      /* parts per sample (the structure's) */
-    int chain_views[CT_MAX_CROP_GROUPS]; /* views of each chain in the config */
     ct_view_buf shape[CT_MAX_VIEWS]; /* data unused */
 
     int64_t *base;        /* subset (copied) or NULL: 0..count-1 */
@@ -94,31 +94,9 @@ static void scratch_free(scratch *s) {
 
 static size_t view_numel(const ct_view_buf *v) { return (size_t)v->t * v->c * v->h * v->w; }
 
-/* The sample context's host side: which pipeline, whose scratch. */
-typedef struct sample_host {
-    const ct_pipeline *p;
-    scratch *s;
-} sample_host;
-
-/* ct_sample_ctx.apply: chain `chain` of the pipeline (its view groups). */
-static ct_status ctx_apply(const ct_sample_ctx *c, int chain, const ct_image *in, ct_image *out, ct_rng *rng,
-                           ct_error *err) {
-    const sample_host *h = c->host_ctx;
-    if (chain < 0 || chain >= h->p->spec.n_groups)
-        return ct_error_set(err, CT_ERR_INVALID, "transform chain %d of %d asked for", chain, h->p->spec.n_groups);
-    return ct_chain_apply(&h->p->spec.groups[chain].chain, in, out, &h->s->tmp, rng, err);
-}
-
-/* Every part of `item` (already read into s->src) into s->parts, by the
- * pipeline's structure (the default: one view per chain view). */
+/* Every part of `item` (already read into s->src) into s->parts. */
 static ct_status make_parts(const ct_pipeline *p, scratch *s, int64_t epoch, int64_t item, ct_error *err) {
-    sample_host h = {p, s};
-    ct_sample_ctx c = {sizeof c, p->opts.seed, epoch, item, &s->src, p->spec.n_groups, p->chain_views, ctx_apply,
-                       p->spec.data->ops, p->spec.data->self, &h};
-    const ct_structure_inst *si = &p->spec.structure;
-    ct_status st = si->ops ? si->ops->sample(si->self, &c, s->parts, err) : ct_views_sample(&c, p->n_views, s->parts, err);
-    if (st != CT_OK && si->ops) ct_error_prefix(err, "structure %s: ", si->ops->name);
-    return st;
+    return ct_sample_parts(&p->spec, NULL, p->opts.seed, epoch, item, &s->src, s->parts, &s->tmp, err);
 }
 
 /* Sample k of a slot: read the item, make every part, copy into place. */
@@ -276,9 +254,7 @@ static ct_status check_spec(const ct_pipeline_spec *spec, const ct_pipeline_opts
     if (opts->batch_size <= 0 || opts->batch_size > INT32_MAX)
         return ct_error_set(err, CT_ERR_CONFIG, "pipeline (%s): batch size %lld must be positive", name,
                             (long long)opts->batch_size);
-    int v = 0;
-    for (int g = 0; g < spec->n_groups; g++) v += spec->groups[g].count;
-    if (spec->structure.ops) v = spec->structure.info.n_parts;
+    int v = ct_sample_n_parts(spec);
     if (spec->n_groups < 1 || spec->n_groups > CT_MAX_CROP_GROUPS || v < 1 || v > CT_MAX_VIEWS)
         return ct_error_set(err, CT_ERR_CONFIG, "pipeline (%s): %d views in %d groups; 1 to %d views allowed",
                             name, v, spec->n_groups, CT_MAX_VIEWS);
@@ -331,7 +307,6 @@ ct_status ct_pipeline_new(const ct_pipeline_spec *spec, const ct_pipeline_opts *
     p->opts = *opts;
     memcpy(p->name, name, sizeof name);
     p->n_views = n_views;
-    for (int g = 0; g < spec->n_groups; g++) p->chain_views[g] = spec->groups[g].count;
     p->depth = opts->depth > 0 ? opts->depth : 3;
     p->n_threads = opts->workers > 0 ? opts->workers : 1;
     int64_t per = (opts->batch_size + 2 * p->n_threads - 1) / (2 * p->n_threads);

@@ -14,6 +14,7 @@
 
 #include "config/experiment.h"
 #include "data/pipeline.h"
+#include "data/sample.h"
 #include "training/checkpoint.h"
 #include "training/evaluate.h"
 #include "training/metrics.h"
@@ -191,7 +192,7 @@ static ct_status setup_pipelines(trainer *t, ct_error *err) {
     if (t->ex.n_pipelines == 0) return ct_error_set(err, CT_ERR_CONFIG, "%s: no pipelines to train on", t->ex.path);
     t->spe = -1;
     for (int i = 0; i < t->ex.n_pipelines; i++) {
-        ct_pipeline_opts po = ct_pipeline_opts_default(bs, t->ex.seed + (uint64_t)i * 0x9e3779b97f4a7c15ull);
+        ct_pipeline_opts po = ct_pipeline_opts_default(bs, ct_pipeline_seed(t->ex.seed, i));
         ct_status st = ct_pipeline_new(&t->ex.pipelines[i], &po, &t->pipes[i], err);
         if (st != CT_OK) return st;
         t->n_pipes++;
