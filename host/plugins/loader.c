@@ -135,6 +135,35 @@ static bool unsafe(const char *path, const char *what, char *why, size_t n) {
     return false;
 }
 
+/* Non-empty reason when the code a plugin path resolves to could be
+ * replaced by another user: the real file (a symlink in a safe folder may
+ * point anywhere), its folder, or a folder above it writable by group or
+ * others. Above the file's own folder a sticky one (/tmp) is accepted:
+ * others cannot rename entries there that they do not own. */
+static bool unsafe_file(const char *path, char *why, size_t n) {
+    char real[PATH_MAX], dir[PATH_MAX], inner[CT_ERROR_MSG_MAX];
+    if (!realpath(path, real)) {
+        snprintf(why, n, "cannot resolve %.400s: %s", path, strerror(errno));
+        return true;
+    }
+    bool link = strcmp(real, path) != 0;
+    if (unsafe(real, "file", inner, sizeof inner)) goto refused;
+    snprintf(dir, sizeof dir, "%s", real);
+    for (bool parent = true;; parent = false) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) break;
+        slash[slash == dir ? 1 : 0] = '\0'; /* "/a/b" -> "/a"; "/a" -> "/" */
+        struct stat st;
+        bool sticky_above = !parent && stat(dir, &st) == 0 && (st.st_mode & S_ISVTX);
+        if (!sticky_above && unsafe(dir, "directory", inner, sizeof inner)) goto refused;
+        if (slash == dir) break;
+    }
+    return false;
+refused:
+    if (snprintf(why, n, "%s%s", link ? "its link's target: " : "", inner) >= (int)n) why[n - 1] = '\0';
+    return true;
+}
+
 static bool name_ok(const char *name) {
     if (!name || !*name || strlen(name) >= 64) return false;
     for (const char *p = name; *p; p++)
@@ -420,7 +449,7 @@ static ct_status scan_dir(ct_plugin_set *set, const char *dir, const ct_loader_o
             snprintf(rec->path, sizeof rec->path, "%s/%s", dir, names[k]->d_name);
             char why[CT_ERROR_MSG_MAX];
             if (dir_unsafe) refuse(rec, CT_ERR_UNSAFE, "%s", dir_why);
-            else if (!o->allow_unsafe && unsafe(rec->path, "file", why, sizeof why))
+            else if (!o->allow_unsafe && unsafe_file(rec->path, why, sizeof why))
                 refuse(rec, CT_ERR_UNSAFE, "%s", why);
             else if (o->no_probe || probe(rec, tmpl) == CT_OK)
                 load_file(set, rec, tmpl, NULL);

@@ -21,7 +21,9 @@
  * fork per plugin file at start-up (about a millisecond each).
  *
  * Safety: a plugin file, or the directory holding it, that is writable by
- * group or others is refused unless allow_unsafe is set. */
+ * group or others is refused unless allow_unsafe is set. A file is judged
+ * by its real path (a symlink is followed to its target): the target, its
+ * folder and every folder above (there, sticky ones such as /tmp pass). */
 #ifndef CONTRAST_HOST_LOADER_H
 #define CONTRAST_HOST_LOADER_H
 
