@@ -1,6 +1,9 @@
 /* Evaluation: features, the evaluator environment, the evaluators. */
 #include "training/evaluate.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +43,19 @@ static ct_status encode_batch(ct_model *m, const ct_data_batch *b, float *feats,
     memcpy(labels + at, b->labels, (size_t)b->n * sizeof *labels);
     ct_graph_reset(g);
     return CT_OK;
+}
+
+int64_t ct_count_non_finite_rows(const float *v, int64_t rows, int64_t dim, int64_t *first) {
+    int64_t bad = 0;
+    if (first) *first = -1;
+    for (int64_t i = 0; i < rows; i++) {
+        /* No early exit inside a row: the comparison loop vectorizes. */
+        int row_bad = 0;
+        for (int64_t j = 0; j < dim; j++) row_bad |= !(fabsf(v[i * dim + j]) <= FLT_MAX);
+        if (row_bad && first && *first < 0) *first = i;
+        bad += row_bad != 0;
+    }
+    return bad;
 }
 
 ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int32_t **labels,
@@ -84,6 +100,14 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     ct_graph_set_train(m->graph, prev_train);
     *n = at;
     *dim = d;
+    /* A number computed from NaN is not a result: refuse the features
+     * before any evaluator or file sees them. */
+    int64_t first, bad = st == CT_OK ? ct_count_non_finite_rows(*feats, at, d, &first) : 0;
+    if (bad > 0)
+        st = ct_error_set(err, CT_ERR_NUMERIC,
+                          "encoder %s gave non-finite features (NaN or Inf) for %lld of %lld rows (first: item %lld); "
+                          "the weights are broken (a diverged run or a damaged checkpoint)",
+                          m->encoder.ops->name, (long long)bad, (long long)at, (long long)first);
 done:
     ct_pipeline_free(p);
     if (st != CT_OK) {
@@ -175,6 +199,11 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
             ct_error_prefix(err, "evaluator %s: ", e->ops->name);
             break;
         }
+        for (int k = 0; k < r.n && st == CT_OK; k++)
+            if (!isfinite(r.value[k]))
+                st = ct_error_set(err, CT_ERR_NUMERIC, "evaluator %s: metric %s is %g, not a number to report",
+                                  e->ops->name, r.name[k], r.value[k]);
+        if (st != CT_OK) break;
         for (int k = 0; k < r.n; k++) {
             char name[CT_METRIC_NAME_MAX];
             snprintf(name, sizeof name, "%.20s.%.40s", e->ops->name, r.name[k]);

@@ -7,15 +7,22 @@
 
 /* Features of the evaluation split "train" or "test": every item of the
  * split's dataset through the evaluation chain (index order), the encoder
- * in eval mode without gradients. Arrays are malloc'd (free()). */
+ * in eval mode without gradients. Arrays are malloc'd (free()). Features
+ * holding a NaN or Inf are refused (CT_ERR_NUMERIC naming how many rows),
+ * so no evaluator and no `embed` file ever sees them. */
 ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int32_t **labels,
                               int64_t *n, int64_t *dim, ct_error *err);
+
+/* Rows of a (rows, dim) row-major array holding a NaN or Inf; *first (may
+ * be NULL) receives the first such row, or -1. */
+int64_t ct_count_non_finite_rows(const float *v, int64_t rows, int64_t dim, int64_t *first);
 
 /* Run every configured evaluator on the model. Results go to out as
  * "<evaluator>.<metric>" (e.g. "knn.top1"); features are extracted once
  * per split and shared by the evaluators. CT_ERR_CONFIG when the experiment
  * has no evaluation section; an evaluator that misused its settings during
- * run (ct_settings_status) fails with that misuse. */
+ * run (ct_settings_status) fails with that misuse; a metric that is not
+ * finite is CT_ERR_NUMERIC naming the evaluator and the metric. */
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err);
 
 #endif

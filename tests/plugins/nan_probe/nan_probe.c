@@ -5,7 +5,12 @@
  * multiplied by NaN; from nan_grad_step on, the loss stays finite but
  * after_backward() writes a NaN into w's gradient (what a broken gradient
  * hook would do). The host must stop in that step and keep the last good
- * checkpoint. */
+ * checkpoint.
+ *
+ * Encoder "nan_rows": the flattened pixels, with every `nan_every`-th row
+ * of each forwarded batch (rows 0, k, 2k, ...) made NaN, as broken weights
+ * would make some features. Evaluators and `embed` must refuse them,
+ * naming how many rows. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -59,6 +64,43 @@ static void probe_after_backward(void *self, const ct_step_info *info) {
     if (from(p->nan_grad_step, info->step) && p->w->grad) p->w->grad[0] = NAN;
 }
 
+/* ---- encoder "nan_rows" ---------------------------------------------------- */
+
+typedef struct nan_rows {
+    int64_t dim, every;
+} nan_rows;
+
+static const ct_param_spec nan_rows_params[] = {
+    CT_PARAM_INT("nan_every", "10", 1, 1e9, "rows 0, k, 2k, ... of each batch are NaN"),
+    CT_PARAM_END,
+};
+
+static ct_status nan_rows_create(const ct_settings *s, const ct_host *host, const ct_encoder_input *in,
+                                 ct_params *store, const char *prefix, void **self, ct_error *err) {
+    (void)host, (void)store, (void)prefix;
+    nan_rows *e = calloc(1, sizeof *e);
+    if (!e) return ct_error_set(err, CT_ERR_NOMEM, "nan_rows: out of memory");
+    e->dim = (int64_t)in->channels * in->height * in->width;
+    e->every = ct_settings_int(s, "nan_every");
+    *self = e;
+    return CT_OK;
+}
+
+static void nan_rows_destroy(void *self) { free(self); }
+
+static int64_t nan_rows_out_dim(void *self) { return ((nan_rows *)self)->dim; }
+
+static ct_tensor *nan_rows_forward(void *self, ct_graph *g, ct_tensor *x) {
+    nan_rows *e = self;
+    int64_t n = x->shape[0], shape[2] = {n, e->dim};
+    ct_tensor *flat = ct_reshape(g, x, 2, shape);
+    ct_tensor *mask = flat ? ct_tensor_new(g, 2, shape) : NULL;
+    if (!mask) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < e->dim; j++) mask->data[i * e->dim + j] = i % e->every == 0 ? NAN : 1.0f;
+    return ct_mul(g, flat, mask);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 static ct_status nan_probe_init(ct_registry *reg, const ct_host *host, ct_error *err) {
@@ -72,8 +114,18 @@ static ct_status nan_probe_init(ct_registry *reg, const ct_host *host, ct_error 
         .loss = probe_loss,
         .after_backward = probe_after_backward,
     };
-    return ct_register_architecture(reg, &arch);
+    static const ct_encoder_ops enc = {
+        .name = "nan_rows",
+        .description = "pixels with every k-th row of a batch NaN (test)",
+        .params = nan_rows_params,
+        .create = nan_rows_create,
+        .destroy = nan_rows_destroy,
+        .out_dim = nan_rows_out_dim,
+        .forward = nan_rows_forward,
+    };
+    ct_status st = ct_register_architecture(reg, &arch);
+    return st == CT_OK ? ct_register_encoder(reg, &enc) : st;
 }
 
 CT_PLUGIN_DEFINE("nan_probe", "1.0.0", "MIT", "forces a non-finite loss or gradient at a chosen step (test)",
-                 CT_ROLE_ARCHITECTURE, nan_probe_init)
+                 CT_ROLE_ARCHITECTURE | CT_ROLE_ENCODER, nan_probe_init)
