@@ -254,6 +254,9 @@ static ct_status mb_create(const ct_settings *s, const ct_arch_env *env, void **
                             "memory_bank: batch_negatives needs loss = \"infonce\" (NCE's noise is the bank)");
     }
     a->n_items = env->dataset_size;
+    if (a->k > a->n_items - 1) /* allowed: drawn with replacement, so many repeat */
+        ct_log(a->host, CT_LOG_WARN, "negatives = %lld exceeds the %lld other items of the bank: each is drawn about "
+               "%.0f times per query", (long long)a->k, (long long)(a->n_items - 1), (double)a->k / (double)(a->n_items - 1));
     ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "memory_bank", &a->head, err);
     if (st != CT_OK) {
         mb_destroy(a); /* also frees the head */
