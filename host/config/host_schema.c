@@ -23,7 +23,10 @@
  *               all cores), checkpoint_every (int 1, epochs; 0 = only at the
  *               end), keep (int 3 checkpoints; 0 = all), log_every (int 50
  *               steps), max_steps (int 0 = all; for quick runs), out_dir
- *               (string "runs").
+ *               (string "runs"); the divergence and collapse watch
+ *               (training/watch.h): watch_steps (int 20), stop_on_divergence
+ *               (bool true), stop_on_collapse (bool true),
+ *               watch_weight_growth (float 100), watch_min_std (float 0.01).
  *   pipelines   a list of { data (string, a data.* name), weight (float 1),
  *               views (int 2) | ( { count = N; transforms = (...); }, ... )
  *               for multi-crop, transforms (list of pretext groups; only
@@ -86,6 +89,16 @@ const ct_param_spec ct__train_spec[] = {
     CT_PARAM_INT("log_every", "50", 1, 1e9, "steps between metric lines"),
     CT_PARAM_INT("max_steps", "0", 0, 9e18, "stop after this many steps (0 = all; quick runs)"),
     CT_PARAM_STRING("out_dir", "\"runs\"", "parent folder of run directories"),
+    CT_PARAM_INT("watch_steps", "20", 1, 1e9,
+                 "steps a divergence or collapse symptom must last before the run stops (see stop_on_*)"),
+    CT_PARAM_BOOL("stop_on_divergence", "true",
+                  "stop when the loss or the weights' norm has diverged for watch_steps steps (false: warn only)"),
+    CT_PARAM_BOOL("stop_on_collapse", "true",
+                  "stop when the embeddings or the loss have collapsed for watch_steps steps (false: warn only)"),
+    CT_PARAM_FLOAT("watch_weight_growth", "100", 1, INFINITY,
+                   "divergence: the trainable weights' L2 norm above this multiple of its first value"),
+    CT_PARAM_FLOAT("watch_min_std", "0.01", 0, 1,
+                   "collapse: embeddings' std across the batch, relative to their RMS, below this"),
     CT_PARAM_END,
 };
 

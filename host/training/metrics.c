@@ -49,10 +49,54 @@ void ct_metrics_log_eval(FILE *f, int64_t epoch, int64_t step, double seconds, c
     ct_metrics_write_line(f, line);
 }
 
+/* s as the inside of a JSON string (quotes, backslashes and control
+ * characters escaped), cut to fit n. */
+static void json_text(const char *s, char *out, size_t n) {
+    size_t k = 0;
+    for (; s && *s && k + 7 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            out[k++] = '\\', out[k++] = (char)c;
+        else if (c < 0x20)
+            k += (size_t)snprintf(out + k, n - k, "\\u%04x", c);
+        else
+            out[k++] = (char)c;
+    }
+    out[k] = '\0';
+}
+
 void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path) {
-    char line[1400];
-    snprintf(line, sizeof line, "{\"type\": \"checkpoint\", \"step\": %lld, \"path\": \"%s\"}", (long long)step,
-             path);
+    char line[2600], p[2200];
+    json_text(path, p, sizeof p);
+    snprintf(line, sizeof line, "{\"type\": \"checkpoint\", \"step\": %lld, \"path\": \"%s\"}", (long long)step, p);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_watch(FILE *f, int64_t step, const char *kind, int64_t streak, bool stopping, const char *what) {
+    char line[1400], w[1100];
+    json_text(what, w, sizeof w);
+    snprintf(line, sizeof line,
+             "{\"type\": \"watch\", \"step\": %lld, \"kind\": \"%s\", \"steps\": %lld, \"stopping\": %s, "
+             "\"what\": \"%s\"}",
+             (long long)step, kind, (long long)streak, stopping ? "true" : "false", w);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_config_change(FILE *f, int64_t step, const char *checkpoint, const char *old_sha256,
+                                  const char *new_sha256) {
+    char line[2800], p[2200];
+    json_text(checkpoint, p, sizeof p);
+    snprintf(line, sizeof line,
+             "{\"type\": \"config_change\", \"step\": %lld, \"checkpoint\": \"%s\", \"old_config_sha256\": "
+             "\"%.64s\", \"new_config_sha256\": \"%.64s\"}",
+             (long long)step, p, old_sha256, new_sha256);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_note(FILE *f, int64_t step, const char *message) {
+    char line[1400], m[1100];
+    json_text(message, m, sizeof m);
+    snprintf(line, sizeof line, "{\"type\": \"note\", \"step\": %lld, \"message\": \"%s\"}", (long long)step, m);
     ct_metrics_write_line(f, line);
 }
 

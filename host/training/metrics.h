@@ -1,9 +1,11 @@
 /* The run's metrics.jsonl: one JSON object a line, flushed as written, each
- * with a "type" ("step", "epoch", "eval", "checkpoint"). Every line the
+ * with a "type" ("step", "epoch", "eval", "checkpoint", "watch",
+ * "config_change", "note"). Every line the
  * trainer writes is formatted here, so the file's format is in one place. */
 #ifndef CONTRAST_HOST_METRICS_H
 #define CONTRAST_HOST_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,5 +36,19 @@ void ct_metrics_log_value(FILE *f, int64_t step, const char *owner, const char *
 
 /* {"type": "checkpoint", ...}: a checkpoint written after `step` steps. */
 void ct_metrics_log_checkpoint(FILE *f, int64_t step, const char *path);
+
+/* {"type": "watch", ...}: a divergence or collapse warning (training/watch.h)
+ * at 0-based step `step`: kind "divergence" or "collapse", how many steps it
+ * has lasted, whether the run stops on it, the symptom in words. */
+void ct_metrics_log_watch(FILE *f, int64_t step, const char *kind, int64_t streak, bool stopping, const char *what);
+
+/* {"type": "config_change", ...}: a run resumed at `step` from `checkpoint`
+ * under another resolved config (--allow-config-change); SHA-256 of both. */
+void ct_metrics_log_config_change(FILE *f, int64_t step, const char *checkpoint, const char *old_sha256,
+                                  const char *new_sha256);
+
+/* {"type": "note", ...}: something about the run worth keeping beside the
+ * numbers (e.g. that stdout closed). */
+void ct_metrics_log_note(FILE *f, int64_t step, const char *message);
 
 #endif
