@@ -523,10 +523,10 @@ START_TEST(test_nan_loss_stops_and_keeps_checkpoint) {
     ck_assert_msg(strstr(latest, "checkpoint-s00000004.safetensors"), "%s", latest);
     expect_good_checkpoint(latest, 4);
     /* The same config fails the same way (deterministic); without the NaN
-     * it resumes from step 4 and finishes. */
+     * (a changed config, allowed) it resumes from step 4 and finishes. */
     contrast(1, "train %s --resume %s", cfg, run);
     ck_assert_msg(strstr(g_out, "resuming") && strstr(g_out, "0-based step index 6"), "%s", g_out);
-    contrast(0, "train %s --set architecture.nan_step=-1 --resume %s", cfg, run);
+    contrast(0, "train %s --set architecture.nan_step=-1 --resume %s --allow-config-change", cfg, run);
     ck_assert_msg(strstr(g_out, "at step 4") && strstr(g_out, "trained 8 steps"), "%s", g_out);
     ck_assert_int_eq(ct_checkpoint_latest(run, latest, sizeof latest, &err), CT_OK);
     ck_assert_msg(strstr(latest, "checkpoint-s00000012.safetensors"), "%s", latest);

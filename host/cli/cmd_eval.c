@@ -12,7 +12,7 @@ int ct_cmd_eval(int argc, char **argv) {
     ct_run_opts o;
     int rc = ct_run_opts_parse(&o, argc, argv, EVAL_USAGE);
     if (rc) return rc;
-    if (o.resume || o.run_dir || o.stop_after || o.split || o.out)
+    if (o.resume || o.run_dir || o.stop_after || o.split || o.out || o.labels_out || o.force || o.allow_config_change)
         return ct_cli_error("eval: unexpected option (usage: contrast %s)", EVAL_USAGE), 2;
     ct_experiment ex;
     ct_model m;

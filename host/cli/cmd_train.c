@@ -4,19 +4,32 @@
 #include "training/trainer.h"
 
 #define TRAIN_USAGE                                                                     \
-    "train CONFIG [--set k=v]... [--resume [RUN_DIR]] [--run-dir DIR] [--threads N] " \
-    "[--stop-after STEPS]"
+    "train CONFIG [--set k=v]... [--resume [RUN_DIR] [--allow-config-change]] [--run-dir DIR] " \
+    "[--threads N] [--stop-after STEPS]"
 
+/* Exit status: 0 finished (or already finished); 128 + the signal when
+ * SIGINT/SIGTERM stopped it after a checkpoint (130, 143), as a shell
+ * reports a process the signal killed; 1 for errors. */
 int ct_cmd_train(int argc, char **argv) {
     ct_run_opts o;
     int rc = ct_run_opts_parse(&o, argc, argv, TRAIN_USAGE);
     if (rc) return rc;
-    if (o.checkpoint || o.split || o.out)
-        return ct_cli_error("train: --checkpoint/--split/--out belong to eval and embed"), 2;
-    ct_train_opts to = {o.c.config, o.c.opts.sets, o.c.opts.n_sets, o.c.opts.allow_unsafe_plugins,
-                        o.resume, o.run_dir, o.stop_after, (int)o.threads};
+    if (o.checkpoint || o.split || o.out || o.labels_out || o.force)
+        return ct_cli_error("train: --checkpoint/--split/--out/--labels-out/--force belong to eval and embed"), 2;
+    if (o.allow_config_change && !o.resume)
+        return ct_cli_error("train: --allow-config-change goes with --resume"), 2;
+    ct_train_opts to = {.config = o.c.config,
+                        .sets = o.c.opts.sets,
+                        .n_sets = o.c.opts.n_sets,
+                        .allow_unsafe_plugins = o.c.opts.allow_unsafe_plugins,
+                        .resume = o.resume,
+                        .run_dir = o.run_dir,
+                        .stop_after_steps = o.stop_after,
+                        .threads = (int)o.threads,
+                        .allow_config_change = o.allow_config_change};
     ct_error err = CT_ERROR_INIT;
-    ct_status st = ct_train_run(&to, &err);
-    if (st == CT_OK) return 0;
+    ct_train_result res;
+    ct_status st = ct_train_run(&to, &res, &err);
+    if (st == CT_OK) return res.signal ? 128 + res.signal : 0;
     return ct_cli_error("%s", err.msg[0] ? err.msg : ct_status_str(st));
 }

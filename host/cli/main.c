@@ -3,6 +3,7 @@
  * Exit status: 0 success; 1 failure, with one line "contrast: <reason>" on
  * stderr; 2 usage errors; `contrast plugins` exits 3 when it listed
  * everything but some plugin files were refused. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,14 @@ static const ct_command commands[] = {
     {"check", ct_cmd_check, "check CONFIG [--set group.key=value]...",
      "validate a config, open its datasets and print what it would run"},
     {"version", ct_cmd_version, "version", "print the program, SDK and ABI versions"},
-    {"train", ct_cmd_train, "train CONFIG [--resume [RUN_DIR]] [--stop-after N]",
-     "train an experiment into runs/<name>/ (checkpoints, metrics.jsonl)"},
-    {"eval", ct_cmd_eval, "eval CONFIG [--checkpoint FILE]",
+    {"train", ct_cmd_train,
+     "train CONFIG [--resume [RUN_DIR] [--allow-config-change]] [--run-dir DIR] [--threads N] [--stop-after N]",
+     "train an experiment into runs/<name>/ (checkpoints, metrics.jsonl); Ctrl-C checkpoints and exits 130"},
+    {"eval", ct_cmd_eval, "eval CONFIG [--checkpoint FILE] [--threads N]",
      "run the configured evaluators on a checkpoint (or the initial model)"},
-    {"embed", ct_cmd_embed, "embed CONFIG --checkpoint F --split S --out X.npy",
-     "write encoder features (and labels.npy beside them) as NumPy files"},
+    {"embed", ct_cmd_embed,
+     "embed CONFIG [--checkpoint F] --split train|test --out X.npy [--labels-out L.npy] [--force] [--threads N]",
+     "write encoder features as X.npy and their labels as X.labels.npy (never overwrites without --force)"},
     {"preview", ct_cmd_preview, "preview CONFIG --out grid.png [--n 8] [--epoch E]",
      "write a PNG grid of samples and their augmented views"},
     {"new-plugin", ct_cmd_new_plugin, "new-plugin ROLE NAME [DIR]",
@@ -60,6 +63,26 @@ static void usage(FILE *f) {
     );
 }
 
+/* `contrast CMD --help`: that command's usage alone. */
+static int command_help(const ct_command *c) {
+    printf("usage: contrast %s\n\n  %s\n", c->usage, c->summary);
+    if (strstr(c->usage, "CONFIG"))
+        printf("\n  --set group.key=value   override a config value (repeatable)\n"
+               "  --allow-unsafe-plugins  load plugins writable by group/others\n");
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv) {
+    for (int k = 1; k < argc; k++) {
+        if (!strcmp(argv[k], "--set") || !strcmp(argv[k], "-s")) {
+            k++; /* a value, whatever it looks like */
+            continue;
+        }
+        if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv) {
     /* Before anything else: OpenBLAS may have picked slow generic kernels
      * on this CPU; fixing that needs a re-exec (see contrast/blas.h). */
@@ -79,11 +102,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(argv[i], "help")) {
+        for (size_t k = 0; i + 1 < argc && k < N_COMMANDS; k++)
+            if (!strcmp(argv[i + 1], commands[k].name)) return command_help(&commands[k]);
         usage(stdout);
         return 0;
     }
     for (size_t k = 0; k < N_COMMANDS; k++)
-        if (!strcmp(argv[i], commands[k].name)) return commands[k].run(argc - i, argv + i);
+        if (!strcmp(argv[i], commands[k].name))
+            return wants_help(argc - i, argv + i) ? command_help(&commands[k]) : commands[k].run(argc - i, argv + i);
     const char *near = NULL;
     int best = 3;
     for (size_t k = 0; k < N_COMMANDS; k++) {

@@ -32,6 +32,7 @@ static int own_option(ct_run_opts *o, int argc, char **argv, int *i) {
                        : strcmp(a, "--checkpoint") == 0 ? &o->checkpoint
                        : strcmp(a, "--split") == 0      ? &o->split
                        : strcmp(a, "--out") == 0        ? &o->out
+                       : strcmp(a, "--labels-out") == 0 ? &o->labels_out
                                                         : NULL;
     if (str) {
         if (!next) return ct_cli_error("%s: %s needs a value", cmd, a), 2;
@@ -43,6 +44,14 @@ static int own_option(ct_run_opts *o, int argc, char **argv, int *i) {
         int64_t *dst = a[2] == 't' ? &o->threads : &o->stop_after;
         if (parse_int(cmd, a, next, 1, dst)) return 2;
         *i += 2;
+        return 1;
+    }
+    bool *flag = strcmp(a, "--allow-config-change") == 0 ? &o->allow_config_change
+                 : strcmp(a, "--force") == 0             ? &o->force
+                                                         : NULL;
+    if (flag) {
+        *flag = true;
+        (*i)++;
         return 1;
     }
     if (strcmp(a, "--resume") == 0) {

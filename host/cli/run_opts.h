@@ -1,7 +1,8 @@
 /* The options of the commands that run a model (train, eval, embed): the
  * shared config options plus --resume, --run-dir, --checkpoint, --split,
- * --out, --threads and --stop-after, parsed once for the three; each
- * command refuses the ones that are not its own. */
+ * --out, --labels-out, --threads, --stop-after, --allow-config-change and
+ * --force, parsed once for the three; each command refuses the ones that
+ * are not its own. */
 #ifndef CONTRAST_HOST_RUN_OPTS_H
 #define CONTRAST_HOST_RUN_OPTS_H
 
@@ -15,8 +16,10 @@
 typedef struct ct_run_opts {
     ct_cli_config c;
     bool resume;
-    const char *run_dir, *checkpoint, *split, *out;
+    const char *run_dir, *checkpoint, *split, *out, *labels_out;
     int64_t threads, stop_after;
+    bool allow_config_change; /* train --resume */
+    bool force;               /* embed: overwrite existing files */
 } ct_run_opts;
 
 /* Parse "CONFIG [options]..." (argv[0] the command): 0 when fine, else the

@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #include "training/evaluate.h"
 #include "training/metrics.h"
 #include "training/model.h"
+#include "training/run_dir.h"
+#include "training/sha256.h"
+#include "training/watch.h"
 
 /* Plugins' own metrics (ct_host.metric) into metrics.jsonl with the step. */
 static void metric_sink(void *ctx, const char *owner, const char *name, double value);
@@ -113,25 +117,50 @@ static double now_s(void) {
 
 static volatile sig_atomic_t g_stop_signal = 0;
 
+/* While an evaluation runs. Its state is checkpointed before it starts and
+ * evaluator plugins have no way to be interrupted, so a signal then ends
+ * the process at once with this line (formatted beforehand: a handler may
+ * only write and _exit). */
+static volatile sig_atomic_t g_in_eval = 0;
+static char g_eval_msg[1600];
+static size_t g_eval_msg_len;
+
 static void on_signal(int sig) {
+    if (g_in_eval) {
+        ssize_t w = write(STDERR_FILENO, g_eval_msg, g_eval_msg_len);
+        (void)w;
+        _exit(128 + sig);
+    }
     g_stop_signal = sig;
     /* A second signal takes the default action (a user's hard stop). */
     signal(sig, SIG_DFL);
 }
 
-static void install_signals(struct sigaction *old_int, struct sigaction *old_term) {
+typedef struct saved_signals {
+    struct sigaction sint, sterm, spipe;
+} saved_signals;
+
+/* SIGINT/SIGTERM stop the loop at the next step; SIGPIPE is ignored, so a
+ * closed stdout (`contrast train CFG | head -1`) is a failed write that
+ * say() notices, not the end of the training. */
+static void install_signals(saved_signals *old) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     g_stop_signal = 0;
-    sigaction(SIGINT, &sa, old_int);
-    sigaction(SIGTERM, &sa, old_term);
+    g_in_eval = 0;
+    sigaction(SIGINT, &sa, &old->sint);
+    sigaction(SIGTERM, &sa, &old->sterm);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old->spipe);
 }
 
-static void restore_signals(const struct sigaction *old_int, const struct sigaction *old_term) {
-    sigaction(SIGINT, old_int, NULL);
-    sigaction(SIGTERM, old_term, NULL);
+static void restore_signals(const saved_signals *old) {
+    g_in_eval = 0;
+    sigaction(SIGINT, &old->sint, NULL);
+    sigaction(SIGTERM, &old->sterm, NULL);
+    sigaction(SIGPIPE, &old->spipe, NULL);
 }
 
 /* ---- the trainer ----------------------------------------------------- */
@@ -153,8 +182,85 @@ typedef struct trainer {
     double t_start, step_ema, last_loss;
     int64_t steps_this_session;
     bool line_open; /* a \r progress line is on the terminal, unterminated */
+    bool out_dead;  /* a write to stdout failed: no more progress lines there */
     ct_metrics last_eval;
+    int lock_fd;          /* the run directory's lock (run_dir.h); -1: none */
+    int64_t saved_step;   /* step of the newest checkpoint saved or resumed; -1: none */
+    bool finished;        /* --resume of a finished run: nothing to do */
+    bool config_changed;  /* --allow-config-change took a new config */
+    char old_sha[65], new_sha[65];
+    ct_watch *watch;
 } trainer;
+
+/* A progress line on stdout while it lives. Once a write fails (a closed
+ * pipe; SIGPIPE is ignored) nothing more goes there and metrics.jsonl says
+ * so once; the run itself goes on. */
+static void say(trainer *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void say(trainer *t, const char *fmt, ...) {
+    if (t->out_dead) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        t->out_dead = true;
+        ct_metrics_log_note(t->metrics, t->step, "stdout is closed: progress lines stop there, training goes on");
+    }
+}
+
+/* The first line where two config texts differ, for the refusal. */
+static void first_difference(const char *a, const char *b, char *out, size_t n) {
+    int line = 1;
+    const char *la = a, *lb = b;
+    while (*a && *a == *b) {
+        if (*a == '\n') line++, la = a + 1, lb = b + 1;
+        a++, b++;
+    }
+    int wa = (int)strcspn(la, "\n"), wb = (int)strcspn(lb, "\n");
+    snprintf(out, n, "line %d was \"%.*s\", now \"%.*s\"", line, wa > 120 ? 120 : wa, la, wb > 120 ? 120 : wb, lb);
+}
+
+static bool file_exists(const char *dir, const char *name) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* --resume, before anything in the run directory changes: the newest
+ * checkpoint's config against the fresh one (refused when it differs,
+ * unless allowed), and whether the run has already finished. */
+static ct_status resume_check(trainer *t, ct_error *err) {
+    char path[1200];
+    ct_status st = ct_checkpoint_latest(t->run_dir, path, sizeof path, err);
+    if (st != CT_OK) return st;
+    char *old = ct_checkpoint_meta(path, "config", err);
+    char *step_text = ct_checkpoint_meta(path, "step", err);
+    int64_t step = step_text ? strtoll(step_text, NULL, 10) : 0;
+    free(step_text);
+    if (old && strcmp(old, t->config_text) != 0) {
+        if (!t->o->allow_config_change) {
+            char diff[400];
+            first_difference(old, t->config_text, diff, sizeof diff);
+            free(old);
+            return ct_error_set(err, CT_ERR_CONFIG,
+                                "%s: the resolved config differs from the one %s was trained with (%s); resume "
+                                "with --allow-config-change to continue under the new config",
+                                t->ex.path, path, diff);
+        }
+        ct_sha256_hex(old, strlen(old), t->old_sha);
+        ct_sha256_hex(t->config_text, strlen(t->config_text), t->new_sha);
+        t->config_changed = true;
+    }
+    free(old);
+    /* Finished: the final checkpoint is there and so is the summary the
+     * end of a run writes after its last evaluation. */
+    t->finished = step >= t->total && file_exists(t->run_dir, "summary.txt");
+    return CT_OK;
+}
 
 static ct_status setup_run_dir(trainer *t, ct_error *err) {
     if (t->o->run_dir)
@@ -163,7 +269,9 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
         snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", ct_settings_string(t->ex.train, "out_dir"),
                  t->ex.name);
     ct_status st = mkdirs(t->run_dir, err);
+    if (st == CT_OK) st = ct_run_dir_lock(t->run_dir, &t->lock_fd, err);
     if (st != CT_OK) return st;
+    ct_run_dir_clean_stale(t->run_dir, stderr);
     char path[1200];
     if (!t->o->resume) {
         ct_error probe = CT_ERROR_INIT;
@@ -172,13 +280,19 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
                                 "%s already holds checkpoints (%s): continue it with --resume, or remove it",
                                 t->run_dir, path);
     }
-    snprintf(path, sizeof path, "%s/config.cfg", t->run_dir);
+    /* The fresh config goes to a temp file named like the other atomic
+     * writers' (cleaned by the next run if this one is killed). */
     char fresh[1200];
-    snprintf(fresh, sizeof fresh, "%s/config.cfg.new", t->run_dir);
+    snprintf(fresh, sizeof fresh, "%s/config.cfg.tmp.%ld", t->run_dir, (long)getpid());
     st = ct_experiment_write_resolved(&t->ex, fresh, err);
-    if (st != CT_OK) return st;
-    t->config_text = slurp(fresh);
-    if (!t->config_text) return ct_error_set(err, CT_ERR_IO, "cannot read back %s", fresh);
+    if (st == CT_OK && !(t->config_text = slurp(fresh)))
+        st = ct_error_set(err, CT_ERR_IO, "cannot read back %s", fresh);
+    if (st == CT_OK && t->o->resume) st = resume_check(t, err);
+    if (st != CT_OK || t->finished) {
+        unlink(fresh);
+        return st;
+    }
+    snprintf(path, sizeof path, "%s/config.cfg", t->run_dir);
     if (rename(fresh, path) != 0)
         return ct_error_set(err, CT_ERR_IO, "cannot rename %s: %s", fresh, strerror(errno));
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
@@ -231,6 +345,13 @@ static ct_status setup(trainer *t, ct_error *err) {
     t->plan.total = t->total;
     t->plan.warmup = (int64_t)llround(ct_settings_float(t->ex.schedule, "warmup_epochs") * (double)t->spe);
     t->tty = isatty(STDOUT_FILENO);
+    ct_watch_opts wo = {ct_settings_int(t->ex.train, "watch_steps"), ct_settings_bool(t->ex.train, "stop_on_divergence"),
+                        ct_settings_bool(t->ex.train, "stop_on_collapse"),
+                        ct_settings_float(t->ex.train, "watch_weight_growth"),
+                        ct_settings_float(t->ex.train, "watch_min_std")};
+    if (!(t->watch = ct_watch_new(&wo))) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    /* Collapse is judged on the shared encoder's output of each step. */
+    ct_watch_tap_encoder(t->watch, &t->m.encoder);
     return setup_run_dir(t, err);
 }
 
@@ -238,7 +359,10 @@ static ct_status save(trainer *t, ct_error *err) {
     ct_train_progress pr = {t->step / t->spe, t->step, t->ex.seed};
     ct_status st = ct_checkpoint_save(t->run_dir, t->m.store, t->opt, &pr, t->config_text, (int)t->keep,
                                       t->last_ckpt, sizeof t->last_ckpt, err);
-    if (st == CT_OK) ct_metrics_log_checkpoint(t->metrics, t->step, t->last_ckpt);
+    if (st == CT_OK) {
+        t->saved_step = t->step;
+        ct_metrics_log_checkpoint(t->metrics, t->step, t->last_ckpt);
+    }
     return st;
 }
 
@@ -252,13 +376,15 @@ static ct_status resume(trainer *t, ct_error *err) {
     if (pr.seed != t->ex.seed)
         return ct_error_set(err, CT_ERR_CONFIG, "%s was trained with seed %llu, the config says %llu",
                             path, (unsigned long long)pr.seed, (unsigned long long)t->ex.seed);
-    char *old = ct_checkpoint_meta(path, "config", err);
-    if (old && strcmp(old, t->config_text) != 0)
-        fprintf(stderr, "contrast: warning: the resolved config differs from the one %s was trained with\n", path);
-    free(old);
     t->step = pr.step;
+    t->saved_step = pr.step;
     snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
-    printf("resuming %s at step %lld (epoch %lld)\n", path, (long long)t->step, (long long)(t->step / t->spe));
+    if (t->config_changed) {
+        ct_metrics_log_config_change(t->metrics, t->step, path, t->old_sha, t->new_sha);
+        fprintf(stderr, "contrast: resuming %s under a changed config (--allow-config-change; config.cfg is the new "
+                "one, metrics.jsonl records the change)\n", path);
+    }
+    say(t, "resuming %s at step %lld (epoch %lld)\n", path, (long long)t->step, (long long)(t->step / t->spe));
     return CT_OK;
 }
 
@@ -401,32 +527,45 @@ static void report_step(trainer *t, int64_t epoch, double loss, float lr, double
     bool last = t->step + 1 == t->total;
     long long epochs = (long long)((t->total + t->spe - 1) / t->spe); /* max_steps may cut the run */
     if (t->tty) {
-        printf("\repoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f views/s  ETA %s   ", (long long)epoch + 1,
-               epochs, (long long)t->step + 1, (long long)t->total, loss, vps, eta);
-        if (last) printf("\n");
+        say(t, "\repoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f views/s  ETA %s   %s", (long long)epoch + 1,
+            epochs, (long long)t->step + 1, (long long)t->total, loss, vps, eta, last ? "\n" : "");
         t->line_open = !last;
-        fflush(stdout);
     } else if ((t->step + 1) % t->log_every == 0 || last || t->steps_this_session == 1) {
-        printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g %.0f views/s stall %.1f ms ETA %s\n",
-               (long long)epoch + 1, epochs, (long long)t->step + 1, (long long)t->total, loss,
-               lr, vps, stall_ms, eta);
-        fflush(stdout);
+        say(t, "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g %.0f views/s stall %.1f ms ETA %s\n",
+            (long long)epoch + 1, epochs, (long long)t->step + 1, (long long)t->total, loss, lr, vps, stall_ms, eta);
     }
 }
 
+static void end_line(trainer *t) {
+    if (t->line_open) say(t, "\n");
+    t->line_open = false;
+}
+
+/* An evaluation of the current state: checkpointed first, so that a
+ * signal during it may end the process at once (see on_signal). */
 static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
+    ct_status st = t->saved_step == t->step ? CT_OK : save(t, err);
+    if (st != CT_OK) return st;
+    int n = snprintf(g_eval_msg, sizeof g_eval_msg,
+                     "\ncontrast: interrupted during the evaluation after step %lld; checkpoint %s holds the "
+                     "trained state: continue with --resume\n",
+                     (long long)t->step, t->last_ckpt);
+    g_eval_msg_len = n < 0 ? 0 : (size_t)n < sizeof g_eval_msg ? (size_t)n : sizeof g_eval_msg - 1;
+    if (g_stop_signal) return CT_OK; /* a signal in the checkpoint's write: stop as after a step */
     ct_metrics m = {0};
     double t0 = now_s();
-    ct_status st = ct_evaluate(&t->m, &m, err);
+    g_in_eval = 1;
+    st = ct_evaluate(&t->m, &m, err);
+    g_in_eval = 0;
     if (st != CT_OK) return st;
     ct_metrics_log_eval(t->metrics, epoch, t->step, now_s() - t0, &m);
     t->last_eval = m;
-    if (t->line_open) printf("\n");
-    t->line_open = false;
-    printf("evaluation after %lld steps (%.0f s):", (long long)t->step, now_s() - t0);
-    for (int i = 0; i < m.n; i++) printf(" %s %.2f", m.name[i], m.value[i]);
-    printf("\n");
-    fflush(stdout);
+    end_line(t);
+    char line[2400];
+    int used = snprintf(line, sizeof line, "evaluation after %lld steps (%.0f s):", (long long)t->step, now_s() - t0);
+    for (int i = 0; i < m.n && used > 0 && (size_t)used < sizeof line; i++)
+        used += snprintf(line + used, sizeof line - (size_t)used, " %s %.2f", m.name[i], m.value[i]);
+    say(t, "%s\n", line);
     return CT_OK;
 }
 
@@ -437,6 +576,41 @@ typedef struct epoch_acc {
 
 static void epoch_summary(trainer *t, int64_t epoch, const epoch_acc *a) {
     ct_metrics_log_epoch(t->metrics, epoch, a->steps, a->loss_sum, now_s() - a->t0, a->views, a->stall_s);
+}
+
+static const char *watch_name(ct_watch_kind k) { return k == CT_WATCH_DIVERGENCE ? "divergence" : "collapse"; }
+
+/* The divergence and collapse watch after a step: warnings to stderr and
+ * metrics.jsonl, and the stop when a symptom has lasted train.watch_steps
+ * steps with its train.stop_on_* on. Nothing is saved after a stop, as
+ * after a non-finite loss. */
+static ct_status watch_look(trainer *t, int64_t epoch, double loss, ct_error *err) {
+    ct_watch_event ev[2];
+    int n = ct_watch_step(t->watch, loss, t->m.store, ev);
+    int64_t steps = ct_settings_int(t->ex.train, "watch_steps");
+    for (int k = 0; k < n; k++) {
+        const char *kind = watch_name(ev[k].kind);
+        if (ev[k].warn) {
+            ct_metrics_log_watch(t->metrics, t->step, kind, ev[k].streak, ev[k].stop, ev[k].what);
+            end_line(t);
+            if (!ev[k].stop && ev[k].streak < steps)
+                fprintf(stderr, "contrast: warning: step %lld: %s: %s; the run stops if this lasts %lld steps "
+                        "(train.watch_steps)\n", (long long)t->step + 1, kind, ev[k].what, (long long)steps);
+            else if (!ev[k].stop)
+                fprintf(stderr, "contrast: warning: step %lld: %s for %lld steps: %s; going on as "
+                        "train.stop_on_%s = false\n", (long long)t->step + 1, kind, (long long)ev[k].streak,
+                        ev[k].what, kind);
+        }
+        if (ev[k].stop) {
+            char what[600];
+            snprintf(what, sizeof what,
+                     "training %s (%s) for %lld steps (train.watch_steps; train.stop_on_%s = false would only warn)",
+                     ev[k].kind == CT_WATCH_DIVERGENCE ? "diverged" : "collapsed", ev[k].what, (long long)ev[k].streak,
+                     kind);
+            return numeric_stop(t, epoch, what, err);
+        }
+    }
+    return CT_OK;
 }
 
 /* Why the loop stopped. */
@@ -464,6 +638,8 @@ static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error
         t->steps_this_session++;
         t->step_ema = t->steps_this_session == 1 ? dt : 0.9 * t->step_ema + 0.1 * dt;
         report_step(t, epoch, loss, lr, dt > 0 ? (double)views / dt : 0, stall * 1e3);
+        st = watch_look(t, epoch, loss, err);
+        if (st != CT_OK) break;
         t->last_loss = loss;
         t->step++;
         acc.loss_sum += loss;
@@ -496,6 +672,16 @@ static void write_summary(const trainer *t, double secs) {
     fclose(f);
 }
 
+/* A stop between steps (signal, --stop-after): checkpoint and say how to go on. */
+static ct_status stop_here(trainer *t, stop_reason why, ct_error *err) {
+    end_line(t);
+    ct_status st = t->saved_step == t->step ? CT_OK : save(t, err);
+    if (st == CT_OK)
+        say(t, "%s after step %lld: checkpoint %s; continue with --resume\n",
+            why == RUN_SIGNAL ? "interrupted" : "stopped", (long long)t->step, t->last_ckpt);
+    return st;
+}
+
 static ct_status train_loop(trainer *t, ct_error *err) {
     stop_reason why = RUN_DONE;
     ct_status st = CT_OK;
@@ -503,26 +689,22 @@ static ct_status train_loop(trainer *t, ct_error *err) {
     for (int64_t epoch = t->step / t->spe; st == CT_OK && t->step < t->total; epoch++) {
         st = run_epoch(t, epoch, &why, err);
         if (st != CT_OK) return st;
-        if (why != RUN_DONE) {
-            if (t->line_open) printf("\n");
-            t->line_open = false;
-            st = save(t, err);
-            if (st == CT_OK)
-                printf("%s after step %lld: checkpoint %s; continue with --resume\n",
-                       why == RUN_SIGNAL ? "interrupted" : "stopped", (long long)t->step, t->last_ckpt);
-            return st;
-        }
+        if (why != RUN_DONE) return stop_here(t, why, err);
         bool epoch_end = t->step == (epoch + 1) * t->spe && t->step < t->total;
         if (epoch_end && t->ckpt_every > 0 && (epoch + 1) % t->ckpt_every == 0) st = save(t, err);
         if (st == CT_OK && epoch_end && t->ex.eval_every > 0 && (epoch + 1) % t->ex.eval_every == 0 &&
             t->ex.n_evaluators > 0)
             st = evaluate_now(t, epoch, err);
+        if (st == CT_OK && g_stop_signal) return stop_here(t, RUN_SIGNAL, err);
     }
-    if (st == CT_OK) st = save(t, err);
+    /* The final checkpoint, unless the run resumed from it (an evaluation
+     * interrupted at the end is all that is left to do then). */
+    if (st == CT_OK && t->saved_step != t->step) st = save(t, err);
     if (st != CT_OK) return st;
     double secs = now_s() - t->t_start;
-    printf("trained %lld steps in %.1f s; checkpoint %s\n", (long long)t->steps_this_session, secs, t->last_ckpt);
+    say(t, "trained %lld steps in %.1f s; checkpoint %s\n", (long long)t->steps_this_session, secs, t->last_ckpt);
     if (t->ex.n_evaluators > 0) st = evaluate_now(t, t->step / t->spe, err);
+    if (st == CT_OK && g_stop_signal) return stop_here(t, RUN_SIGNAL, err);
     if (st == CT_OK) write_summary(t, secs);
     return st;
 }
@@ -530,10 +712,14 @@ static ct_status train_loop(trainer *t, ct_error *err) {
 static void teardown(trainer *t) {
     for (int i = 0; i < t->n_pipes; i++) ct_pipeline_free(t->pipes[i]);
     if (t->opt) ct_optim_free(t->opt);
+    ct_watch_untap_encoder(t->watch, &t->m.encoder);
     ct_model_free(&t->m);
     ct_experiment_free(&t->ex);
     if (t->metrics) fclose(t->metrics);
     free(t->config_text);
+    ct_watch_free(t->watch);
+    /* Last: the lock covers everything the run writes. */
+    ct_run_dir_unlock(t->lock_fd);
 }
 
 static void metric_sink(void *ctx, const char *owner, const char *name, double value) {
@@ -541,23 +727,36 @@ static void metric_sink(void *ctx, const char *owner, const char *name, double v
     ct_metrics_log_value(t->metrics, t->step, owner, name, value);
 }
 
-ct_status ct_train_run(const ct_train_opts *o, ct_error *err) {
+ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *err) {
+    ct_train_result none;
+    if (!res) res = &none;
+    memset(res, 0, sizeof *res);
     trainer *t = calloc(1, sizeof *t);
     if (!t) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
     t->o = o;
+    t->lock_fd = -1;
+    t->saved_step = -1;
+    /* After setup: a signal while the data loads ends the process as usual. */
     ct_status st = setup(t, err);
-    if (st == CT_OK && o->resume) st = resume(t, err);
-    if (st == CT_OK) {
-        printf("run %s: %lld steps (%lld per epoch), %d threads, %lld parameters\n", t->run_dir,
-               (long long)t->total, (long long)t->spe, t->m.threads, (long long)ct_params_numel(t->m.store));
-        fflush(stdout);
-        struct sigaction old_int, old_term;
-        install_signals(&old_int, &old_term);
-        ct_host_set_metric_sink(metric_sink, t);
-        st = train_loop(t, err);
-        ct_host_set_metric_sink(NULL, NULL);
-        restore_signals(&old_int, &old_term);
+    saved_signals old;
+    install_signals(&old);
+    if (st == CT_OK && t->finished) {
+        say(t, "run %s already finished (step %lld of %lld, see its summary.txt); nothing to do\n", t->run_dir,
+            (long long)t->total, (long long)t->total);
+        res->already_finished = true;
+    } else {
+        if (st == CT_OK && o->resume) st = resume(t, err);
+        if (st == CT_OK) {
+            say(t, "run %s: %lld steps (%lld per epoch), %d threads, %lld parameters\n", t->run_dir,
+                (long long)t->total, (long long)t->spe, t->m.threads, (long long)ct_params_numel(t->m.store));
+            ct_watch_begin(t->watch, t->m.store);
+            ct_host_set_metric_sink(metric_sink, t);
+            st = train_loop(t, err);
+            ct_host_set_metric_sink(NULL, NULL);
+        }
+        if (st == CT_OK) res->signal = g_stop_signal;
     }
+    restore_signals(&old);
     teardown(t);
     free(t);
     return st;
