@@ -19,6 +19,7 @@ int ct_cmd_eval(int argc, char **argv);       /* cmd_eval.c */
 int ct_cmd_embed(int argc, char **argv);      /* cmd_embed.c */
 int ct_cmd_preview(int argc, char **argv);    /* cmd_preview.c */
 int ct_cmd_new_plugin(int argc, char **argv); /* cmd_new_plugin.c: plugin skeletons */
+int ct_cmd_make_dataset(int argc, char **argv); /* cmd_make_dataset.c: moving Fashion-MNIST videos */
 
 /* ---- shared option handling (cli.c) ----------------------------------------- */
 

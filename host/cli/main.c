@@ -35,6 +35,8 @@ static const ct_command commands[] = {
      "write encoder features as X.npy and their labels as X.labels.npy (never overwrites without --force)"},
     {"preview", ct_cmd_preview, "preview CONFIG --out grid.png [--n 8] [--epoch E]",
      "write a PNG grid of samples and their augmented views"},
+    {"make-dataset", ct_cmd_make_dataset, "make-dataset moving-fmnist OUT [--videos N --frames T --size S ...]",
+     "render a labelled video set (Fashion-MNIST items moving in 8 directions) with libavcodec"},
     {"new-plugin", ct_cmd_new_plugin, "new-plugin ROLE NAME [DIR]",
      "write a plugin skeleton (C file, CMakeLists.txt, README) for a role"},
 };
