@@ -296,7 +296,7 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
         snprintf(rel, sizeof rel, "%s/%s/v%06lld.%s", name, class_names[cls], (long long)v, ext);
         snprintf(path, sizeof path, "%s/%s", dir, rel);
         st = encode_video(p, &s, d.images, path, canvas, err);
-        fprintf(f.csv, "%s,%d,%d,%lld,%lld,%d,%.3f,%.3f\n", rel, cls, s.direction, (long long)s.item,
+        fprintf(f.csv, "%s,%d,%d,%lld,%lld,%d,%.17g,%.17g\n", rel, cls, s.direction, (long long)s.item,
                 (long long)s.distractor, s.distractor >= 0 ? s.distractor_direction : -1, s.x0, s.y0);
         /* split lists are relative to their root, here OUT/<split>/ */
         fprintf(f.by_class, "%s %d\n", strchr(rel, '/') + 1, cls + 1);

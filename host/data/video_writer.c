@@ -110,6 +110,7 @@ ct_status ct_video_writer_open(const char *path, const char *codec, int w, int h
     c->time_base = (AVRational){1, fps};
     c->framerate = (AVRational){fps, 1};
     c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->color_range = AVCOL_RANGE_MPEG;
     c->gop_size = gop;
     c->max_b_frames = 0;
     c->thread_count = 1;
@@ -147,7 +148,13 @@ ct_status ct_video_writer_frame(ct_video_writer *v, const uint8_t *luma, ct_erro
     int r = av_frame_make_writable(v->frame);
     if (r < 0) return ct_error_set(err, CT_ERR_NOMEM, "%s: no writable frame buffer", v->path);
     AVFrame *f = v->frame;
-    for (int y = 0; y < f->height; y++) memcpy(f->data[0] + (size_t)y * f->linesize[0], luma + (size_t)y * f->width, (size_t)f->width);
+    /* Studio range (16..235), which every decoder and container assumes
+     * when nothing says otherwise; readers expand it back to 0..255. */
+    for (int y = 0; y < f->height; y++) {
+        uint8_t *row = f->data[0] + (size_t)y * f->linesize[0];
+        const uint8_t *src = luma + (size_t)y * f->width;
+        for (int x = 0; x < f->width; x++) row[x] = (uint8_t)(16 + (src[x] * 219 + 127) / 255);
+    }
     for (int y = 0; y < f->height / 2; y++) {
         memset(f->data[1] + (size_t)y * f->linesize[1], 128, (size_t)f->width / 2);
         memset(f->data[2] + (size_t)y * f->linesize[2], 128, (size_t)f->width / 2);

@@ -42,6 +42,7 @@ struct vd_decoder {
     bool at_start;         /* nothing read since the file was (re)opened */
     int64_t decoded;       /* frames decoded in the current request */
     struct SwsContext *sws;
+    int sws_full_range;    /* source range the context was set up for, -1: none */
     uint8_t *px;
     size_t px_cap;
 };
@@ -132,6 +133,7 @@ ct_status vd_decoder_open(const char *path, const vd_limits *lim, vd_decoder **o
         return CT_ERR_NOMEM;
     }
     d->lim = *lim;
+    d->sws_full_range = -1;
     ct_status st = open_streams(d, msg);
     if (st != CT_OK) {
         vd_decoder_close(d);
@@ -292,8 +294,19 @@ static ct_status position(vd_decoder *d, int64_t target, int64_t start, char *ms
 /* The frame `f` converted into frame slot `i` of dst. */
 static ct_status convert(vd_decoder *d, const AVFrame *f, const vd_output *o, float *dst, char *msg) {
     enum AVPixelFormat want = o->channels == 1 ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24;
+    struct SwsContext *prev = d->sws;
     d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, o->width, o->height, want,
                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, NULL, NULL, NULL);
+    /* A full-range (JPEG) frame in a plain YUV format must say so to
+     * swscale, which otherwise assumes studio range (16..235). */
+    int full = f->color_range == AVCOL_RANGE_JPEG;
+    if (d->sws && (d->sws != prev || full != d->sws_full_range)) {
+        int *inv, *tab, src_range, dst_range, bright, contrast, sat;
+        if (sws_getColorspaceDetails(d->sws, &inv, &src_range, &tab, &dst_range, &bright, &contrast, &sat) >= 0 &&
+            full && !src_range)
+            sws_setColorspaceDetails(d->sws, inv, 1, tab, dst_range, bright, contrast, sat);
+        d->sws_full_range = full;
+    }
     if (!d->sws) {
         snprintf(msg, VD_MSG_MAX, "cannot convert %dx%d %s frames", f->width, f->height,
                  av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?");

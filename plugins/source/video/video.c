@@ -105,8 +105,9 @@ static ct_status read_listing(const ct_settings *s, vd_listing *l, ct_error *err
 }
 
 /* Keep the good items (logging the bad ones) or fail on the first bad one. */
-static ct_status keep_good(video *v, vd_listing *l, char **bad, int64_t min_frames, bool skip_bad,
+static ct_status keep_good(video *v, vd_listing *l, char **bad, const vd_index_opts *io, bool skip_bad,
                            const ct_host *host, ct_error *err) {
+    int64_t min_frames = io->min_frames;
     int64_t kept = 0;
     ct_status st = CT_OK;
     char why[VD_MSG_MAX];
@@ -116,6 +117,17 @@ static ct_status keep_good(video *v, vd_listing *l, char **bad, int64_t min_fram
         if (!reason && it->meta.frames < min_frames) {
             snprintf(why, sizeof why, "shorter than one clip (%lld frames, a clip of frames x stride needs %lld)",
                      (long long)it->meta.frames, (long long)min_frames);
+            reason = why;
+        }
+        /* the limits again: an index entry may come from a cache made under others */
+        if (!reason && (int64_t)it->meta.width * it->meta.height > io->limits.max_pixels) {
+            snprintf(why, sizeof why, "frame size %dx%d is above max_pixels = %lld", it->meta.width,
+                     it->meta.height, (long long)io->limits.max_pixels);
+            reason = why;
+        }
+        if (!reason && it->meta.frames > io->max_frames) {
+            snprintf(why, sizeof why, "%lld frames, more than max_frames = %lld", (long long)it->meta.frames,
+                     (long long)io->max_frames);
             reason = why;
         }
         if (reason && st == CT_OK && !skip_bad)
@@ -195,7 +207,7 @@ static ct_status video_create(const ct_settings *s, const ct_host *host, void **
     index_file(s, cache, sizeof cache);
     io.min_frames = (int64_t)(v->frames - 1) * v->stride + 1;
     if (st == CT_OK) st = vd_index_build(l.items, l.count, &io, host, bad, &reused, err);
-    if (st == CT_OK) st = keep_good(v, &l, bad, io.min_frames, ct_settings_bool(s, "skip_bad"), host, err);
+    if (st == CT_OK) st = keep_good(v, &l, bad, &io, ct_settings_bool(s, "skip_bad"), host, err);
     for (int64_t i = 0; bad && i < n_listed; i++) free(bad[i]);
     free(bad);
     v->items = l.items;
