@@ -16,7 +16,7 @@
 #ifdef CONTRAST_HAVE_FFMPEG
 
 static ct_registry *reg;
-static char dir[512];
+static char dir[256];
 
 static void setup(void) {
     reg = ct_registry_new();

@@ -59,6 +59,41 @@ int64_t ct_resnet_out_dim(const ct_resnet *r);
  * store is finalized. */
 ct_tensor *ct_resnet_forward(ct_resnet *r, ct_graph *g, ct_tensor *x);
 
+/* ---- the clip encoder (ABI 1.2) ------------------------------------------ */
+
+/* A clip ResNet: the image trunk on every frame, then `temporal_layers`
+ * residual blocks relu(bn(conv3d(z)) + z) over the last stage's maps z
+ * (N, D, T, h, w) with a (temporal_kernel, spatial_kernel, spatial_kernel)
+ * kernel, so the embedding depends on frame order, then the mean over time
+ * and space -> (N, D). */
+typedef struct ct_clip_resnet_config {
+    ct_resnet_config trunk;
+    int temporal_layers; /* 0: no temporal part (per-frame features averaged) */
+    int temporal_kernel; /* odd, >= 1 (3) */
+    int spatial_kernel;  /* odd, >= 1 (1: purely temporal; 3: full 3-D) */
+} ct_clip_resnet_config;
+
+typedef struct ct_clip_resnet ct_clip_resnet;
+
+/* Declare the trunk under `prefix` with ct_resnet_new's names (so image
+ * checkpoints of the same trunk load) and the temporal blocks as
+ * temporal.<i>.conv.weight (O, D, kt, ks, ks) and temporal.<i>.bn.*
+ * (PyTorch's Conv3d / BatchNorm3d). The store is finalized by the caller. */
+ct_status ct_clip_resnet_new(const ct_clip_resnet_config *cfg, ct_params *store, const char *prefix,
+                             ct_clip_resnet **out, ct_error *err);
+void ct_clip_resnet_free(ct_clip_resnet *m);
+int64_t ct_clip_resnet_out_dim(const ct_clip_resnet *m);
+
+/* x (N, T, C, H, W) clips, or (N, C, H, W) images as one-frame clips ->
+ * (N, out_dim). Batch norm follows ct_graph_is_train(g). */
+ct_tensor *ct_clip_resnet_forward(ct_clip_resnet *m, ct_graph *g, ct_tensor *x);
+
+/* The last stage's feature maps before the global pool: x (N,
+ * in_channels, H, W) -> (N, out_dim, H', W'), so that a clip encoder can
+ * mix frames over time before pooling. ct_resnet_forward is this followed
+ * by ct_global_avgpool. Since ABI 1.2. */
+ct_tensor *ct_resnet_forward_maps(ct_resnet *r, ct_graph *g, ct_tensor *x);
+
 #ifdef __cplusplus
 }
 #endif

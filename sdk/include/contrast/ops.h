@@ -25,6 +25,13 @@ ct_tensor *ct_linear(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b);
  * -> (N,O,HO,WO) with HO = (H + 2*pad - KH)/stride + 1. */
 ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, int stride, int pad);
 
+/* x (N,C,T,H,W), w (O,C,KT,KH,KW) (PyTorch's Conv3d layout), b (O) or NULL;
+ * stride and pad per dimension {t, h, w}. -> (N,O,TO,HO,WO) with
+ * TO = (T + 2*pad[0] - KT)/stride[0] + 1 (likewise HO, WO). A (KT,1,1)
+ * kernel is a temporal convolution, the temporal part of clip encoders.
+ * Results do not depend on the graph pool's size. Since ABI 1.2. */
+ct_tensor *ct_conv3d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, const int stride[3], const int pad[3]);
+
 /* ---- normalisation ----------------------------------------------------- */
 
 /* Batch norm over (N,C) or (N,C,H,W), per channel C. weight/bias (C) may be

@@ -173,7 +173,7 @@ static ct_tensor *ct__convbn_forward(const ct_resnet *r, ct_graph *g, const ct__
                         r->cfg.bn_eps);
 }
 
-ct_tensor *ct_resnet_forward(ct_resnet *r, ct_graph *g, ct_tensor *x) {
+ct_tensor *ct_resnet_forward_maps(ct_resnet *r, ct_graph *g, ct_tensor *x) {
     if (!x) return NULL;
     if (x->ndim != 4 || x->shape[1] != r->cfg.in_channels)
         return ct_graph_fail(g, CT_ERR_SHAPE, "resnet: input must be (N,%d,H,W), got %dD with %lld channels",
@@ -188,5 +188,9 @@ ct_tensor *ct_resnet_forward(ct_resnet *r, ct_graph *g, ct_tensor *x) {
         for (int c = 0; c < nconv - 1; c++) o = ct__convbn_forward(r, g, &blk->c[c], o, true, NULL);
         h = idt ? ct__convbn_forward(r, g, &blk->c[nconv - 1], o, true, idt) : NULL;
     }
-    return ct_global_avgpool(g, h);
+    return h;
+}
+
+ct_tensor *ct_resnet_forward(ct_resnet *r, ct_graph *g, ct_tensor *x) {
+    return ct_global_avgpool(g, ct_resnet_forward_maps(r, g, x));
 }
