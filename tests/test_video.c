@@ -12,6 +12,7 @@
 #include "ct_data_test.h"
 #include "ct_test.h"
 #include "data/moving_fmnist.h"
+#include "training/evaluate.h"
 
 #ifdef CONTRAST_HAVE_FFMPEG
 
@@ -562,6 +563,96 @@ START_TEST(flat_folder_unlabelled) {
 }
 END_TEST
 
+static void write_cfg(const char *path, const char *text) {
+    ck_assert_int_eq(ct_test_write_file(path, text, strlen(text)), 0);
+}
+
+/* evaluation.clips = 3: each video's feature is the mean of the encoder's
+ * features of its 3 spread clips (checked against forwarding each clip
+ * alone); clips = 1 goes through the evaluation pipeline as (N,T,C,H,W)
+ * and gives the centre clip's features. */
+START_TEST(clip_features_average_clips) {
+    ct_mfm_params p;
+    make_set("e", "mpeg4", 6, 12, &p);
+    char cfg_path[700], cfg[3000];
+    snprintf(cfg_path, sizeof cfg_path, "%s/clips.cfg", dir);
+    for (int clips = 3; clips >= 1; clips -= 2) {
+        snprintf(cfg, sizeof cfg,
+                 "name = \"clips\";\n"
+                 "data = { v = { type = \"video\"; root = \"%s/e/train\"; channels = 1; frames = 4; stride = 2;"
+                 " index_dir = \"%s/index\"; }; };\n"
+                 "encoder = { type = \"clip_resnet\"; stem = \"small\"; stem_width = 4; blocks = [1, 1];"
+                 " widths = [4, 8]; temporal_layers = 1; };\n"
+                 "evaluation = { train = \"v\"; test = \"v\"; clips = %d; };\n",
+                 dir, dir, clips);
+        write_cfg(cfg_path, cfg);
+        ct_experiment ex;
+        ct_experiment_opts opts = {NULL, 0, false};
+        ct_error err = CT_ERROR_INIT;
+        ck_assert_msg(ct_experiment_load(&ex, cfg_path, &opts, &err) == CT_OK, "%s", err.msg);
+        ct_model m;
+        memset(&m, 0, sizeof m);
+        ck_assert_msg(ct_model_build(&m, &ex, 2, false, &err) == CT_OK, "%s", err.msg);
+        float *feats = NULL;
+        int32_t *labels = NULL;
+        int64_t n = 0, d = 0;
+        ck_assert_msg(ct_extract_features(&m, "test", &feats, &labels, &n, &d, &err) == CT_OK, "%s", err.msg);
+        ck_assert_int_eq(n, 6);
+        ck_assert_int_eq(d, 8);
+        const ct_dataset *ds = ex.eval_test;
+        const ct_video_clips *vc = ds->ops->extension(ds->self, CT_VIDEO_CLIPS_EXT);
+        ck_assert_ptr_nonnull(vc);
+        ct_graph_set_train(m.graph, false);
+        ct_image img = CT_IMAGE_INIT;
+        for (int64_t i = 0; i < n; i++) {
+            double want[8] = {0};
+            int32_t label = -1;
+            for (int k = 0; k < clips; k++) {
+                ck_assert_int_eq(vc->clip(ds->self, i, k, clips, &img, &label, &err), CT_OK);
+                int64_t shape[5] = {1, img.t, img.c, img.h, img.w};
+                ct_tensor *x = ct_tensor_wrap(m.graph, img.data, 5, shape);
+                ct_tensor *f = m.encoder.ops->forward(m.encoder.self, m.graph, x);
+                ck_assert_msg(f != NULL, "%s", ct_graph_error(m.graph));
+                for (int j = 0; j < 8; j++) want[j] += f->data[j] / clips;
+                ct_graph_reset(m.graph);
+            }
+            ck_assert_int_eq(labels[i], label);
+            for (int j = 0; j < 8; j++)
+                ck_assert_msg(fabs(feats[i * 8 + j] - want[j]) < 1e-4 * (1 + fabs(want[j])),
+                              "clips %d, video %lld, feature %d: %g, the clips' mean is %g", clips, (long long)i, j,
+                              feats[i * 8 + j], want[j]);
+        }
+        /* the clips differ, so the mean is not just one of them */
+        if (clips == 3) {
+            ct_image a = CT_IMAGE_INIT;
+            ck_assert_int_eq(vc->clip(ds->self, 0, 0, 3, &a, NULL, &err), CT_OK);
+            ck_assert_int_eq(vc->clip(ds->self, 0, 2, 3, &img, NULL, &err), CT_OK);
+            ck_assert(memcmp(a.data, img.data, ct_image_numel(&a) * sizeof(float)) != 0);
+            ck_assert_int_eq(vc->clip(ds->self, 0, 3, 3, &img, NULL, &err), CT_ERR_INVALID);
+            ct_image_free(&a);
+        }
+        ct_image_free(&img);
+        free(feats);
+        free(labels);
+        ct_model_free(&m);
+        ct_experiment_free(&ex);
+    }
+    /* clips > 1 on a dataset without clips is refused at load, naming the key */
+    snprintf(cfg, sizeof cfg,
+             "data = { i = { type = \"idx\"; images = \"/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\";"
+             " limit = 10; }; };\n"
+             "encoder = { type = \"pixels\"; };\n"
+             "evaluation = { train = \"i\"; test = \"i\"; clips = 2; };\n");
+    write_cfg(cfg_path, cfg);
+    ct_experiment ex;
+    ct_experiment_opts opts = {NULL, 0, false};
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_experiment_load(&ex, cfg_path, &opts, &err), CT_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "evaluation.clips = 2") && strstr(err.msg, "data.i"), "%s", err.msg);
+    ct_experiment_free(&ex);
+}
+END_TEST
+
 #endif
 
 static Suite *suite(void) {
@@ -580,6 +671,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, bad_files_named_or_skipped);
     tcase_add_test(tc, split_lists);
     tcase_add_test(tc, flat_folder_unlabelled);
+    tcase_add_test(tc, clip_features_average_clips);
 #else
     fprintf(stderr, "test_video: skipped: built without FFmpeg\n");
 #endif

@@ -452,6 +452,22 @@ static ct_status check_pairings(const ct_experiment *ex, ct_error *err) {
     return CT_OK;
 }
 
+/* evaluation.clips > 1 needs video datasets that can give several clips. */
+static ct_status check_eval_clips(const ct_experiment *ex, const ct_settings *s, ct_error *err) {
+    const ct_dataset *ds[2] = {ex->eval_train, ex->eval_test};
+    for (int i = 0; i < 2; i++) {
+        const ct_dataset *d = ds[i];
+        if (!d || !d->self) continue;
+        const ct_video_clips *vc = d->ops->extension ? d->ops->extension(d->self, CT_VIDEO_CLIPS_EXT) : NULL;
+        if (!d->info.is_video || !vc || vc->size < sizeof *vc || !vc->clip)
+            return ct_error_set(err, CT_ERR_CONFIG,
+                                "%s: evaluation.clips = %d needs video datasets that give several clips per video, but "
+                                "data.%s (source %s) does not",
+                                ct_settings_origin(s, "clips"), ex->eval_clips, d->name, d->ops->name);
+    }
+    return CT_OK;
+}
+
 static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
     const config_setting_t *g = config_lookup(&ex->cfg, "evaluation");
     if (!g) return CT_OK;
@@ -460,6 +476,9 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
     if (!st) st = dataset_ref(ex, s, "train", "evaluation", &ex->eval_train, err);
     if (!st) st = dataset_ref(ex, s, "test", "evaluation", &ex->eval_test, err);
     if (!st) ex->eval_every = (int)ct_settings_int(s, "every");
+    if (!st) ex->eval_clips = (int)ct_settings_int(s, "clips");
+    if (!st && ex->eval_clips > 1)
+        st = check_eval_clips(ex, s, err);
     ct_settings_free(s);
     if (!st)
         st = build_chain(ex, config_setting_get_member(g, "transforms"), "evaluation.transforms",

@@ -123,6 +123,7 @@ typedef struct ct_experiment {
     ct_dataset *eval_train, *eval_test; /* may be NULL without evaluation */
     ct_chain eval_chain;
     int eval_every;
+    int eval_clips;               /* clips averaged per video (evaluation.clips) */
     int n_evaluators;
     ct_evaluator evaluators[CT_MAX_EVALUATORS];
 } ct_experiment;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "data/pipeline.h"
+#include "training/clip_features.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -29,8 +30,9 @@ static ct_status encode_batch(ct_model *m, const ct_data_batch *b, float *feats,
                               int64_t at, int64_t dim, ct_error *err) {
     ct_graph *g = m->graph;
     const ct_view_buf *v = &b->views[0];
-    int64_t shape[4] = {b->n, v->c, v->h, v->w};
-    ct_tensor *x = ct_tensor_wrap(g, v->data, 4, shape);
+    int64_t shape[4] = {b->n, v->c, v->h, v->w}, clip[5] = {b->n, v->t, v->c, v->h, v->w};
+    /* clips (t > 1) are (N, T, C, H, W) */
+    ct_tensor *x = v->t > 1 ? ct_tensor_wrap(g, v->data, 5, clip) : ct_tensor_wrap(g, v->data, 4, shape);
     ct_tensor *f = x ? m->encoder.ops->forward(m->encoder.self, g, x) : NULL;
     if (!f) {
         ct_status st = ct_graph_status(g) ? ct_graph_status(g) : CT_ERR_INVALID;
@@ -66,6 +68,14 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     if (!data)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: the evaluation section names no \"%s\" dataset",
                             m->ex->path, split);
+    if (m->ex->eval_clips > 1) {
+        bool prev_grad = ct_graph_set_grad(m->graph, false), prev_train = ct_graph_set_train(m->graph, false);
+        ct_status st = ct_extract_clip_features(m, data, m->ex->eval_clips, feats, labels, n, dim, err);
+        ct_graph_set_grad(m->graph, prev_grad);
+        ct_graph_set_train(m->graph, prev_train);
+        if (st != CT_OK) ct_error_prefix(err, "features of \"%s\": ", split);
+        return st;
+    }
     int workers = m->threads > 1 ? m->threads : 1;
     ct_pipeline *p = NULL;
     ct_status st = ct_pipeline_new_eval(data, &m->ex->eval_chain, EVAL_BATCH, m->ex->seed, workers,

@@ -276,18 +276,25 @@ static ct_status video_get_frames(void *self, int64_t index, double t0, double s
     return ct_error_set(err, st, "video: %s: %s", it->path, msg);
 }
 
-/* The centre clip: frames `stride` apart, starting on a frame time. */
-static ct_status video_get(void *self, int64_t index, ct_image *dst, int32_t *label, ct_error *err) {
+/* Clip k of n evenly spread clips: frames `stride` apart, starting on a
+ * frame time (ct_video_clips in contrast/video.h). */
+static ct_status video_clip(void *self, int64_t index, int k, int n, ct_image *dst, int32_t *label, ct_error *err) {
     video *v = self;
     ct_status st = check_index(v, index, err);
     if (st != CT_OK) return st;
+    if (n < 1 || k < 0 || k >= n)
+        return ct_error_set(err, CT_ERR_INVALID, "video: clip %d of %d does not exist", k, n);
     const vd_meta *m = &v->items[index].meta;
-    int64_t need = (int64_t)(v->frames - 1) * v->stride + 1;
-    int64_t first = (m->frames - need) / 2;
-    if (first < 0) first = 0;
+    int64_t need = (int64_t)(v->frames - 1) * v->stride + 1, spare = m->frames - need;
+    int64_t first = spare > 0 ? (int64_t)((double)spare * (k + 0.5) / n) : 0;
     st = video_get_frames(self, index, first / m->fps, v->stride / m->fps, v->frames, dst, err);
     if (st == CT_OK && label) *label = v->items[index].label;
     return st;
+}
+
+/* The centre clip (clip 0 of 1). */
+static ct_status video_get(void *self, int64_t index, ct_image *dst, int32_t *label, ct_error *err) {
+    return video_clip(self, index, 0, 1, dst, label, err);
 }
 
 static double video_duration(void *self, int64_t index) {
@@ -297,9 +304,12 @@ static double video_duration(void *self, int64_t index) {
 
 /* Extensions: "video.skipped" (const int64_t *: files left out as bad);
  * "video.frames" (const int64_t *: each item's frame count as indexed,
- * count entries). Both stable for the instance's life. */
+ * count entries); CT_VIDEO_CLIPS_EXT (const ct_video_clips *). Stable for
+ * the instance's life. */
 static const void *video_extension(void *self, const char *id) {
+    static const ct_video_clips clips = {sizeof clips, video_clip};
     video *v = self;
+    if (strcmp(id, CT_VIDEO_CLIPS_EXT) == 0) return &clips;
     if (strcmp(id, "video.skipped") == 0) return &v->skipped;
     if (strcmp(id, "video.frames") == 0) return v->frame_counts;
     return NULL;

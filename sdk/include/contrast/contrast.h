@@ -18,5 +18,6 @@
 #include "models.h"
 #include "mlp.h"
 #include "safetensors.h"
+#include "video.h"
 
 #endif
