@@ -587,7 +587,8 @@ START_TEST(clip_features_average_clips) {
                  dir, dir, clips);
         write_cfg(cfg_path, cfg);
         ct_experiment ex;
-        ct_experiment_opts opts = {NULL, 0, false};
+        ct_experiment_opts opts;
+        memset(&opts, 0, sizeof opts);
         ct_error err = CT_ERROR_INIT;
         ck_assert_msg(ct_experiment_load(&ex, cfg_path, &opts, &err) == CT_OK, "%s", err.msg);
         ct_model m;
@@ -645,7 +646,8 @@ START_TEST(clip_features_average_clips) {
              "evaluation = { train = \"i\"; test = \"i\"; clips = 2; };\n");
     write_cfg(cfg_path, cfg);
     ct_experiment ex;
-    ct_experiment_opts opts = {NULL, 0, false};
+    ct_experiment_opts opts;
+        memset(&opts, 0, sizeof opts);
     ct_error err = CT_ERROR_INIT;
     ck_assert_int_eq(ct_experiment_load(&ex, cfg_path, &opts, &err), CT_ERR_CONFIG);
     ck_assert_msg(strstr(err.msg, "evaluation.clips = 2") && strstr(err.msg, "data.i"), "%s", err.msg);
