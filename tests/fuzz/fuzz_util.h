@@ -102,7 +102,8 @@ static inline const ct_source_ops *fz_source(const ct_registry *reg, const char 
 /* Create a source from settings text as the host does; when it opens, read
  * its info and its first, middle and last items (pixels must be finite and
  * in [0, 1], the shape what info says when it gives one), then destroy it.
- * An error from create or get is an expected outcome, not a finding. */
+ * An error from create or get is an expected outcome, not a finding
+ * (CT_FUZZ_VERBOSE=1 prints create's, to see what a corpus reaches). */
 static inline void fz_run_source(const ct_source_ops *ops, const char *text) {
     ct_settings *s = NULL;
     ct_error err = CT_ERROR_INIT;
@@ -128,6 +129,8 @@ static inline void fz_run_source(const ct_source_ops *ops, const char *text) {
         }
         ct_image_free(&img);
         ops->destroy(self);
+    } else if (getenv("CT_FUZZ_VERBOSE")) {
+        fprintf(stderr, "%s: %s\n", ops->name, err.msg);
     }
     ct_settings_free(s);
 }
