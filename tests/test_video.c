@@ -563,6 +563,35 @@ START_TEST(flat_folder_unlabelled) {
 }
 END_TEST
 
+/* The command: made, then reused; usage errors exit 2 naming the option. */
+START_TEST(make_dataset_command) {
+    char cmd[1600], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s/contrast make-dataset moving-fmnist %s/cli --videos 10 --test-videos 2 --pool 10 --size 32 --frames 4 "
+             "--codec ffv1 --seed 3",
+             ct_test_build_dir(), dir);
+    ck_assert_msg(ct_test_run(cmd, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "made moving-fmnist, 10 train + 2 test videos of 4 frames, 32x32, ffv1"), "%s", out);
+    ck_assert_msg(ct_test_run(cmd, out, sizeof out) == 0 && strstr(out, "reusing"), "%s", out);
+    char path[800];
+    snprintf(path, sizeof path, "%s/cli/test/1_trouser/v000001.mkv", dir);
+    struct stat sb;
+    ck_assert_msg(stat(path, &sb) == 0, "%s", path);
+    snprintf(cmd, sizeof cmd, "%s/contrast make-dataset moving-fmnist %s/x --frames many", ct_test_build_dir(), dir);
+    ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "--frames 'many' is not an integer"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/contrast make-dataset moving-fmnist %s/x --colour red", ct_test_build_dir(), dir);
+    ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "unknown option '--colour'"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/contrast make-dataset cifar %s/x", ct_test_build_dir(), dir);
+    ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "unknown dataset cifar"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/contrast make-dataset moving-fmnist %s/x --size 31 --pool 10 --videos 1", ct_test_build_dir(), dir);
+    ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "--size 31"), "%s", out);
+}
+END_TEST
+
 static void write_cfg(const char *path, const char *text) {
     ck_assert_int_eq(ct_test_write_file(path, text, strlen(text)), 0);
 }
@@ -674,6 +703,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, split_lists);
     tcase_add_test(tc, flat_folder_unlabelled);
     tcase_add_test(tc, clip_features_average_clips);
+    tcase_add_test(tc, make_dataset_command);
 #else
     fprintf(stderr, "test_video: skipped: built without FFmpeg\n");
 #endif

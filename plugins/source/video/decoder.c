@@ -263,9 +263,22 @@ static void forget_frames(vd_decoder *d) {
 /* Make `held` the frame shown at `target`: decode forward when it is just
  * ahead, else seek to a keyframe before it (further back when the demuxer
  * lands after it), else decode from the start. */
+/* True when decoding forward from `held` reaches target at least as fast
+ * as a seek would: no keyframe lies after the current frame and at or
+ * before the target (from the demuxer's index), or, without an index, the
+ * target is at most forward_seconds ahead. forward_seconds = 0 always
+ * seeks (the tests use it to compare seeks with decoding from the start). */
+static bool forward_is_cheaper(vd_decoder *d, int64_t target) {
+    if (!d->have_held || d->held_pts > target || d->lim.forward_s <= 0.0) return false;
+    AVStream *st = d->fmt->streams[d->stream];
+    int k = av_index_search_timestamp(st, target, AVSEEK_FLAG_BACKWARD);
+    const AVIndexEntry *e = k >= 0 ? avformat_index_get_entry(st, k) : NULL;
+    if (e && (e->flags & AVINDEX_KEYFRAME) && e->timestamp <= d->held_pts) return true;
+    return target - d->held_pts <= (int64_t)(d->lim.forward_s * d->tb.den / d->tb.num);
+}
+
 static ct_status position(vd_decoder *d, int64_t target, int64_t start, char *msg) {
-    int64_t ahead_ticks = (int64_t)(d->lim.forward_s * d->tb.den / d->tb.num);
-    bool forward = d->at_start || (d->have_held && d->held_pts <= target && target - d->held_pts <= ahead_ticks);
+    bool forward = d->at_start || forward_is_cheaper(d, target);
     if (forward) {
         bool from_start = d->at_start;
         ct_status st = step_to(d, target, msg);
@@ -420,5 +433,5 @@ ct_status vd_decoder_probe(vd_decoder *d, bool full, int64_t max_frames, vd_meta
         m->verified = false;
     }
     d->lim.max_decode_frames = saved_limit;
-    return rewind_file(d, msg);
+    return CT_OK;
 }

@@ -60,7 +60,7 @@ static const ct_param_spec video_params[] = {
     CT_PARAM_INT("max_pixels", "33554432", 1, 1e12, "refuse videos whose frames have more pixels"),
     CT_PARAM_INT("max_frames", "10000000", 1, 1e12, "refuse videos with more frames"),
     CT_PARAM_INT("max_decode_frames", "100000", 1, 1e12, "frames one request may decode before failing (keyframe distance bound)"),
-    CT_PARAM_FLOAT("forward_seconds", "2.0", 0.0, 3600.0, "decode forward instead of seeking when the target is this close ahead"),
+    CT_PARAM_FLOAT("forward_seconds", "2.0", 0.0, 3600.0, "without a keyframe index, decode forward instead of seeking when the target is this close ahead (0: always seek)"),
     CT_PARAM_END,
 };
 

@@ -68,7 +68,7 @@ typedef struct vd_decoder vd_decoder;
 typedef struct vd_limits {
     int64_t max_pixels;        /* refuse frames larger than this (w*h) */
     int64_t max_decode_frames; /* frames decoded per request before giving up */
-    double forward_s;          /* decode forward instead of seeking when the target is this close ahead */
+    double forward_s;          /* without an index: decode forward when the target is this close ahead; 0: always seek */
 } vd_limits;
 
 /* Open `path` and its best video stream (one decoding thread). msg gets the
@@ -81,7 +81,7 @@ const char *vd_decoder_path(const vd_decoder *d);
  * frame rate/duration/count; with `full`, decodes every frame and sets
  * frames, duration and verified from the decode (the fallback where the
  * container gives no duration is also a full decode). max_frames bounds
- * the count. */
+ * the count. Leaves the decoder past what it read (close it after). */
 ct_status vd_decoder_probe(vd_decoder *d, bool full, int64_t max_frames, vd_meta *meta, char *msg);
 
 /* Output format of vd_decoder_frames. */
