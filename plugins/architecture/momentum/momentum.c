@@ -118,7 +118,8 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
         st = a->queue_ptr ? CT_OK : (err ? err->code : CT_ERR_INVALID);
     }
     if (st != CT_OK) {
-        ct_error_prefix(err, "momentum: ");
+        /* The heads' errors already name this plugin (ct_mlp's owner). */
+        if (err && strncmp(err->msg, "momentum: ", 10) != 0) ct_error_prefix(err, "momentum: ");
         moco_destroy(a); /* also frees the head */
         return st;
     }
