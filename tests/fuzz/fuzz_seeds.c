@@ -6,8 +6,10 @@
  * (OUT/seeds/idx), CIFAR-10/100 batches of those images padded to 32x32
  * RGB (OUT/seeds/cifar), PNG and JPEG files gray and RGB written by libpng
  * and libjpeg (OUT/seeds/imagefolder), checkpoints written by the host's
- * own writer (OUT/seeds/safetensors), and the configs of SOURCE_DIR/configs
- * with their data paths made sandbox-relative (OUT/seeds/config). OUT/sandbox
+ * own writer (OUT/seeds/safetensors), moving Fashion-MNIST clips in MPEG-4
+ * and FFV1 made by `contrast make-dataset`'s code (OUT/seeds/video, when
+ * the video plugin is built), and the configs of SOURCE_DIR/configs with
+ * their data paths made sandbox-relative (OUT/seeds/config). OUT/sandbox
  * holds the small data files those configs name. Each input carries the
  * leading bytes its harness expects (see each fuzz_*.c). */
 #include <dirent.h>
@@ -21,6 +23,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "data/moving_fmnist.h"
 #include "training/checkpoint.h"
 
 #define N_IMG 64 /* images taken from the dataset */
@@ -335,6 +338,67 @@ static void config_seeds(const char *src) {
     put("seeds/config/folders.cfg", NULL, 0, folder, strlen(folder));
 }
 
+/* ---- video ----------------------------------------------------------------------------- */
+
+/* Copy file `from` into OUT/rel behind a flags byte. */
+static void put_file(const char *from, const char *rel, uint8_t flags) {
+    FILE *f = fopen(from, "rb");
+    if (!f) die("cannot read", from);
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    put(rel, &flags, 1, buf, n);
+}
+
+/* The n-th video file under set/train/<class>/ (directory order). */
+static bool nth_clip(const char *set, size_t n, char *out, size_t len) {
+    char train[1400];
+    snprintf(train, sizeof train, "%s/train", set);
+    DIR *d = opendir(train);
+    struct dirent *c;
+    while (d && (c = readdir(d)) != NULL) {
+        if (c->d_name[0] == '.') continue;
+        char cls[1700];
+        snprintf(cls, sizeof cls, "%s/%s", train, c->d_name);
+        DIR *e = opendir(cls);
+        struct dirent *f;
+        while (e && (f = readdir(e)) != NULL) {
+            if (f->d_name[0] == '.' || n-- > 0) continue;
+            snprintf(out, len, "%s/%s", cls, f->d_name);
+            closedir(e);
+            closedir(d);
+            return true;
+        }
+        if (e) closedir(e);
+    }
+    if (d) closedir(d);
+    return false;
+}
+
+/* Moving Fashion-MNIST clips (the host's own writer), one per codec. */
+static void video_seeds(const char *fmnist) {
+    make_dir("seeds/video");
+    static const struct {
+        const char *codec;
+        uint8_t flags;
+    } k[] = {{"mpeg4", 0}, {"ffv1", 1 | 8}, {"mpeg4", 2 | 16}};
+    for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+        ct_mfm_params p;
+        ct_mfm_defaults(&p);
+        p.videos = 10, p.test_videos = 10, p.frames = 6, p.size = 28, p.pool = 10;
+        snprintf(p.codec, sizeof p.codec, "%s", k[j].codec);
+        snprintf(p.fmnist_dir, sizeof p.fmnist_dir, "%s", fmnist);
+        char set[1300], clip[2000], rel[256];
+        snprintf(set, sizeof set, "%s/video-%s", out_dir, k[j].codec);
+        ct_error err = CT_ERROR_INIT;
+        bool reused = false;
+        if (ct_mfm_make(set, &p, false, &reused, &err) != CT_OK) die("moving-fmnist", err.msg);
+        if (!nth_clip(set, j, clip, sizeof clip)) die("no clip in", set);
+        snprintf(rel, sizeof rel, "seeds/video/%s_%zu", k[j].codec, j);
+        put_file(clip, rel, k[j].flags);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: fuzz_seeds OUT SOURCE_DIR FASHION_MNIST_DIR\n");
@@ -352,5 +416,8 @@ int main(int argc, char **argv) {
     sandbox_idx("train");
     sandbox_idx("t10k");
     config_seeds(argv[2]);
+#ifdef CT_FUZZ_VIDEO
+    video_seeds(argv[3]);
+#endif
     return 0;
 }
