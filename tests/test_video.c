@@ -539,6 +539,52 @@ START_TEST(split_lists) {
 }
 END_TEST
 
+/* HMDB51's own split files: per class "<video> 0|1|2" lines. */
+START_TEST(hmdb_split_files) {
+    ct_mfm_params p;
+    make_set("h", "mpeg4", 20, 4, &p);
+    char cmd[800], out[512];
+    snprintf(cmd, sizeof cmd, "mkdir %s/h/splits", dir);
+    ck_assert_int_eq(ct_test_run(cmd, out, sizeof out), 0);
+    const char *a = "v000000.avi 1 \nv000010.avi 2 \n";
+    const char *b = "v000001.avi 0\nv000011.avi 1\n";
+    write_at("h/splits/0_tshirt_top_test_split1.txt", a, strlen(a));
+    write_at("h/splits/1_trouser_test_split1.txt", b, strlen(b));
+    write_at("h/splits/1_trouser_test_split2.txt", "v000001.avi 2\n", 14);
+    char extra[1400];
+    snprintf(extra, sizeof extra, "root = \"%s/h/train\"; hmdb_splits = \"%s/h/splits\"; frames = 2;", dir, dir);
+    ct_dataset d;
+    open_ok(extra, &d);
+    ck_assert_int_eq(d.info.count, 2); /* v000000 (class 0) and v000011 (class 1) */
+    ck_assert_int_eq(d.info.num_classes, 2);
+    ct_image img = CT_IMAGE_INIT;
+    int32_t label = -1;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(d.ops->get(d.self, 1, &img, &label, &err), CT_OK);
+    ck_assert_int_eq(label, 1);
+    dt_dataset_free(&d);
+    snprintf(extra, sizeof extra, "root = \"%s/h/train\"; hmdb_splits = \"%s/h/splits\"; hmdb_part = \"test\"; frames = 2;",
+             dir, dir);
+    open_ok(extra, &d);
+    ck_assert_int_eq(d.info.count, 1); /* v000010 */
+    ck_assert_int_eq(d.ops->get(d.self, 0, &img, &label, &err), CT_OK);
+    ck_assert_int_eq(label, 0);
+    dt_dataset_free(&d);
+    snprintf(extra, sizeof extra, "root = \"%s/h/train\"; hmdb_splits = \"%s/h/splits\"; hmdb_fold = 2; hmdb_part = \"test\"; frames = 2;",
+             dir, dir);
+    open_ok(extra, &d);
+    ck_assert_int_eq(d.info.count, 1);
+    ck_assert_int_eq(d.info.num_classes, 1);
+    dt_dataset_free(&d);
+    ct_image_free(&img);
+    write_at("h/splits/1_trouser_test_split1.txt", "v000001.avi yes\n", 16);
+    snprintf(extra, sizeof extra, "root = \"%s/h/train\"; hmdb_splits = \"%s/h/splits\"; frames = 2;", dir, dir);
+    expect_error(extra, "1_trouser_test_split1.txt:1", "0|1|2");
+    snprintf(extra, sizeof extra, "root = \"%s/h/train\"; hmdb_splits = \"%s/h/splits\"; hmdb_fold = 3; frames = 2;", dir, dir);
+    expect_error(extra, "no HMDB51 split files", "_test_split3.txt");
+}
+END_TEST
+
 START_TEST(flat_folder_unlabelled) {
     ct_mfm_params p;
     make_set("l", "mpeg4", 2, 5, &p);
@@ -702,6 +748,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, bad_files_named_or_skipped);
     tcase_add_test(tc, split_lists);
     tcase_add_test(tc, flat_folder_unlabelled);
+    tcase_add_test(tc, hmdb_split_files);
     tcase_add_test(tc, clip_features_average_clips);
     tcase_add_test(tc, make_dataset_command);
 #else

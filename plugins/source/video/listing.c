@@ -216,3 +216,79 @@ ct_status vd_list_split(const char *root, const char *class_index, const char *l
     fclose(f);
     return st;
 }
+
+/* ---- HMDB51's own split files ------------------------------------------------ */
+
+/* "<class>_test_split<fold>.txt" -> the class name (malloc'd), else NULL. */
+static char *hmdb_class(const char *file, int fold) {
+    char suffix[40];
+    snprintf(suffix, sizeof suffix, "_test_split%d.txt", fold);
+    size_t n = strlen(file), k = strlen(suffix);
+    if (n <= k || strcmp(file + n - k, suffix) != 0) return NULL;
+    char *c = malloc(n - k + 1);
+    if (c) {
+        memcpy(c, file, n - k);
+        c[n - k] = '\0';
+    }
+    return c;
+}
+
+/* One class's split file: "<video> <0|1|2>" lines; keep those marked `want`. */
+static ct_status read_hmdb_file(vd_listing *l, const char *root, const char *path, int label, int want, ct_error *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return ct_error_set(err, CT_ERR_IO, "video: %s: cannot open: %s", path, strerror(errno));
+    char line[2048];
+    int lineno = 0;
+    ct_status st = CT_OK;
+    while (st == CT_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        chomp(line);
+        if (!line[0]) continue;
+        char *sp = strrchr(line, ' ');
+        if (!sp || (strcmp(sp + 1, "0") && strcmp(sp + 1, "1") && strcmp(sp + 1, "2")) || strchr(line, '/')) {
+            st = ct_error_set(err, CT_ERR_FORMAT, "video: %s:%d: expected \"<video file> 0|1|2\", got \"%.60s\"", path,
+                              lineno, line);
+            break;
+        }
+        int mark = sp[1] - '0';
+        *sp = '\0';
+        chomp(line);
+        if (mark != want) continue;
+        char *dir = join(root, l->classes[label]), *p = dir ? join(dir, line) : NULL;
+        free(dir);
+        st = p ? add_item(l, p, label, err) : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
+    }
+    fclose(f);
+    return st;
+}
+
+ct_status vd_list_hmdb(const char *root, const char *splits, int fold, bool test, vd_listing *out, ct_error *err) {
+    memset(out, 0, sizeof *out);
+    char **files;
+    int nf;
+    ct_status st = list_names(splits, false, &files, &nf, err);
+    int cap = 0;
+    for (int i = 0; st == CT_OK && i < nf; i++) { /* files come sorted, so classes are in name order */
+        char *c = hmdb_class(files[i], fold);
+        if (!c) continue;
+        if (out->n_classes == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **v = realloc(out->classes, (size_t)cap * sizeof *v);
+            if (!v) {
+                free(c);
+                st = ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
+                break;
+            }
+            out->classes = v;
+        }
+        out->classes[out->n_classes++] = c;
+        char *path = join(splits, files[i]);
+        st = path ? read_hmdb_file(out, root, path, out->n_classes - 1, test ? 2 : 1, err)
+                  : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
+        free(path);
+    }
+    free_names(files, nf);
+    if (st == CT_OK && out->n_classes == 0)
+        st = ct_error_set(err, CT_ERR_NOT_FOUND, "video: %s: no HMDB51 split files <class>_test_split%d.txt", splits, fold);
+    return st;
+}

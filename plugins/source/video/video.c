@@ -2,9 +2,11 @@
  * libavcodec, libswscale), random access by time.
  *
  * Layouts: root/<class>/<file> (one sub-folder per class, classes in name
- * order), root/<file> (flat, unlabelled), or UCF101/HMDB51 split lists
+ * order), root/<file> (flat, unlabelled), UCF101-style split lists
  * (class_index = classInd.txt, split_list = trainlist01.txt or
- * testlist01.txt, paths relative to root).
+ * testlist01.txt, paths relative to root), or HMDB51's own split files
+ * (hmdb_splits = the folder of <class>_test_split<k>.txt, hmdb_fold = k,
+ * hmdb_part = train | test).
  *
  * get_frames(item, t0, step, n) seeks to the keyframe before t0 and decodes
  * forward, frame-accurate by pts (decoder.c); get(item) returns the centre
@@ -49,6 +51,9 @@ static const ct_param_spec video_params[] = {
     CT_PARAM_STRING("root", NULL, "folder: one sub-folder per class, files directly (unlabelled), or the split lists' root"),
     CT_PARAM_STRING("class_index", "\"\"", "UCF101-style classInd.txt (\"1 ClassName\" lines); with split_list"),
     CT_PARAM_STRING("split_list", "\"\"", "UCF101-style list of paths relative to root (trainlist01.txt, testlist01.txt)"),
+    CT_PARAM_STRING("hmdb_splits", "\"\"", "HMDB51's split folder (<class>_test_split<k>.txt files); videos at root/<class>/"),
+    CT_PARAM_INT("hmdb_fold", "1", 1, 3, "HMDB51 split number k"),
+    CT_PARAM_CHOICE("hmdb_part", "\"train\"", "train|test", "HMDB51 videos marked 1 (train) or 2 (test)"),
     CT_PARAM_INTS("size", "[]", 1, 16384, "output frame size: [] native, [s] square, [height, width]"),
     CT_PARAM_INT("channels", "3", 1, 3, "1: gray (luma), 3: RGB"),
     CT_PARAM_INT("frames", "8", 1, 4096, "frames of the clip get() returns (the centre clip of each video)"),
@@ -91,6 +96,13 @@ static void index_file(const ct_settings *s, char *out, size_t n) {
     uint64_t h = fnv1a(14695981039346656037ull, abs ? abs : ct_settings_string(s, "root"));
     h = fnv1a(h, "\n");
     h = fnv1a(h, ct_settings_string(s, "split_list"));
+    h = fnv1a(h, "\n");
+    h = fnv1a(h, ct_settings_string(s, "hmdb_splits"));
+    if (ct_settings_string(s, "hmdb_splits")[0]) { /* the parts of one folder list different files */
+        char part[32];
+        snprintf(part, sizeof part, "\n%lld %s", (long long)ct_settings_int(s, "hmdb_fold"), ct_settings_string(s, "hmdb_part"));
+        h = fnv1a(h, part);
+    }
     free(abs);
     snprintf(out, n, "%s/%016llx.tsv", dir, (unsigned long long)h);
 }
@@ -98,9 +110,16 @@ static void index_file(const ct_settings *s, char *out, size_t n) {
 static ct_status read_listing(const ct_settings *s, vd_listing *l, ct_error *err) {
     const char *root = ct_settings_string(s, "root");
     const char *ci = ct_settings_string(s, "class_index"), *sl = ct_settings_string(s, "split_list");
+    const char *hs = ct_settings_string(s, "hmdb_splits");
     if (!ci[0] != !sl[0])
         return ct_error_set(err, CT_ERR_CONFIG, "%s: video: class_index and split_list go together (set both or neither)",
                             ct_settings_origin(s, ci[0] ? "class_index" : "split_list"));
+    if (hs[0] && ci[0])
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: video: hmdb_splits and class_index/split_list are two layouts; set one",
+                            ct_settings_origin(s, "hmdb_splits"));
+    if (hs[0])
+        return vd_list_hmdb(root, hs, (int)ct_settings_int(s, "hmdb_fold"),
+                            strcmp(ct_settings_string(s, "hmdb_part"), "test") == 0, l, err);
     return ci[0] ? vd_list_split(root, ci, sl, l, err) : vd_list_folder(root, l, err);
 }
 

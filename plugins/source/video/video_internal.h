@@ -58,6 +58,11 @@ ct_status vd_list_folder(const char *root, vd_listing *out, ct_error *err);
 ct_status vd_list_split(const char *root, const char *class_index, const char *list, vd_listing *out,
                         ct_error *err);
 
+/* HMDB51's own split files: splits/<class>_test_split<fold>.txt, lines
+ * "<video file> <mark>" (1 train, 2 test, 0 unused); videos at
+ * root/<class>/<video file>; classes in name order. */
+ct_status vd_list_hmdb(const char *root, const char *splits, int fold, bool test, vd_listing *out, ct_error *err);
+
 void vd_listing_free(vd_listing *l);
 
 /* ---- decoder.c ------------------------------------------------------------ */
