@@ -75,11 +75,10 @@ int ct_cmd_make_dataset(int argc, char **argv) {
     const char *out = argv[2];
     ct_mfm_params p;
     ct_mfm_defaults(&p);
-    for (int i = 3; i < argc; i++) {
+    for (int i = 3; i < argc; i += 2) { /* "--name value" pairs */
         if (i + 1 >= argc) return ct_cli_error("make-dataset: option '%s' needs a value", argv[i]), 2;
         int rc = apply_option(&p, argv[i], argv[i + 1]);
         if (rc) return rc;
-        i++;
     }
     ct_error err = CT_ERROR_INIT;
     bool reused = false;
