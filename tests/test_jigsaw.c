@@ -751,6 +751,18 @@ START_TEST(test_train_clustering) {
 }
 END_TEST
 
+/* contrast check names the structure, its counts and its plugin file. */
+START_TEST(test_check_lists_structure) {
+    const char *dir = ct_test_tmpdir();
+    char cfg[1024];
+    write_config(dir, "ok", "{ type = \"end_to_end\"; }", "{ type = \"jigsaw\"; grid = 2; patch = 12; }", cfg,
+                 sizeof cfg);
+    cli(0, "%s/contrast check %s", ct_test_build_dir(), cfg);
+    ck_assert_msg(strstr(g_out, "structure=jigsaw parts=5 sets=2"), "%s", g_out);
+    ck_assert_msg(strstr(g_out, "pipelines[0].structure") && strstr(g_out, "jigsaw.so"), "%s", g_out);
+}
+END_TEST
+
 /* contrast check refuses a bad jigsaw group by its config path. */
 START_TEST(test_check_refuses_bad_group) {
     const char *dir = ct_test_tmpdir();
@@ -784,6 +796,7 @@ static Suite *jigsaw_suite(void) {
     tcase_add_test(tc, test_train_memory_bank);
     tcase_add_test(tc, test_train_momentum);
     tcase_add_test(tc, test_train_clustering);
+    tcase_add_test(tc, test_check_lists_structure);
     tcase_add_test(tc, test_check_refuses_bad_group);
     suite_add_tcase(s, tc);
     return s;

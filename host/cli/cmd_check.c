@@ -167,8 +167,9 @@ int ct_cmd_check(int argc, char **argv) {
         const ct_pipeline_spec *p = &ex.pipelines[k];
         int views = 0;
         for (int j = 0; j < p->n_groups; j++) views += p->groups[j].count;
-        printf("pipeline %d: data=%s weight=%g views=%d%s%s\n", k, p->data->name, (double)p->weight, views,
-               rep.pipeline[k][0] ? "; " : "", rep.pipeline[k]);
+        printf("pipeline %d: data=%s weight=%g views=%d structure=%s parts=%d sets=%d%s%s\n", k, p->data->name,
+               (double)p->weight, views, ct_experiment_structure_name(&ex, k), p->structure.info.n_parts,
+               p->structure.info.n_sets, rep.pipeline[k][0] ? "; " : "", rep.pipeline[k]);
     }
     if (rep.model[0]) printf("model: %s\n", rep.model);
     if (rep.eval[0]) printf("evaluation: %s\n", rep.eval);
@@ -185,6 +186,12 @@ int ct_cmd_check(int argc, char **argv) {
             snprintf(w, sizeof w, "pipelines[%d].views[%d]", k, j);
             print_chain_used(&ex, &ex.pipelines[k].groups[j].chain, w);
         }
+    for (int k = 0; k < ex.n_pipelines; k++) {
+        if (!ex.pipelines[k].structure.ops) continue;
+        char w[64];
+        snprintf(w, sizeof w, "pipelines[%d].structure", k);
+        print_used(&ex, CT_ROLE_STRUCTURE, ex.pipelines[k].structure.ops->name, w);
+    }
     if (ex.arch_ops) print_used(&ex, CT_ROLE_ARCHITECTURE, ex.arch_ops->name, "architecture");
     print_chain_used(&ex, &ex.eval_chain, "evaluation.transforms");
     for (int k = 0; k < ex.n_evaluators; k++) {
