@@ -145,6 +145,17 @@ ct_tensor *ct_batchnorm_add_relu(ct_graph *g, ct_tensor *x, ct_tensor *weight, c
                                  ct_tensor *running_mean, ct_tensor *running_var, float momentum, float eps,
                                  ct_tensor *residual);
 
+/* Group norm (Wu & He, PyTorch's nn.GroupNorm): x (N,C,...) with C a
+ * multiple of `groups`; for every sample the channels are split into
+ * `groups` consecutive groups, each normalised over its channels and
+ * positions with its own mean and biased variance, then
+ * y = xhat * weight[c] + bias[c] (weight/bias (C) may be NULL: affine
+ * off). Statistics never cross samples and there are no running
+ * statistics, so training and evaluation compute the same function
+ * (groups = 1 is layer norm over (C,...), groups = C instance norm).
+ * eps > 0. Since ABI 1.2. */
+ct_tensor *ct_group_norm(ct_graph *g, ct_tensor *x, int groups, ct_tensor *weight, ct_tensor *bias, float eps);
+
 #ifdef __cplusplus
 }
 #endif
