@@ -171,6 +171,61 @@ START_TEST(imagenet_stem_shapes) {
 }
 END_TEST
 
+/* norm = group: torchvision names with weight and bias only (no running
+ * statistics), the same function in training and evaluation, samples
+ * that do not see each other, gradients everywhere, widths that the
+ * groups must divide. */
+START_TEST(group_norm_model) {
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(0);
+    ct_resnet *r = NULL;
+    ct_resnet_config c = reference_config();
+    c.norm = CT_RESNET_GROUP_NORM, c.norm_groups = 8;
+    ck_assert_int_eq(ct_resnet_new(&c, p, "encoder.", &r, &err), CT_OK);
+    ck_assert_int_eq(ct_params_finalize(p, &err), CT_OK);
+    size_t want = 288 + 64 + (2 * 9216 + 128) + (18432 + 36864 + 2048 + 384) + (73728 + 147456 + 8192 + 768);
+    ck_assert_uint_eq(count_trainable(p), want); /* GroupNorm's affine = BatchNorm2d's */
+    ck_assert_ptr_nonnull(ct_params_find(p, "encoder.layer3.0.downsample.1.weight"));
+    ck_assert_ptr_nonnull(ct_params_find(p, "encoder.layer1.0.bn2.bias"));
+    ck_assert_ptr_null(ct_params_find(p, "encoder.bn1.running_mean"));
+    ck_assert_ptr_null(ct_params_find(p, "encoder.layer3.0.downsample.1.num_batches_tracked"));
+    float out[2][4 * 128];
+    for (int pass = 0; pass < 2; pass++) {
+        ct_graph *g = ct_graph_new(0);
+        ct_graph_set_train(g, pass == 0);
+        ct_tensor *x = ct_tensor_new4(g, 4, 1, 12, 12);
+        ct_rng rng;
+        ct_rng_init(&rng, 1, 2);
+        for (int64_t i = 0; i < x->numel; i++) x->data[i] = ct_rng_uniform(&rng);
+        /* in evaluation the last sample differs: the others must not see it */
+        if (pass) for (int64_t i = 3 * 144; i < 4 * 144; i++) x->data[i] = 5.0f - x->data[i];
+        ct_tensor *y = ct_resnet_forward(r, g, x);
+        ck_assert_msg(y != NULL, "%s", ct_graph_error(g));
+        memcpy(out[pass], y->data, sizeof out[pass]);
+        if (pass == 0) {
+            ck_assert_int_eq(ct_graph_backward(g, ct_sum(g, ct_mul(g, y, y))), CT_OK);
+            for (size_t i = 0; i < ct_params_count(p); i++) {
+                const char *name;
+                ct_tensor *t = ct_params_at(p, i, &name, NULL, NULL);
+                double s = 0;
+                for (int64_t k = 0; k < t->numel; k++) s += fabs(t->grad[k]);
+                ck_assert_msg(s > 0, "no gradient reached %s", name);
+            }
+        }
+        ct_graph_free(g);
+    }
+    ck_assert(memcmp(out[0], out[1], 3 * 128 * sizeof(float)) == 0);
+    ck_assert(memcmp(out[0] + 3 * 128, out[1] + 3 * 128, 128 * sizeof(float)) != 0);
+    ct_resnet_free(r);
+    ct_params_free(p);
+    p = ct_params_new(0);
+    c.norm_groups = 5;
+    ck_assert_int_eq(ct_resnet_new(&c, p, "", &r, &err), CT_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "norm_groups 5"));
+    ct_params_free(p);
+}
+END_TEST
+
 START_TEST(bad_config) {
     ct_error err = CT_ERROR_INIT;
     ct_params *p = ct_params_new(0);
@@ -214,6 +269,17 @@ START_TEST(plugin_builds_reference_model) {
     e->ops.encoder->destroy(self);
     ct_params_free(p);
     ct_settings_free(s);
+    /* norm = "group" reaches the model: no running statistics */
+    ck_assert_int_eq(ct_settings_parse(e->ops.encoder->params, "stem = \"small\"; norm = \"group\"; norm_groups = 4;",
+                                       "resnet", &s, &err),
+                     CT_OK);
+    p = ct_params_new(0);
+    ck_assert_int_eq(e->ops.encoder->create(s, ct_plugins_host_for(set, e), &in, p, "", &self, &err), CT_OK);
+    ck_assert_ptr_nonnull(ct_params_find(p, "bn1.weight"));
+    ck_assert_ptr_null(ct_params_find(p, "bn1.running_var"));
+    e->ops.encoder->destroy(self);
+    ct_params_free(p);
+    ct_settings_free(s);
     /* in_channels contradicting the data is refused with the key named */
     ck_assert_int_eq(ct_settings_parse(e->ops.encoder->params, "in_channels = 3;", "resnet", &s, &err), CT_OK);
     p = ct_params_new(0);
@@ -234,6 +300,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, reference_model);
     tcase_add_test(tc, imagenet_stem_shapes);
     tcase_add_test(tc, bad_config);
+    tcase_add_test(tc, group_norm_model);
     tcase_add_test(tc, plugin_builds_reference_model);
     suite_add_tcase(s, tc);
     return s;

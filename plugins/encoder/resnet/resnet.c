@@ -20,7 +20,12 @@ static const ct_param_spec resnet_params[] = {
                     "small: 3x3 conv stride 1, no max-pool (28-32 px images); imagenet: 7x7/2 + max-pool"),
     CT_PARAM_INT("stem_width", "64", 1, 4096, "channels of the stem convolution"),
     CT_PARAM_FLOAT("bn_momentum", "0.1", 1e-6, 1.0, "batch-norm running-average momentum (PyTorch convention)"),
-    CT_PARAM_FLOAT("bn_eps", "1e-5", 0.0, 1.0, "batch-norm epsilon"),
+    CT_PARAM_FLOAT("bn_eps", "1e-5", 0.0, 1.0, "batch-norm epsilon (also group norm's)"),
+    CT_PARAM_CHOICE("norm", "\"batch\"", "batch|group",
+                    "normalisation after each conv: batch (BatchNorm2d) or group (GroupNorm: statistics per "
+                    "sample, no running stats; for patch-level pretexts such as cpc, where batch norm leaks "
+                    "across patches)"),
+    CT_PARAM_INT("norm_groups", "8", 1, 4096, "groups of every group norm (divides stem_width and every width)"),
     CT_PARAM_END,
 };
 
@@ -54,6 +59,8 @@ static ct_status resnet_create(const ct_settings *s, const ct_host *host, const 
     c.bn_momentum = (float)ct_settings_float(s, "bn_momentum");
     c.bn_eps = (float)ct_settings_float(s, "bn_eps");
     if (c.bn_eps <= 0.0f) return ct_error_set(err, CT_ERR_CONFIG, "resnet: bn_eps must be > 0");
+    c.norm = strcmp(ct_settings_string(s, "norm"), "group") == 0 ? CT_RESNET_GROUP_NORM : CT_RESNET_BATCH_NORM;
+    c.norm_groups = (int)ct_settings_int(s, "norm_groups");
     ct_resnet *r = NULL;
     ct_status st = ct_resnet_new(&c, store, prefix, &r, err);
     if (st != CT_OK) return st;

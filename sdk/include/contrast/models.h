@@ -21,6 +21,13 @@ typedef enum ct_resnet_block {
     CT_RESNET_BOTTLENECK = 1, /* 1x1, 3x3 (strided), 1x1 x4 expansion (ResNet-50+) */
 } ct_resnet_block;
 
+/* The normalisation after every convolution. */
+typedef enum ct_resnet_norm {
+    CT_RESNET_BATCH_NORM = 0, /* BatchNorm2d: weight, bias, running_mean, running_var, num_batches_tracked */
+    CT_RESNET_GROUP_NORM = 1, /* GroupNorm (ct_group_norm): weight and bias only; statistics per sample, so
+                               * a batch of patches of one image shares nothing (CPC) */
+} ct_resnet_norm;
+
 typedef struct ct_resnet_config {
     ct_resnet_block block;
     int n_stages;                      /* 1 .. CT_RESNET_MAX_STAGES */
@@ -31,6 +38,9 @@ typedef struct ct_resnet_config {
     int stem_width;                    /* channels of conv1 */
     float bn_momentum;                 /* 0: PyTorch's 0.1 */
     float bn_eps;                      /* 0: PyTorch's 1e-5 */
+    /* Since ABI 1.2 (zero: batch norm, as before). */
+    ct_resnet_norm norm;
+    int norm_groups;                   /* CT_RESNET_GROUP_NORM: groups per norm (0: 8); divides every width */
 } ct_resnet_config;
 
 /* ResNet-18 with the ImageNet stem for `in_channels` inputs. */
@@ -42,7 +52,9 @@ typedef struct ct_resnet ct_resnet;
  * `prefix` (e.g. "encoder.") with torchvision's names (conv1.weight,
  * bn1.running_mean, layer1.0.conv1.weight, layer2.0.downsample.0.weight,
  * ...), initialised like torchvision (convs kaiming-normal fan_out, batch
- * norm weight 1 bias 0). The store is finalized by the caller. The model
+ * norm weight 1 bias 0). With group norm the norms keep their names (bn1,
+ * layer1.0.bn2, downsample.1: torchvision's norm_layer does the same) and
+ * hold weight and bias only. The store is finalized by the caller. The model
  * keeps pointers into the store, which must outlive it. */
 ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const char *prefix,
                         ct_resnet **out, ct_error *err);

@@ -4,7 +4,9 @@
  * walk. Every batch norm that feeds a ReLU uses the fused
  * ct_batchnorm_relu, and each block's last batch norm is fused with the
  * residual join (ct_batchnorm_add_relu): compared with separate ops this
- * saves several activation-sized passes per block and one activation. */
+ * saves several activation-sized passes per block and one activation.
+ * With group norm (cfg.norm) every norm is ct_group_norm followed by the
+ * ReLU or the residual join as separate ops. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +60,7 @@ static ct_tensor *ct__declare(ct_params *p, const char *prefix, const char *name
 
 static ct_status ct__declare_convbn(ct_params *p, const char *prefix, const char *conv_name,
                                     const char *bn_name, int64_t cin, int64_t cout, int k, int stride,
-                                    ct__convbn *out, ct_error *err) {
+                                    bool group_norm, ct__convbn *out, ct_error *err) {
     char n[224];
     int64_t ws[4] = {cout, cin, k, k}, cs[1] = {cout};
     out->stride = stride, out->pad = k / 2;
@@ -68,7 +70,8 @@ static ct_status ct__declare_convbn(ct_params *p, const char *prefix, const char
     static const char *fields[5] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
     static const ct_init inits[5] = {CT_INIT_ONES, CT_INIT_ZEROS, CT_INIT_ZEROS, CT_INIT_ONES, CT_INIT_ZEROS};
     ct_tensor **dst[5] = {&out->bn.weight, &out->bn.bias, &out->bn.mean, &out->bn.var, &out->bn.count};
-    for (int i = 0; i < 5; i++) {
+    /* GroupNorm has weight and bias only (no running statistics). */
+    for (int i = 0; i < (group_norm ? 2 : 5); i++) {
         snprintf(n, sizeof n, "%s.%s", bn_name, fields[i]);
         ct_param_kind kind = i < 2 ? CT_PARAM_TRAINABLE : CT_PARAM_BUFFER;
         /* num_batches_tracked is a 0-d tensor in PyTorch. */
@@ -91,11 +94,21 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
                             cfg->in_channels, cfg->stem_width);
     if (cfg->block != CT_RESNET_BASIC && cfg->block != CT_RESNET_BOTTLENECK)
         return ct_error_set(err, CT_ERR_CONFIG, "resnet: unknown block type %d", (int)cfg->block);
+    if (cfg->norm != CT_RESNET_BATCH_NORM && cfg->norm != CT_RESNET_GROUP_NORM)
+        return ct_error_set(err, CT_ERR_CONFIG, "resnet: unknown norm %d", (int)cfg->norm);
+    const bool gn = cfg->norm == CT_RESNET_GROUP_NORM;
+    const int groups = cfg->norm_groups > 0 ? cfg->norm_groups : 8;
+    if (gn && cfg->stem_width % groups != 0)
+        return ct_error_set(err, CT_ERR_CONFIG, "resnet: stem_width %d is not a multiple of norm_groups %d",
+                            cfg->stem_width, groups);
     int total = 0;
     for (int s = 0; s < cfg->n_stages; s++) {
         if (cfg->blocks[s] < 1 || cfg->widths[s] < 1)
             return ct_error_set(err, CT_ERR_CONFIG, "resnet: stage %d has %d blocks of width %d (need >= 1)",
                                 s + 1, cfg->blocks[s], cfg->widths[s]);
+        if (gn && cfg->widths[s] % groups != 0)
+            return ct_error_set(err, CT_ERR_CONFIG, "resnet: stage %d width %d is not a multiple of norm_groups %d",
+                                s + 1, cfg->widths[s], groups);
         total += cfg->blocks[s];
     }
     ct_resnet *r = calloc(1, sizeof *r);
@@ -107,11 +120,12 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
     r->cfg = *cfg;
     if (r->cfg.bn_momentum == 0.0f) r->cfg.bn_momentum = 0.1f;
     if (r->cfg.bn_eps == 0.0f) r->cfg.bn_eps = 1e-5f;
+    r->cfg.norm_groups = groups;
     r->n_blocks = total;
     const bool bottle = cfg->block == CT_RESNET_BOTTLENECK;
     const int expansion = bottle ? 4 : 1;
     ct_status st = ct__declare_convbn(store, prefix, "conv1", "bn1", cfg->in_channels, cfg->stem_width,
-                                      cfg->imagenet_stem ? 7 : 3, cfg->imagenet_stem ? 2 : 1, &r->stem, err);
+                                      cfg->imagenet_stem ? 7 : 3, cfg->imagenet_stem ? 2 : 1, gn, &r->stem, err);
     int64_t inplanes = cfg->stem_width;
     int b = 0;
     for (int s = 0; st == CT_OK && s < cfg->n_stages; s++) {
@@ -129,13 +143,13 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
                 int cs = (bottle ? c == 1 : c == 0) ? stride : 1;
                 snprintf(cn, sizeof cn, "%s.conv%d", pre, c + 1);
                 snprintf(bn, sizeof bn, "%s.bn%d", pre, c + 1);
-                st = ct__declare_convbn(store, prefix, cn, bn, cin, cout, k, cs, &blk->c[c], err);
+                st = ct__declare_convbn(store, prefix, cn, bn, cin, cout, k, cs, gn, &blk->c[c], err);
             }
             if (st == CT_OK && (stride != 1 || inplanes != outc)) {
                 blk->has_down = true;
                 snprintf(cn, sizeof cn, "%s.downsample.0", pre);
                 snprintf(bn, sizeof bn, "%s.downsample.1", pre);
-                st = ct__declare_convbn(store, prefix, cn, bn, inplanes, outc, 1, stride, &blk->down, err);
+                st = ct__declare_convbn(store, prefix, cn, bn, inplanes, outc, 1, stride, gn, &blk->down, err);
             }
             inplanes = outc;
         }
@@ -162,6 +176,11 @@ int64_t ct_resnet_out_dim(const ct_resnet *r) { return r->out_dim; }
 static ct_tensor *ct__convbn_forward(const ct_resnet *r, ct_graph *g, const ct__convbn *l, ct_tensor *x,
                                      bool relu, ct_tensor *residual) {
     ct_tensor *y = ct_conv2d(g, x, l->w, NULL, l->stride, l->pad);
+    if (r->cfg.norm == CT_RESNET_GROUP_NORM) {
+        ct_tensor *n = ct_group_norm(g, y, r->cfg.norm_groups, l->bn.weight, l->bn.bias, r->cfg.bn_eps);
+        if (residual) return ct_add_relu(g, n, residual);
+        return relu ? ct_relu(g, n) : n;
+    }
     if (ct_graph_is_train(g) && l->bn.count && l->bn.count->data) l->bn.count->data[0] += 1.0f;
     if (residual)
         return ct_batchnorm_add_relu(g, y, l->bn.weight, l->bn.bias, l->bn.mean, l->bn.var, r->cfg.bn_momentum,
