@@ -196,6 +196,20 @@ START_TEST(sgd_lr_1000_warns_and_stops) {
 }
 END_TEST
 
+/* The collapse watch sees every architecture's embeddings through the
+ * seam: with the bar at its top (1, above any real batch's spread) each
+ * stops at once on "hardly differ". */
+static const char *const arch_configs[] = {"simclr_fmnist.cfg", "moco_fmnist.cfg", "swav_fmnist.cfg",
+                                           "membank_fmnist.cfg"};
+
+START_TEST(collapse_watch_sees_the_embeddings) {
+    EXPECT(1, "train configs/%s " TINY "--set train.watch_min_std=1 --set train.watch_steps=2 --run-dir %s/run",
+           arch_configs[_i], ct_test_tmpdir());
+    HAS("contrast: training collapsed (the embeddings hardly differ across the batch");
+    HAS("step 2 of");
+}
+END_TEST
+
 /* ---- the run directory ---------------------------------------------------------- */
 
 START_TEST(second_run_into_a_locked_dir_is_refused) {
@@ -560,6 +574,7 @@ int main(void) {
     TCase *runs = tcase_create("runs");
     tcase_set_timeout(runs, 300);
     tcase_add_test(runs, sgd_lr_1000_warns_and_stops);
+    tcase_add_loop_test(runs, collapse_watch_sees_the_embeddings, 0, (int)(sizeof arch_configs / sizeof arch_configs[0]));
     tcase_add_test(runs, second_run_into_a_locked_dir_is_refused);
     tcase_add_test(runs, resume_rules);
     tcase_add_test(runs, sigterm_checkpoints_and_exits_143);

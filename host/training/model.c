@@ -71,10 +71,9 @@ static ct_status check_embeddings(ct_graph *g, const ct_structure_info *info, co
     return CT_ERR_PLUGIN;
 }
 
-/* ct_arch_env.embed: the batch's pipeline's structure (the default
- * "views" when it has none). */
-static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
-                           ct_embed_side side, uint32_t sets, ct_embeddings *out) {
+/* The batch's pipeline's structure (the default "views" when it has none). */
+static ct_status structure_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                                 ct_embed_side side, uint32_t sets, ct_embeddings *out) {
     ct_model *m = env->host_ctx;
     if (b->pipeline < 0 || b->pipeline >= m->ex->n_pipelines) return ct_views_embed(g, b, enc, sets, out);
     const ct_structure_inst *si = &m->ex->pipelines[b->pipeline].structure;
@@ -94,6 +93,16 @@ static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *
         return st;
     }
     return check_embeddings(g, &si->info, si->ops->name, b, enc, sets, out);
+}
+
+/* ct_arch_env.embed: the structure's embeddings, shown to the observer
+ * (the trainer's collapse watch) on the query side. */
+static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                           ct_embed_side side, uint32_t sets, ct_embeddings *out) {
+    ct_status st = structure_embed(env, g, b, enc, side, sets, out);
+    const ct_model *m = env->host_ctx;
+    if (st == CT_OK && side == CT_SIDE_QUERY && m->embed_observer) m->embed_observer(m->embed_observer_ctx, out);
+    return st;
 }
 
 /* Declare every structure's layers for `side` ("key_" prefixed). */

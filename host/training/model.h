@@ -25,6 +25,10 @@ typedef struct ct_model {
     ct_arch_env arch_env;
     void *arch;                  /* architecture instance (NULL when none) */
     bool key_side;               /* the structures' key copies are declared */
+    /* Shown every query-side embedding an architecture makes through
+     * ct_arch_env.embed (the trainer's collapse watch); NULL: none. */
+    void (*embed_observer)(void *ctx, const ct_embeddings *e);
+    void *embed_observer_ctx;
     ct_graph *graph;             /* engine options: the pool and the environment's overrides */
 } ct_model;
 

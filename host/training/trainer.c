@@ -350,8 +350,9 @@ static ct_status setup(trainer *t, ct_error *err) {
                         ct_settings_float(t->ex.train, "watch_weight_growth"),
                         ct_settings_float(t->ex.train, "watch_min_std")};
     if (!(t->watch = ct_watch_new(&wo))) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
-    /* Collapse is judged on the shared encoder's output of each step. */
-    ct_watch_tap_encoder(t->watch, &t->m.encoder);
+    /* Collapse is judged on the embeddings each step makes (the seam). */
+    t->m.embed_observer = ct_watch_on_embed;
+    t->m.embed_observer_ctx = t->watch;
     return setup_run_dir(t, err);
 }
 
@@ -712,7 +713,6 @@ static ct_status train_loop(trainer *t, ct_error *err) {
 static void teardown(trainer *t) {
     for (int i = 0; i < t->n_pipes; i++) ct_pipeline_free(t->pipes[i]);
     if (t->opt) ct_optim_free(t->opt);
-    ct_watch_untap_encoder(t->watch, &t->m.encoder);
     ct_model_free(&t->m);
     ct_experiment_free(&t->ex);
     if (t->metrics) fclose(t->metrics);

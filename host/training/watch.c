@@ -16,25 +16,13 @@ typedef struct symptom {
     int64_t last_warn; /* watch step of the last warning; -1: never */
 } symptom;
 
-/* The wrapped encoder (ct_watch_tap_encoder): its ops with forward
- * replaced, the real ops and instance, and whether this step was seen. */
-typedef struct tap {
-    ct_encoder_ops ops;
-    const ct_encoder_ops *real;
-    void *real_self;
-    struct ct_watch *w;
-    bool seen;
-} tap;
-
 struct ct_watch {
     ct_watch_opts o;
-    tap tap;
-    bool tapped;
     int64_t steps_seen;
     double norm0; /* the weights' norm at the first step watched (0: not yet) */
     double prev_loss;
     bool have_prev;
-    double spread; /* of the embeddings recorded for this step; < 0: none */
+    double spread; /* of the first embeddings recorded in this step; < 0: none */
     symptom s[2];
 };
 
@@ -86,6 +74,7 @@ void ct_watch_begin(ct_watch *w, const ct_params *store) {
 }
 
 void ct_watch_embeddings(ct_watch *w, const float *z, int64_t rows, int64_t dim) {
+    if (w->spread >= 0) return; /* the step's first embeddings count */
     double s = ct_watch_spread(z, rows, dim);
     if (s >= 0) w->spread = s;
 }
@@ -109,48 +98,15 @@ static bool judge(ct_watch *w, ct_watch_kind kind, bool present, ct_watch_event 
     return true;
 }
 
-static ct_tensor *tap_forward(void *self, ct_graph *g, ct_tensor *x) {
-    tap *t = self;
-    ct_tensor *y = t->real->forward(t->real_self, g, x);
-    if (y && !t->seen && ct_graph_is_train(g) && y->ndim == 2 && y->data) {
-        ct_watch_embeddings(t->w, y->data, y->shape[0], y->shape[1]);
-        t->seen = true;
+void ct_watch_on_embed(void *watch, const ct_embeddings *e) {
+    ct_watch *w = watch;
+    for (int s = 0; s < e->n_sets && s < CT_MAX_SETS; s++) {
+        const ct_tensor *x = e->set[s];
+        if (x && x->ndim == 2 && x->data) {
+            ct_watch_embeddings(w, x->data, x->shape[0], x->shape[1]);
+            return;
+        }
     }
-    return y;
-}
-
-static int64_t tap_out_dim(void *self) {
-    tap *t = self;
-    return t->real->out_dim(t->real_self);
-}
-
-static const void *tap_extension(void *self, const char *id) {
-    tap *t = self;
-    return t->real->extension ? t->real->extension(t->real_self, id) : NULL;
-}
-
-void ct_watch_tap_encoder(ct_watch *w, ct_encoder *enc) {
-    if (w->tapped || !enc || !enc->ops || !enc->ops->forward) return;
-    tap *t = &w->tap;
-    t->real = enc->ops;
-    t->real_self = enc->self;
-    t->w = w;
-    t->seen = false;
-    t->ops = *enc->ops; /* name, description, params as they were */
-    t->ops.forward = tap_forward;
-    t->ops.out_dim = tap_out_dim;
-    t->ops.extension = enc->ops->extension ? tap_extension : NULL;
-    t->ops.destroy = NULL; /* never through the tap: untap first */
-    enc->ops = &t->ops;
-    enc->self = t;
-    w->tapped = true;
-}
-
-void ct_watch_untap_encoder(ct_watch *w, ct_encoder *enc) {
-    if (!w || !w->tapped || !enc || enc->self != &w->tap) return;
-    enc->ops = w->tap.real;
-    enc->self = w->tap.real_self;
-    w->tapped = false;
 }
 
 int ct_watch_step(ct_watch *w, double loss, const ct_params *store, ct_watch_event ev[2]) {
@@ -190,7 +146,6 @@ int ct_watch_step(ct_watch *w, double loss, const ct_params *store, ct_watch_eve
     w->have_prev = isfinite(loss);
     w->prev_loss = loss;
     w->spread = -1;
-    w->tap.seen = false;
     w->steps_seen++;
     return n;
 }
