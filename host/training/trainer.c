@@ -187,6 +187,7 @@ typedef struct trainer {
     int lock_fd;          /* the run directory's lock (run_dir.h); -1: none */
     int64_t saved_step;   /* step of the newest checkpoint saved or resumed; -1: none */
     bool finished;        /* --resume of a finished run: nothing to do */
+    int64_t latest_step;  /* --resume: the step of the newest checkpoint */
     bool config_changed;  /* --allow-config-change took a new config */
     char old_sha[65], new_sha[65];
     ct_watch *watch;
@@ -258,6 +259,7 @@ static ct_status resume_check(trainer *t, ct_error *err) {
     free(old);
     /* Finished: the final checkpoint is there and so is the summary the
      * end of a run writes after its last evaluation. */
+    t->latest_step = step;
     t->finished = step >= t->total && file_exists(t->run_dir, "summary.txt");
     return CT_OK;
 }
@@ -742,7 +744,7 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
     install_signals(&old);
     if (st == CT_OK && t->finished) {
         say(t, "run %s already finished (step %lld of %lld, see its summary.txt); nothing to do\n", t->run_dir,
-            (long long)t->total, (long long)t->total);
+            (long long)t->latest_step, (long long)t->total);
         res->already_finished = true;
     } else {
         if (st == CT_OK && o->resume) st = resume(t, err);

@@ -1,8 +1,8 @@
 /* The training loop: ct_train_run() is `contrast train`. It loads the
  * experiment, builds its model (model.h) and pipelines, and runs the steps
  * into a run directory: the resolved config, metrics.jsonl (metrics.h),
- * checkpoints (checkpoint.h), summary.txt; evaluations (evaluate.h) at the
- * configured epochs and at the end. */
+ * checkpoints (checkpoint.h), summary.txt, the lock file (run_dir.h);
+ * evaluations (evaluate.h) at the configured epochs and at the end. */
 #ifndef CONTRAST_HOST_TRAIN_H
 #define CONTRAST_HOST_TRAIN_H
 

