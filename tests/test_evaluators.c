@@ -71,7 +71,8 @@ static void run_eval(const char *name, const char *settings, bool shuffle, doubl
     void *self = NULL;
     ck_assert_msg(e->ops.evaluator->create(s, host, &self, &err) == CT_OK, "%s", err.msg);
     synth *data = make_synth(shuffle);
-    ct_eval_env env = {sizeof env, host, NULL, NULL, CLASSES, 3, synth_features, data};
+    ct_eval_env env = {.size = sizeof env, .host = host, .num_classes = CLASSES, .seed = 3,
+                       .features = synth_features, .host_ctx = data};
     ct_metrics m = {0};
     ck_assert_msg(e->ops.evaluator->run(self, &env, &m, &err) == CT_OK, "%s", err.msg);
     *top1 = *top5 = -1;

@@ -146,15 +146,22 @@ static bool settings_misused(const ct_settings *s, const config_setting_t *group
     return true;
 }
 
-/* Validate a plugin group against its implementation's schema. */
-static ct_status plugin_settings(const ct_experiment *ex, const config_setting_t *group,
-                                 ct_role role, const char *label, const ct_registry_entry **e,
-                                 ct_settings **out, ct_error *err) {
+/* Validate a plugin group against its implementation's schema; the keys
+ * of `host_keys` are the host's (skipped). */
+static ct_status plugin_settings_with(const ct_experiment *ex, const config_setting_t *group,
+                                      ct_role role, const char *label, const char *const *host_keys,
+                                      const ct_registry_entry **e, ct_settings **out, ct_error *err) {
     ct_status st = resolve_type(ex, group, role, label, e, err);
     if (st) return st;
     char owner[160];
     snprintf(owner, sizeof owner, "%.80s (%s %.40s)", label, ct_role_name(role), (*e)->name);
-    return ct_settings_from_config(ct_registry_entry_params(*e), group, type_only, owner, out, err);
+    return ct_settings_from_config(ct_registry_entry_params(*e), group, host_keys, owner, out, err);
+}
+
+static ct_status plugin_settings(const ct_experiment *ex, const config_setting_t *group,
+                                 ct_role role, const char *label, const ct_registry_entry **e,
+                                 ct_settings **out, ct_error *err) {
+    return plugin_settings_with(ex, group, role, label, type_only, e, out, err);
 }
 
 static ct_status host_settings(const config_t *cfg, const char *group, const ct_param_spec *spec,
@@ -497,7 +504,16 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
         const ct_registry_entry *e;
         ct_evaluator *ev = &ex->evaluators[ex->n_evaluators++];
         const config_setting_t *eg = config_setting_get_elem(list, (unsigned)k);
-        st = plugin_settings(ex, eg, CT_ROLE_EVALUATOR, label, &e, &ev->settings, err);
+        /* An evaluator group may carry its own augmentation chain
+         * (`transforms`, for the evaluators that train on batches). */
+        static const char *const evaluator_keys[] = {"type", "transforms", NULL};
+        st = plugin_settings_with(ex, eg, CT_ROLE_EVALUATOR, label, evaluator_keys, &e, &ev->settings, err);
+        if (st) return st;
+        const config_setting_t *tl = config_setting_get_member(eg, "transforms");
+        char chain_label[80];
+        snprintf(chain_label, sizeof chain_label, "%s.transforms", label);
+        ev->has_chain = tl != NULL;
+        st = build_chain(ex, tl, chain_label, &ev->chain, err);
         if (st) return st;
         ev->ops = e->ops.evaluator;
         st = ev->ops->create(ev->settings, ct_plugins_host_for(ex->plugins, e), &ev->self, err);
@@ -643,6 +659,7 @@ void ct_experiment_free(ct_experiment *ex) {
         ct_evaluator *ev = &ex->evaluators[k];
         if (ev->self && ev->ops) ev->ops->destroy(ev->self);
         ct_settings_free(ev->settings);
+        chain_free(&ev->chain);
     }
     chain_free(&ex->eval_chain);
     for (int k = 0; k < ex->n_pipelines; k++) {

@@ -25,7 +25,8 @@
  *   evaluation = {
  *     train = "train"; test = "test"; every = 0;
  *     transforms = ( { type = "normalize"; mean = [0.2860]; std = [0.3530]; } );
- *     evaluators = ( { type = "knn"; }, { type = "linear"; } );
+ *     evaluators = ( { type = "knn"; }, { type = "linear"; },
+ *                    { type = "finetune"; transforms = ( ... ); } );  # own augmentation
  *   };
  *
  * The host groups' schemas are in config/host_schema.h; applying a chain to
@@ -95,6 +96,8 @@ typedef struct ct_evaluator {
     const ct_evaluator_ops *ops;
     void *self;
     ct_settings *settings;
+    bool has_chain;  /* the group gave `transforms` (its own augmentation) */
+    ct_chain chain;  /* those transforms, for ct_eval_env.open_batches(augment) */
 } ct_evaluator;
 
 typedef struct ct_experiment {

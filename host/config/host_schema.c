@@ -33,7 +33,9 @@
  *               with an int views) }.
  *   evaluation  { train (string), test (string): data.* names; every (int
  *               0 = only at the end, else epochs); transforms; evaluators
- *               (list of evaluator groups) }.
+ *               (list of evaluator groups; a group may hold its own
+ *               `transforms`, the augmentation of evaluators that train,
+ *               e.g. finetune) }.
  *
  * Plugin groups (data.*, encoder, architecture, transforms, evaluators)
  * select their implementation with `type`; every other key is validated

@@ -114,8 +114,11 @@ static void emit_evaluation(text *t, const ct_experiment *ex) {
     emit_chain(t, &ex->eval_chain, 2);
     emit(t, "  evaluators = (");
     for (int k = 0; k < ex->n_evaluators; k++) {
-        emit(t, "%s\n    ", k ? "," : "");
-        emit_plugin_group(t, ex->evaluators[k].ops->name, ex->evaluators[k].settings, 4);
+        const ct_evaluator *ev = &ex->evaluators[k];
+        emit(t, "%s\n    {\n      type = \"%s\";\n", k ? "," : "", ev->ops->name);
+        emit_settings(t, ev->settings, 6);
+        if (ev->has_chain) emit_chain(t, &ev->chain, 6);
+        emit(t, "    }");
     }
     emit(t, "%s);\n};\n", ex->n_evaluators ? "\n  " : "");
 }

@@ -10,6 +10,7 @@
 
 #include "data/pipeline.h"
 #include "training/clip_features.h"
+#include "training/eval_training.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -137,11 +138,12 @@ typedef struct eval_ctx {
     int32_t *labels[2];
     int64_t n[2], dim[2];
     double feature_s; /* time spent extracting features */
+    ct_eval_training tr; /* the env's ABI 1.2 services (eval_training.c) */
 } eval_ctx;
 
 static ct_status env_features(const ct_eval_env *env, const char *split, float **feats,
                               int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
-    eval_ctx *c = env->host_ctx;
+    eval_ctx *c = ((ct_eval_training *)env->host_ctx)->owner;
     int s = strcmp(split, "train") == 0 ? 0 : strcmp(split, "test") == 0 ? 1 : -1;
     if (s < 0) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
     if (!c->feats[s]) {
@@ -174,15 +176,18 @@ static int num_classes(const ct_experiment *ex) {
     return c;
 }
 
-ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
+ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) { return ct_evaluate_in(m, NULL, out, err); }
+
+ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_error *err) {
     ct_experiment *ex = m->ex;
     if (ex->n_evaluators == 0 || !ex->eval_train || !ex->eval_test)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: no evaluation section with train/test data and evaluators",
                             ex->path);
     eval_ctx c = {0};
     c.m = m;
-    ct_eval_env env = {sizeof env, &m->host, &m->encoder, m->store, num_classes(ex), ex->seed,
-                       env_features, &c};
+    ct_eval_env env = {.size = sizeof env, .host = &m->host, .encoder = &m->encoder, .store = m->store,
+                       .num_classes = num_classes(ex), .seed = ex->seed, .features = env_features};
+    ct_eval_training_init(&c.tr, &env, m, run_dir, &c);
     ct_status st = CT_OK;
     for (int i = 0; i < ex->n_evaluators && st == CT_OK; i++) {
         const ct_evaluator *e = &ex->evaluators[i];
@@ -192,7 +197,10 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) {
         const ct_registry_entry *re = ct_plugins_find(ex->plugins, CT_ROLE_EVALUATOR, e->ops->name);
         env.host = re ? ct_plugins_host_for(ex->plugins, re) : &m->host;
         ct_model_wide_blas(m, true);
+        ct_eval_training_begin(&c.tr, i, e);
         st = e->ops->run(e->self, &env, &r, err);
+        ct_status unused = ct_eval_training_end(&c.tr, st == CT_OK ? err : NULL);
+        if (st == CT_OK) st = unused;
         ct_model_wide_blas(m, false);
         /* An evaluator may keep its settings and read them here: a misuse
          * is its error (the message names it and the key), ahead of run's. */

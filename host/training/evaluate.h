@@ -25,4 +25,8 @@ int64_t ct_count_non_finite_rows(const float *v, int64_t rows, int64_t dim, int6
  * finite is CT_ERR_NUMERIC naming the evaluator and the metric. */
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err);
 
+/* ct_evaluate with a run directory (may be NULL) handed to the evaluators
+ * (ct_eval_env.run_dir: subset lists, fine-tuned weights are written there). */
+ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_error *err);
+
 #endif

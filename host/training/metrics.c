@@ -2,6 +2,7 @@
 #include "training/metrics.h"
 
 #include <math.h>
+#include <string.h>
 
 void ct_metrics_write_line(FILE *f, const char *json) {
     if (!f) return;
@@ -18,6 +19,26 @@ void ct_metrics_json(const ct_metrics *m, char *buf, size_t n) {
         if (w < 0) break;
         used += (size_t)w;
     }
+}
+
+void ct_metrics_json_string(const char *s, char *buf, size_t n) {
+    if (n < 3) {
+        if (n) buf[0] = '\0';
+        return;
+    }
+    size_t k = 0;
+    buf[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        int w = *p == '"' || *p == '\\' ? snprintf(esc, sizeof esc, "\\%c", *p)
+                : *p < 0x20              ? snprintf(esc, sizeof esc, "\\u%04x", *p)
+                                         : snprintf(esc, sizeof esc, "%c", *p);
+        if (k + (size_t)w + 2 > n) break;
+        memcpy(buf + k, esc, (size_t)w);
+        k += (size_t)w;
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
 }
 
 void ct_metrics_log_step(FILE *f, int64_t epoch, int64_t step, double loss, float lr, double views_per_s,

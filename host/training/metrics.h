@@ -18,6 +18,11 @@ void ct_metrics_write_line(FILE *f, const char *json);
 /* Format metrics as a JSON object body: "\"knn.top1\": 80.1, ..." into buf. */
 void ct_metrics_json(const ct_metrics *m, char *buf, size_t n);
 
+/* s as a quoted JSON string ("\"a\\\"b\"": quotes, backslashes and
+ * control characters escaped) into buf; cut short (still quoted) when buf
+ * is too small. */
+void ct_metrics_json_string(const char *s, char *buf, size_t n);
+
 /* {"type": "step", ...}: one optimizer step (0-based epoch and step). */
 void ct_metrics_log_step(FILE *f, int64_t epoch, int64_t step, double loss, float lr, double views_per_s,
                          double data_stall_ms);

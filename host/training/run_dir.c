@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The whole file, write-locked. */
@@ -93,4 +94,24 @@ int ct_run_dir_clean_stale(const char *run_dir, FILE *log) {
     }
     closedir(d);
     return removed;
+}
+
+ct_status ct_run_dir_make(const char *path, ct_error *err) {
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return ct_error_set(err, CT_ERR_IO, "run directory path too long: %.80s...", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return ct_error_set(err, CT_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return ct_error_set(err, CT_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+    return CT_OK;
+}
+
+void ct_run_dir_default(const ct_experiment *ex, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", ct_settings_string(ex->train, "out_dir"), ex->name);
 }

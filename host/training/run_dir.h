@@ -9,13 +9,16 @@
  *   - stale temporary files: the atomic writers (checkpoints, the resolved
  *     config) write "<name>.tmp.<pid>" and rename it; a run killed between
  *     the two leaves the temp file behind. The next run, holding the lock,
- *     removes those whose pid no longer exists. */
+ *     removes those whose pid no longer exists.
+ * And where it is: made with its parents (`contrast eval` makes the
+ * evaluators' run directory), <train.out_dir>/<name> by default. */
 #ifndef CONTRAST_HOST_RUN_DIR_H
 #define CONTRAST_HOST_RUN_DIR_H
 
 #include <stdio.h>
 
 #include "contrast/contrast.h"
+#include "config/experiment.h"
 
 /* Take the lock of run_dir (which must exist): *fd receives the open lock
  * file, to be given to ct_run_dir_unlock. CT_ERR_EXISTS naming the holder's
@@ -30,5 +33,12 @@ void ct_run_dir_unlock(int fd);
  * saying so on `log` (may be NULL); returns how many were removed. Call it
  * with the lock held. */
 int ct_run_dir_clean_stale(const char *run_dir, FILE *log);
+
+/* mkdir -p: create path and its missing parents (0755). CT_ERR_IO naming
+ * the folder that could not be made. */
+ct_status ct_run_dir_make(const char *path, ct_error *err);
+
+/* The experiment's default run directory, <train.out_dir>/<name>, into out. */
+void ct_run_dir_default(const ct_experiment *ex, char *out, size_t n);
 
 #endif

@@ -76,21 +76,6 @@ static float plan_lr(const lr_plan *p, int64_t step) {
 
 /* ---- run directory ----------------------------------------------------- */
 
-static ct_status mkdirs(const char *path, ct_error *err) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return ct_error_set(err, CT_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return ct_error_set(err, CT_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-    return CT_OK;
-}
-
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -268,9 +253,8 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
     if (t->o->run_dir)
         snprintf(t->run_dir, sizeof t->run_dir, "%s", t->o->run_dir);
     else
-        snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", ct_settings_string(t->ex.train, "out_dir"),
-                 t->ex.name);
-    ct_status st = mkdirs(t->run_dir, err);
+        ct_run_dir_default(&t->ex, t->run_dir, sizeof t->run_dir);
+    ct_status st = ct_run_dir_make(t->run_dir, err);
     if (st == CT_OK) st = ct_run_dir_lock(t->run_dir, &t->lock_fd, err);
     if (st != CT_OK) return st;
     ct_run_dir_clean_stale(t->run_dir, stderr);
@@ -558,7 +542,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
     ct_metrics m = {0};
     double t0 = now_s();
     g_in_eval = 1;
-    st = ct_evaluate(&t->m, &m, err);
+    st = ct_evaluate_in(&t->m, t->run_dir, &m, err);
     g_in_eval = 0;
     if (st != CT_OK) return st;
     ct_metrics_log_eval(t->metrics, epoch, t->step, now_s() - t0, &m);

@@ -278,6 +278,39 @@ typedef enum ct_arch_cap {
 
 /* ---- role: evaluator ----------------------------------------------------- */
 
+/* Batches for a trainable evaluator (ABI 1.2): an iterator over one split,
+ * opened with ct_eval_env.open_batches. Opaque; owned by the host. */
+typedef struct ct_eval_batches ct_eval_batches;
+
+/* What to iterate (ABI 1.2). Set `size` to sizeof(ct_eval_batches_opts);
+ * fields added later are zero for an older plugin. */
+typedef struct ct_eval_batches_opts {
+    size_t size;
+    const char *split;       /* "train" or "test" */
+    /* true: the evaluator's own augmentation (the `transforms` list of its
+     * config group; the evaluation transforms when it has none), the order
+     * shuffled per epoch from the evaluation seed, the last partial batch
+     * dropped (kept when the split has fewer items than batch_size).
+     * false: the evaluation transforms, index order, every item. */
+    bool augment;
+    int64_t batch_size;      /* > 0 */
+    const int64_t *subset;   /* only these item indices (copied; in [0, count)); NULL: all */
+    int64_t subset_n;
+} ct_eval_batches_opts;
+
+/* An encoder copy for training inside an evaluator (ABI 1.2), made by
+ * ct_eval_env.copy_encoder: a new instance of the experiment's encoder type
+ * and settings declared under "encoder." in a store of its own (finalized,
+ * its values copied from the evaluated model's encoder, parameters and
+ * batch-norm buffers alike), and a graph with the host's engine options
+ * (pool, convolution overrides). Training the copy never touches the
+ * model's weights, so the checkpoint being evaluated stays as it was. */
+typedef struct ct_eval_model {
+    ct_encoder *encoder;
+    ct_params *store;
+    ct_graph *graph;
+} ct_eval_model;
+
 /* What the host gives an evaluator. */
 typedef struct ct_eval_env {
     size_t size;
@@ -292,6 +325,43 @@ typedef struct ct_eval_env {
     ct_status (*features)(const struct ct_eval_env *env, const char *split, float **feats,
                           int32_t **labels, int64_t *n, int64_t *dim, ct_error *err);
     void *host_ctx;
+
+    /* ---- ABI 1.2: trainable evaluators (fine-tuning). An older host's env
+     * ends before these: use them only when
+     * env->size > offsetof(ct_eval_env, field) and the field is not NULL. */
+
+    /* The run directory (the evaluated checkpoint's folder, the run being
+     * trained, or `contrast eval --run-dir`), existing; evaluators may write
+     * files there (subset index lists, fine-tuned weights). NULL: none. */
+    const char *run_dir;
+    /* Labels of every item of split "train" or "test", index order, -1 for
+     * unlabelled items, without decoding images. *labels is host->alloc'd
+     * (free with host->free). */
+    ct_status (*labels)(const struct ct_eval_env *env, const char *split, int32_t **labels, int64_t *n,
+                        ct_error *err);
+    /* A trainable copy of the encoder (see ct_eval_model); free it with
+     * free_copy. While a copy exists, the host's BLAS runs single-threaded
+     * (the copy's ops split their work over the pool themselves). */
+    ct_status (*copy_encoder)(const struct ct_eval_env *env, ct_eval_model **out, ct_error *err);
+    void (*free_copy)(const struct ct_eval_env *env, ct_eval_model *m);
+    /* Iterate a split in batches (see ct_eval_batches_opts): open, then per
+     * epoch start_epoch(it, epoch) and next_batch until *x is NULL. x is a
+     * (n, C, H, W) tensor of graph g over the host's batch memory (no copy),
+     * labels its n labels; both stay valid until the next call on the
+     * iterator and g's reset. close_batches(NULL) is a no-op. */
+    ct_status (*open_batches)(const struct ct_eval_env *env, const ct_eval_batches_opts *opts,
+                              ct_eval_batches **out, ct_error *err);
+    ct_status (*start_epoch)(ct_eval_batches *it, int64_t epoch, ct_error *err);
+    ct_status (*next_batch)(ct_eval_batches *it, ct_graph *g, ct_tensor **x, const int32_t **labels,
+                            ct_error *err);
+    void (*close_batches)(ct_eval_batches *it);
+    /* Save every entry of `store` as <run_dir>/<name>.safetensors (written
+     * atomically; never a training checkpoint's name); the path written
+     * goes to path (n bytes) when not NULL. CT_ERR_INVALID without a
+     * run_dir or with a name that is not [A-Za-z0-9_.-] or starts with
+     * "checkpoint". */
+    ct_status (*save_params)(const struct ct_eval_env *env, const ct_params *store, const char *name,
+                             char *path, size_t n, ct_error *err);
 } ct_eval_env;
 
 #define CT_METRIC_NAME_MAX 64
