@@ -1,10 +1,12 @@
 /* `contrast eval CONFIG`: run the configured evaluators on a checkpoint
- * (or the initial model), print "<evaluator>.<metric> value" lines and
- * append them to the run directory's evaluations.jsonl (what the report
- * shows beside the run's own evaluations: the random-init and raw-pixel
- * baselines). The run directory is --run-dir, else the checkpoint's
- * folder, else <train.out_dir>/<name>; evaluators write their files there
- * (semi_supervised's subset lists, fine-tuned weights). */
+ * (or the initial model) and print "<evaluator>.<metric> value" lines.
+ * The evaluators' run directory (semi_supervised's subset lists,
+ * fine-tuned weights) is --run-dir, else the checkpoint's folder, else
+ * <train.out_dir>/<name>. With --run-dir the results are also appended to
+ * <run-dir>/evaluations.jsonl: what the report shows beside the run's own
+ * evaluations (the random-init and raw-pixel baselines of a run are
+ * `contrast eval` of its config without a checkpoint, and of
+ * configs/pixels_fmnist.cfg, both with --run-dir RUN). */
 #include <stdio.h>
 #include <string.h>
 
@@ -71,7 +73,7 @@ int ct_cmd_eval(int argc, char **argv) {
             rc = ct_cli_error("%s", err.msg[0] ? err.msg : ct_status_str(st));
         } else {
             for (int i = 0; i < res.n; i++) printf("%s %.2f\n", res.name[i], res.value[i]);
-            log_evaluation(run_dir, &o, &ex, &res);
+            if (o.run_dir) log_evaluation(run_dir, &o, &ex, &res);
         }
     }
     ct_model_free(&m);
