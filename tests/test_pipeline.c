@@ -156,6 +156,56 @@ START_TEST(same_seed_same_bytes_whatever_threads) {
 }
 END_TEST
 
+/* Shard k of S with batch n: its batches b are positions [(b*S+k)*n, +n)
+ * of the order, with the same view bytes as one pipeline of batch S*n. */
+static ct_pipeline *new_shard(int64_t bs, int shard, int shards, uint64_t seed) {
+    ct_pipeline_opts o = ct_pipeline_opts_default(bs, seed);
+    o.workers = 2;
+    o.shard = shard;
+    o.shards = shards;
+    ct_pipeline *p = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_pipeline_new(&spec, &o, &p, &err) == CT_OK, "%s", err.msg);
+    return p;
+}
+
+START_TEST(shards_make_the_global_batch) {
+    ct_pipeline *whole = new_pipeline(24, 1, 3, true, 9);
+    ct_pipeline *s0 = new_shard(8, 0, 3, 9), *s1 = new_shard(8, 1, 3, 9), *s2 = new_shard(8, 2, 3, 9);
+    ct_pipeline *shard[3] = {s0, s1, s2};
+    ck_assert_int_eq(ct_pipeline_steps_per_epoch(whole), 4); /* 103 / 24 */
+    for (int k = 0; k < 3; k++) ck_assert_int_eq(ct_pipeline_steps_per_epoch(shard[k]), 4);
+    epoch_dump w = run_epoch(whole, 1), d[3];
+    for (int k = 0; k < 3; k++) d[k] = run_epoch(shard[k], 1);
+    size_t per = 3 * 16 * 16; /* floats per view of a sample */
+    for (int b = 0; b < 4; b++)
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 8; i++) {
+                int gi = b * 24 + k * 8 + i, li = b * 8 + i;
+                ck_assert_int_eq(d[k].items[li], w.items[gi]);
+                for (int v = 0; v < 2; v++) {
+                    const float *gv = w.views + ((size_t)b * 24 * 2 + (size_t)v * 24 + (size_t)(k * 8 + i)) * per;
+                    const float *lv = d[k].views + ((size_t)b * 8 * 2 + (size_t)v * 8 + (size_t)i) * per;
+                    ck_assert_int_eq(memcmp(gv, lv, per * sizeof(float)), 0);
+                }
+            }
+    free(w.views);
+    for (int k = 0; k < 3; k++) {
+        free(d[k].views);
+        ct_pipeline_free(shard[k]);
+    }
+    ct_pipeline_free(whole);
+    /* Sharding drops the last incomplete global batch: it needs drop_last. */
+    ct_pipeline_opts o = ct_pipeline_opts_default(8, 9);
+    o.shards = 2;
+    o.drop_last = false;
+    ct_pipeline *p = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_pipeline_new(&spec, &o, &p, &err), CT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "needs drop_last"));
+}
+END_TEST
+
 START_TEST(epochs_differ) {
     ct_pipeline *p = new_pipeline(16, 2, 3, true, 1);
     epoch_dump d0 = run_epoch(p, 0), d1 = run_epoch(p, 1), d0b = run_epoch(p, 0);
@@ -417,6 +467,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, same_seed_same_bytes_whatever_threads);
     tcase_add_test(tc, epochs_differ);
+    tcase_add_test(tc, shards_make_the_global_batch);
     tcase_add_test(tc, views_of_a_sample_differ);
     tcase_add_test(tc, batches_cover_the_epoch_without_repeats);
     tcase_add_test(tc, early_free_does_not_deadlock);

@@ -84,7 +84,7 @@ const ct_param_spec ct__schedule_spec[] = {
 
 const ct_param_spec ct__train_spec[] = {
     CT_PARAM_INT("epochs", "10", 0, 1e6, "passes over the training data"),
-    CT_PARAM_INT("batch_size", "256", 1, 1 << 20, "samples per step (per pipeline)"),
+    CT_PARAM_INT("batch_size", "256", 1, 1 << 20, "samples per step (per pipeline; over all ranks of an mpirun job)"),
     CT_PARAM_INT("threads", "0", 0, 1024, "worker threads (0 = all cores)"),
     CT_PARAM_INT("checkpoint_every", "1", 0, 1e6, "epochs between checkpoints (0 = at the end)"),
     CT_PARAM_INT("keep", "3", 0, 1e6, "checkpoints kept (0 = all)"),
@@ -101,6 +101,8 @@ const ct_param_spec ct__train_spec[] = {
                    "divergence: the trainable weights' L2 norm above this multiple of its first value"),
     CT_PARAM_FLOAT("watch_min_std", "0.01", 0, 1,
                    "collapse: embeddings' std across the batch, relative to their RMS, below this"),
+    CT_PARAM_BOOL("sync_bn", "false",
+                  "data-parallel runs (mpirun): the encoder's batch norm uses every rank's batch"),
     CT_PARAM_END,
 };
 

@@ -133,13 +133,16 @@ static ct_status fill_sample(const ct_pipeline *p, slot *sl, int k, int64_t epoc
 
 /* ---- workers ---------------------------------------------------------------- */
 
+/* Shards of the epoch's order (1 when not sharded). */
+static int64_t shard_count(const ct_pipeline *p) { return p->opts.shards > 1 ? p->opts.shards : 1; }
+
 /* Open the next batch in its slot if there is one to open (lock held). */
 static slot *open_next_batch(ct_pipeline *p) {
     if (!p->active || p->next_fill >= p->steps) return NULL;
     slot *sl = &p->slots[p->next_fill % p->depth];
     if (sl->state != SLOT_FREE) return NULL;
     int64_t b = p->next_fill++;
-    int64_t start = b * p->opts.batch_size;
+    int64_t start = (b * shard_count(p) + p->opts.shard) * p->opts.batch_size;
     int64_t n = p->epoch_n - start < p->opts.batch_size ? p->epoch_n - start : p->opts.batch_size;
     sl->state = SLOT_FILLING;
     sl->batch = b;
@@ -285,6 +288,12 @@ static ct_status set_epoch_items(ct_pipeline *p, ct_error *err) {
     p->order = malloc((size_t)p->epoch_n * sizeof *p->order);
     if (!p->order) return ct_error_set(err, CT_ERR_NOMEM, "pipeline (%s): out of memory", p->name);
     int64_t bs = p->opts.batch_size;
+    if (shard_count(p) > 1) {
+        if (!p->opts.drop_last || p->opts.shard < 0 || p->opts.shard >= p->opts.shards)
+            return ct_error_set(err, CT_ERR_INVALID, "pipeline (%s): shard %d of %d needs drop_last", p->name,
+                                p->opts.shard, p->opts.shards);
+        bs *= shard_count(p); /* steps count global batches */
+    }
     p->steps = p->opts.drop_last ? p->epoch_n / bs : (p->epoch_n + bs - 1) / bs;
     if (p->steps == 0)
         return ct_error_set(err, CT_ERR_CONFIG,

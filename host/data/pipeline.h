@@ -6,7 +6,8 @@
  * shuffled by a ct_rng keyed by (seed, epoch) — or in index order when
  * shuffling is off (evaluation). Batch b of an epoch holds positions
  * [b*n, (b+1)*n) of that order; the last incomplete batch is dropped when
- * drop_last is set.
+ * drop_last is set. A shard of a data-parallel job takes its slice of each
+ * global batch (ct_pipeline_opts.shard).
  *
  * Views. Sample `item` gets views 0..V-1, numbered across the crop groups
  * in config order (group 0's views first). View v is the group's chain
@@ -52,6 +53,12 @@ typedef struct ct_pipeline_opts {
     int depth;               /* batches buffered ahead (>= 1); 0: 3 */
     const int64_t *subset;   /* optional: visit only these items (copied) */
     int64_t subset_n;        /* length of subset (0: the whole dataset) */
+    /* Data-parallel sharding (0 or 1 shards: off): with S shards, batch b
+     * of shard k holds positions [(b*S + k)*n, (b*S + k + 1)*n) of the
+     * epoch's order, so the S shards' batches b together are the global
+     * batch b of S*n samples and the order (and every view's bytes) does
+     * not depend on S. Needs drop_last; steps = epoch size / (S*n). */
+    int shard, shards;
 } ct_pipeline_opts;
 
 /* Defaults for training: shuffle and drop_last on, 1 worker, depth 3. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "data/chain.h"
+#include "dist/dist.h"
 
 static const ct_host *plugin_host(const ct_model *m, ct_role role, const char *name) {
     const ct_registry_entry *e = ct_plugins_find(m->ex->plugins, role, name);
@@ -96,12 +97,24 @@ static ct_status structure_embed(const ct_arch_env *env, ct_graph *g, const ct_b
 }
 
 /* ct_arch_env.embed: the structure's embeddings, shown to the observer
- * (the trainer's collapse watch) on the query side. */
+ * (the trainer's collapse watch) on the query side. Data-parallel
+ * (dist.h): the encoder's batch norm over every rank's batch when sync_bn,
+ * then every rank's rows, so each architecture's negatives, queue, bank
+ * and Sinkhorn see the global batch; the heads then see global rows and
+ * need no synchronisation. The observer sees this rank's rows. */
 static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
                            ct_embed_side side, uint32_t sets, ct_embeddings *out) {
-    ct_status st = structure_embed(env, g, b, enc, side, sets, out);
     const ct_model *m = env->host_ctx;
+    ct_engine_opts saved = *ct_graph_engine(g);
+    if (m->sync_bn) {
+        ct_engine_opts synced = saved;
+        ct_dist_engine_hook(&synced);
+        ct_graph_set_engine(g, &synced);
+    }
+    ct_status st = structure_embed(env, g, b, enc, side, sets, out);
+    if (m->sync_bn) ct_graph_set_engine(g, &saved);
     if (st == CT_OK && side == CT_SIDE_QUERY && m->embed_observer) m->embed_observer(m->embed_observer_ctx, out);
+    if (st == CT_OK && m->gather_rows) st = ct_dist_gather_embeddings(g, out);
     return st;
 }
 

@@ -30,6 +30,10 @@ typedef struct ct_model {
     void (*embed_observer)(void *ctx, const ct_embeddings *e);
     void *embed_observer_ctx;
     ct_graph *graph;             /* engine options: the pool and the environment's overrides */
+    /* Data-parallel training (host/dist, set by the trainer): the seam's
+     * embeddings are gathered from every rank, and with sync_bn the
+     * encoder's batch norm sums its statistics over ranks. */
+    bool gather_rows, sync_bn;
 } ct_model;
 
 /* Build the model of a loaded experiment: pool with `threads` workers (also

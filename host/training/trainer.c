@@ -16,6 +16,7 @@
 #include "config/experiment.h"
 #include "data/pipeline.h"
 #include "data/sample.h"
+#include "dist/dist.h"
 #include "training/checkpoint.h"
 #include "training/evaluate.h"
 #include "training/metrics.h"
@@ -254,6 +255,9 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
         snprintf(t->run_dir, sizeof t->run_dir, "%s", t->o->run_dir);
     else
         ct_run_dir_default(&t->ex, t->run_dir, sizeof t->run_dir);
+    /* Rank 0 writes the run directory and holds its lock; the others only
+     * read checkpoints (and follow rank 0's verdicts, agree_setup). */
+    if (ct_dist_rank() != 0) return CT_OK;
     ct_status st = ct_run_dir_make(t->run_dir, err);
     if (st == CT_OK) st = ct_run_dir_lock(t->run_dir, &t->lock_fd, err);
     if (st != CT_OK) return st;
@@ -290,9 +294,16 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
 static ct_status setup_pipelines(trainer *t, ct_error *err) {
     int64_t bs = ct_settings_int(t->ex.train, "batch_size");
     if (t->ex.n_pipelines == 0) return ct_error_set(err, CT_ERR_CONFIG, "%s: no pipelines to train on", t->ex.path);
+    int ranks = ct_dist_size();
+    if (bs % ranks != 0)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: train.batch_size = %lld (the global batch) does not divide "
+                            "over %d ranks", t->ex.path, (long long)bs, ranks);
     t->spe = -1;
     for (int i = 0; i < t->ex.n_pipelines; i++) {
-        ct_pipeline_opts po = ct_pipeline_opts_default(bs, ct_pipeline_seed(t->ex.seed, i));
+        /* Each rank its slice of every global batch (dist.h). */
+        ct_pipeline_opts po = ct_pipeline_opts_default(bs / ranks, ct_pipeline_seed(t->ex.seed, i));
+        po.shard = ct_dist_rank();
+        po.shards = ranks;
         ct_status st = ct_pipeline_new(&t->ex.pipelines[i], &po, &t->pipes[i], err);
         if (st != CT_OK) return st;
         t->n_pipes++;
@@ -313,6 +324,8 @@ static ct_status setup(trainer *t, ct_error *err) {
         return ct_error_set(err, CT_ERR_CONFIG, "%s: training needs an architecture group", t->ex.path);
     int threads = t->o->threads > 0 ? t->o->threads : (int)ct_settings_int(t->ex.train, "threads");
     st = ct_model_build(&t->m, &t->ex, threads, true, err);
+    t->m.gather_rows = ct_dist_size() > 1;
+    t->m.sync_bn = t->m.gather_rows && ct_settings_bool(t->ex.train, "sync_bn");
     if (st == CT_OK) st = setup_pipelines(t, err);
     if (st != CT_OK) return st;
     ct_optim_config oc = optim_config(t->ex.optimizer);
@@ -343,6 +356,7 @@ static ct_status setup(trainer *t, ct_error *err) {
 }
 
 static ct_status save(trainer *t, ct_error *err) {
+    if (ct_dist_rank() != 0) return CT_OK; /* rank 0 writes */
     ct_train_progress pr = {t->step / t->spe, t->step, t->ex.seed};
     ct_status st = ct_checkpoint_save(t->run_dir, t->m.store, t->opt, &pr, t->config_text, (int)t->keep,
                                       t->last_ckpt, sizeof t->last_ckpt, err);
@@ -453,7 +467,7 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
                               t->ex.pipelines[i].data->name, (long long)epoch);
         if (st != CT_OK) break;
         *stall += db[i]->stall_s;
-        *views += (int64_t)db[i]->n * db[i]->n_views;
+        *views += (int64_t)db[i]->n * db[i]->n_views * ct_dist_size(); /* every rank's */
         ct_batch b;
         st = to_batch(t, i, db[i], &b, err);
         if (st != CT_OK) break;
@@ -475,6 +489,7 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
         ct_params_zero_grad(t->m.store);
         st = ct_graph_backward(g, total);
         if (st != CT_OK) st = ct_error_set(err, st, "backward: %s", ct_graph_error(g));
+        if (st == CT_OK) st = ct_dist_average_grads(t->m.store, err);
     }
     if (st == CT_OK) {
         if (t->ex.arch_ops->after_backward) t->ex.arch_ops->after_backward(t->m.arch, &info);
@@ -539,6 +554,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
                      (long long)t->step, t->last_ckpt);
     g_eval_msg_len = n < 0 ? 0 : (size_t)n < sizeof g_eval_msg ? (size_t)n : sizeof g_eval_msg - 1;
     if (g_stop_signal) return CT_OK; /* a signal in the checkpoint's write: stop as after a step */
+    if (ct_dist_rank() != 0) return CT_OK; /* rank 0 evaluates; the others wait at the next collective */
     ct_metrics m = {0};
     double t0 = now_s();
     g_in_eval = 1;
@@ -600,6 +616,11 @@ static ct_status watch_look(trainer *t, int64_t epoch, double loss, ct_error *er
     return CT_OK;
 }
 
+/* A stop signal, on any rank: every rank stops at the same point (the
+ * launcher forwards the signal, but it may arrive between two ranks'
+ * checks). */
+static bool stop_signalled(void) { return ct_dist_size() > 1 ? !ct_dist_all_ok(!g_stop_signal) : g_stop_signal != 0; }
+
 /* Why the loop stopped. */
 typedef enum stop_reason { RUN_DONE = 0, RUN_SIGNAL, RUN_STOP_AFTER } stop_reason;
 
@@ -633,7 +654,7 @@ static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error
         acc.steps++;
         acc.views += views;
         acc.stall_s += stall;
-        if (g_stop_signal) *why = RUN_SIGNAL;
+        if (stop_signalled()) *why = RUN_SIGNAL;
         if (t->o->stop_after_steps > 0 && t->step >= t->o->stop_after_steps) *why = RUN_STOP_AFTER;
         if (*why != RUN_DONE) return CT_OK;
     }
@@ -643,6 +664,7 @@ static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error
 
 /* summary.txt: the run in a few human lines. */
 static void write_summary(const trainer *t, double secs) {
+    if (ct_dist_rank() != 0) return;
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.txt", t->run_dir);
     FILE *f = fopen(path, "w");
@@ -682,7 +704,7 @@ static ct_status train_loop(trainer *t, ct_error *err) {
         if (st == CT_OK && epoch_end && t->ex.eval_every > 0 && (epoch + 1) % t->ex.eval_every == 0 &&
             t->ex.n_evaluators > 0)
             st = evaluate_now(t, epoch, err);
-        if (st == CT_OK && g_stop_signal) return stop_here(t, RUN_SIGNAL, err);
+        if (st == CT_OK && stop_signalled()) return stop_here(t, RUN_SIGNAL, err);
     }
     /* The final checkpoint, unless the run resumed from it (an evaluation
      * interrupted at the end is all that is left to do then). */
@@ -690,8 +712,13 @@ static ct_status train_loop(trainer *t, ct_error *err) {
     if (st != CT_OK) return st;
     double secs = now_s() - t->t_start;
     say(t, "trained %lld steps in %.1f s; checkpoint %s\n", (long long)t->steps_this_session, secs, t->last_ckpt);
+    if (ct_dist_size() > 1) {
+        ct_dist_times c = ct_dist_time_spent();
+        say(t, "rank 0 in collectives: %.2f s gradient average, %.2f s embedding gathers, %.2f s batch norm (%.1f%%)\n",
+            c.average_s, c.gather_s, c.batchnorm_s, 100 * (c.average_s + c.gather_s + c.batchnorm_s) / secs);
+    }
     if (t->ex.n_evaluators > 0) st = evaluate_now(t, t->step / t->spe, err);
-    if (st == CT_OK && g_stop_signal) return stop_here(t, RUN_SIGNAL, err);
+    if (st == CT_OK && stop_signalled()) return stop_here(t, RUN_SIGNAL, err);
     if (st == CT_OK) write_summary(t, secs);
     return st;
 }
@@ -706,6 +733,20 @@ static void teardown(trainer *t) {
     ct_watch_free(t->watch);
     /* Last: the lock covers everything the run writes. */
     ct_run_dir_unlock(t->lock_fd);
+}
+
+/* Set-up is rank 0's to judge where it writes (the lock, the config check
+ * of --resume, an already finished run): every rank learns whether all
+ * set up, and rank 0's verdict on a finished run, so none waits alone in a
+ * collective. */
+static ct_status agree_setup(trainer *t, ct_status st, ct_error *err) {
+    if (ct_dist_size() == 1) return st;
+    if (!ct_dist_all_ok(st == CT_OK) && st == CT_OK)
+        st = ct_error_set(err, CT_ERR_INVALID, "another rank failed to set up (its reason is above)");
+    float finished = t->finished ? 1.0f : 0.0f;
+    ct_error ignore = CT_ERROR_INIT;
+    if (st == CT_OK && ct_dist_broadcast(&finished, 1, 0, &ignore) == CT_OK) t->finished = finished != 0.0f;
+    return st;
 }
 
 static void metric_sink(void *ctx, const char *owner, const char *name, double value) {
@@ -723,7 +764,7 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
     t->lock_fd = -1;
     t->saved_step = -1;
     /* After setup: a signal while the data loads ends the process as usual. */
-    ct_status st = setup(t, err);
+    ct_status st = agree_setup(t, setup(t, err), err);
     saved_signals old;
     install_signals(&old);
     if (st == CT_OK && t->finished) {
@@ -732,9 +773,17 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
         res->already_finished = true;
     } else {
         if (st == CT_OK && o->resume) st = resume(t, err);
+        /* Every rank starts from rank 0's weights (a check more than a
+         * need: they initialise and resume alike). */
+        if (st == CT_OK) st = ct_dist_broadcast_store(t->m.store, err);
         if (st == CT_OK) {
             say(t, "run %s: %lld steps (%lld per epoch), %d threads, %lld parameters\n", t->run_dir,
                 (long long)t->total, (long long)t->spe, t->m.threads, (long long)ct_params_numel(t->m.store));
+            if (ct_dist_size() > 1)
+                say(t, "data-parallel: %d ranks x batch %lld (global batch %lld)%s\n", ct_dist_size(),
+                    (long long)(ct_settings_int(t->ex.train, "batch_size") / ct_dist_size()),
+                    (long long)ct_settings_int(t->ex.train, "batch_size"),
+                    t->m.sync_bn ? ", batch norm synchronised" : "");
             ct_watch_begin(t->watch, t->m.store);
             ct_host_set_metric_sink(metric_sink, t);
             st = train_loop(t, err);

@@ -287,11 +287,11 @@ static void mb_destroy(void *self) {
     free(a);
 }
 
-/* Positives: the bank entry of each item, or (first_seen, unseen item) the
- * detached embedding q0 itself. */
-static void fill_positives(const mbank *a, const ct_batch *b, const float *q0, float *pos) {
-    for (int i = 0; i < b->n; i++) {
-        int64_t it = b->items[i];
+/* Positives: the bank entry of each of the n rows' items, or (first_seen,
+ * unseen item) the detached embedding q0 itself. */
+static void fill_positives(const mbank *a, const int64_t *items, int64_t n, const float *q0, float *pos) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t it = items[i];
         const float *src = a->lazy && a->seen->data[it] == 0.0f ? q0 + (int64_t)i * a->dim
                                                                : a->bank->data + it * a->dim;
         memcpy(pos + (int64_t)i * a->dim, src, (size_t)a->dim * sizeof *pos);
@@ -370,9 +370,11 @@ static ct_tensor *term_loss(mbank *a, ct_graph *g, ct_tensor *q, const float *po
     return bank_nce(g, logits, shift);
 }
 
-static bool stash(mbank *a, const ct_batch *b, const float *q0) {
+/* The rows' embeddings and items for after_step (the seam's rows: in a
+ * data-parallel job every rank's, so every rank updates the same bank). */
+static bool stash(mbank *a, const ct_batch *b, const int64_t *items, int64_t rows, const float *q0) {
     pending *p = &a->pend[b->pipeline % MB_PENDING];
-    size_t n = (size_t)b->n;
+    size_t n = (size_t)rows;
     if (n > p->cap) {
         float *e = realloc(p->emb, n * (size_t)a->dim * sizeof *e);
         if (e) p->emb = e;
@@ -382,8 +384,8 @@ static bool stash(mbank *a, const ct_batch *b, const float *q0) {
         p->cap = n;
     }
     memcpy(p->emb, q0, n * (size_t)a->dim * sizeof *q0);
-    memcpy(p->items, b->items, n * sizeof *b->items);
-    p->n = b->n;
+    memcpy(p->items, items, n * sizeof *items);
+    p->n = (int)n;
     p->valid = true;
     return true;
 }
@@ -400,18 +402,18 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
                                  (long long)b->items[i], b->pipeline, (long long)a->n_items);
     ct_embeddings e;
     if (arch_features(&a->env, g, b, a->encoder, CT_SIDE_QUERY, CT_ALL_SETS, &e) != CT_OK) return NULL;
-    if (e.rows != b->n)
+    if (e.rows_per_sample != 1)
         return ct_graph_fail(g, CT_ERR_INVALID,
-                             "memory_bank: the structure gives %lld rows for %d samples; the bank needs one row per "
+                             "memory_bank: the structure gives %d rows per sample; the bank needs one row per "
                              "dataset item",
-                             (long long)e.rows, b->n);
+                             e.rows_per_sample);
     /* One head forward per head group (the default structure's views of
      * one size), as before the seam. */
     int64_t row_of[CT_MAX_SETS];
     ct_tensor *z = arch_project(a->head, g, &e, CT_ALL_SETS, true, row_of);
     if (!z) return NULL;
     int n_sets = e.n_sets;
-    int64_t n = b->n, d = a->dim;
+    int64_t n = e.rows, d = a->dim; /* rows: the batch's, or every rank's (seam) */
     int64_t *idx = ct_graph_alloc(g, (size_t)(n * a->k) * sizeof *idx);
     float *pos = ct_graph_alloc(g, (size_t)(n * d) * sizeof *pos);
     int32_t *zeros = ct_graph_alloc(g, (size_t)n * sizeof *zeros);
@@ -419,9 +421,9 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
     memset(zeros, 0, (size_t)n * sizeof *zeros);
     ct_rng r;
     ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)b->pipeline, 0x62616e6bu);
-    for (int64_t i = 0; i < n; i++) bank_sample_negatives(&r, b->items[i], a->n_items, a->k, idx + i * a->k);
+    for (int64_t i = 0; i < n; i++) bank_sample_negatives(&r, e.items[i], a->n_items, a->k, idx + i * a->k);
     const float *q0 = z->data + row_of[0] * d;
-    fill_positives(a, b, q0, pos);
+    fill_positives(a, e.items, n, q0, pos);
     /* Under "cross_view" (two views or more) the positives are rows of z:
      * bank_logits copies them, so they are constants of the graph. */
     bool cross = a->cross_view && n_sets > 1;
@@ -437,7 +439,7 @@ static ct_tensor *mb_loss(void *self, ct_graph *g, const ct_batch *b, const ct_s
         lt = lt ? ct_scale(g, lt, a->lambda / (float)(n_sets - 1)) : NULL;
         loss = lt ? ct_add(g, lt, ct_scale(g, l0, 1.0f - a->lambda)) : NULL;
     }
-    if (loss && !stash(a, b, q0)) return ct_graph_fail(g, CT_ERR_NOMEM, "memory_bank: out of memory");
+    if (loss && !stash(a, b, e.items, n, q0)) return ct_graph_fail(g, CT_ERR_NOMEM, "memory_bank: out of memory");
     return loss;
 }
 

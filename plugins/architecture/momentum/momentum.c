@@ -23,6 +23,9 @@
  * statistics, and the original order is restored; so a query and its
  * positive key never share batch statistics in the same way, and the
  * model cannot cheat through them. Sub-batches keep at least 2 samples.
+ * In a data-parallel job each rank shuffles its own samples (the seam
+ * gathers every rank's keys; with train.sync_bn sub-batch s's statistics
+ * are over sub-batch s of every rank) and the queue gets every rank's keys.
  *
  * symmetric = true: loss = (L(q0, k1) + L(q1, k0)) / 2, and both key views
  * are enqueued (MoCo's symmetrised CIFAR variant). With more than two
@@ -177,6 +180,28 @@ static ct_status moco_start(void *self, ct_error *err) {
     return CT_OK;
 }
 
+/* The keys k of the shuffled sub-batches (concatenated) back in batch
+ * order: sample i's rows are the block of its position inv[i] in the
+ * shuffle. In a data-parallel job the seam gives each sub-batch's rows of
+ * every rank (ranks > 1, rank blocks in rank order within a sub-batch),
+ * and the result is every rank's samples in rank order, as the query rows. */
+static ct_tensor *unshuffle(ct_graph *g, ct_tensor *k, const int64_t *inv, int64_t n, int splits, int rps,
+                            int64_t ranks) {
+    int64_t *rows = ct_graph_alloc(g, (size_t)(ranks * n * rps) * sizeof *rows);
+    int *split_of = ct_graph_alloc(g, (size_t)n * sizeof *split_of);
+    if (!rows || !split_of) return NULL;
+    for (int s = 0; s < splits; s++)
+        for (int64_t j = s * n / splits; j < (s + 1) * n / splits; j++) split_of[j] = s;
+    for (int64_t r = 0; r < ranks; r++)
+        for (int64_t i = 0; i < n; i++) {
+            int s = split_of[inv[i]];
+            int64_t lo = s * n / splits, hi = (s + 1) * n / splits;
+            int64_t at = (ranks * lo + r * (hi - lo) + (inv[i] - lo)) * rps;
+            for (int q = 0; q < rps; q++) rows[(r * n + i) * rps + q] = at + q;
+        }
+    return ct_index_select(g, k, rows, ranks * n * rps);
+}
+
 /* Keys of one embedding set: the key path over shuffled sub-batches (each
  * sample's rows stay together), order restored. */
 static ct_tensor *shuffled_keys(moco *a, ct_graph *g, const ct_batch *b, const ct_step_info *info, int set) {
@@ -205,14 +230,9 @@ static ct_tensor *shuffled_keys(moco *a, ct_graph *g, const ct_batch *b, const c
     }
     if (splits == 1) return parts[0];
     ct_tensor *k = ct_concat(g, parts, splits, 0);
+    if (!k) return NULL;
     for (int64_t j = 0; j < n; j++) inv[perm[j]] = j;
-    if (rps == 1) return k ? ct_index_select(g, k, inv, n) : NULL;
-    /* Sample i's rows are the block of its position in the shuffle. */
-    int64_t *rows = ct_graph_alloc(g, (size_t)(n * rps) * sizeof *rows);
-    if (!rows) return NULL;
-    for (int64_t i = 0; i < n; i++)
-        for (int q = 0; q < rps; q++) rows[i * rps + q] = inv[i] * rps + q;
-    return k ? ct_index_select(g, k, rows, n * rps) : NULL;
+    return unshuffle(g, k, inv, n, splits, rps, parts[0]->shape[0] / ((n / splits) * rps));
 }
 
 static bool stash(moco *a, const ct_batch *b, ct_tensor *const *keys, int n_keys) {

@@ -9,6 +9,7 @@
 #ifndef CONTRAST_ENGINE_H
 #define CONTRAST_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -34,7 +35,22 @@ typedef struct ct_engine_opts {
     int wino_tile;             /* CT_WINO_TILE env: 0 per layer, 2 or 4 forced */
     int64_t wino_chunk_floats; /* CT_WINO_CHUNK_FLOATS env: 0 automatic, else exactly this chunk size */
     int wino_du_transposed;    /* CT_WINO_DU_T env: -1 automatic, 0 or 1 forced weight-gradient layout */
-    uint32_t reserved[9];      /* zero */
+    /* Since 1.2 (synchronised batch norm in a data-parallel job): sum n
+     * doubles in place over every process of the job, each process
+     * getting the same sums; called from the thread that runs the op.
+     * When set, batch norm in training mode computes its statistics (and
+     * in backward the sums of its gradient) over every process's batch;
+     * NULL: over this graph's batch only. A non-CT_OK return fails the op.
+     * The host sets it around the encoder's forward only (the heads see
+     * rows already gathered from every process). */
+    ct_status (*allreduce_sum)(void *ctx, double *values, size_t n);
+    void *allreduce_ctx;       /* first argument of allreduce_sum */
+    /* This process's index in the job (0: the first). Batch norm centres
+     * its sums on process 0's first element of each channel, as one
+     * process with the whole batch would, so the statistics match it to
+     * the rounding of double sums. */
+    int allreduce_rank;
+    uint32_t reserved[3];      /* zero */
 } ct_engine_opts;
 
 /* Defaults: no pool, every choice automatic. */

@@ -48,3 +48,7 @@ ct_status ct_engine_opts_from_env(ct_engine_opts *o, ct_error *err) {
     }
     return CT_OK;
 }
+
+/* The options keep their size within ABI major 1 (fields take the reserved
+ * tail); on LP64 that size is 64 bytes. */
+_Static_assert(sizeof(void *) != 8 || sizeof(ct_engine_opts) == 64, "ct_engine_opts must stay 64 bytes");

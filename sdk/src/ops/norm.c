@@ -11,7 +11,16 @@
  *
  * Statistics: sums of (x - x0) and (x - x0)^2 with a per-channel shift x0
  * (the channel's first element), accumulated in double across rows; this
- * keeps one pass over x without the cancellation of the naive formula. */
+ * keeps one pass over x without the cancellation of the naive formula.
+ *
+ * Synchronised batch norm (engine option allreduce_sum, set by a
+ * data-parallel host): the statistics are those of every process's batch.
+ * Every process shifts by process 0's first element of the channel (one
+ * sum over processes, with the element count), then the shifted sums are
+ * summed over processes: the one-process formula, one pass over x, equal
+ * to one process's statistics of the whole batch up to the rounding of
+ * the double sums. Backward sums its two per-channel gradient sums over
+ * processes between its passes. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -270,6 +279,11 @@ typedef struct ct__bn_args {
     bool dx_fresh; /* dx uninitialised: write instead of accumulate */
     float *dres;   /* residual join: the residual's gradient, or NULL */
     bool dres_fresh;
+    /* synchronised batch norm */
+    bool stats_given;  /* forward: mean/invstd (and running stats) already set */
+    int bwd_phase;     /* 0: both passes; 1: pass 1 into sums only; 2: pass 2 from sums */
+    double *sums;      /* per channel (sum, second sum): forward statistics or backward sums */
+    double m_total;    /* elements per channel over every process (0: this batch's) */
 } ct__bn_args;
 
 static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
@@ -278,7 +292,10 @@ static void ct__bn_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     const int64_t N = a->n, C = a->c, S = a->s, M = N * S;
     for (int64_t c = begin; c < end; c++) {
         float mean, invstd;
-        if (a->train) {
+        if (a->stats_given) {
+            mean = a->mean[c];
+            invstd = a->invstd[c];
+        } else if (a->train) {
             const float shift = a->x[c * S];
             double sum = 0.0, sq = 0.0;
             for (int64_t n = 0; n < N; n++) ct__sum2_shifted(a->x + (n * C + c) * S, S, shift, &sum, &sq);
@@ -333,15 +350,24 @@ static void ct__bn_res_bwd_channel(const ct__bn_args *a, int64_t c) {
     const float mean = a->mean[c], invstd = a->invstd[c], g = a->gamma ? a->gamma[c] : 1.0f;
     const float ka = invstd, kb = -mean * invstd;
     double sdy = 0.0, sdx = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-        const int64_t off = (n * C + c) * S;
-        ct__bn_res_sums_row(a->x + off, a->y + off, a->dy + off, S, ka, kb, &sdy, &sdx);
+    if (a->bwd_phase == 2) {
+        sdy = a->sums[2 * c], sdx = a->sums[2 * c + 1];
+    } else {
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t off = (n * C + c) * S;
+            ct__bn_res_sums_row(a->x + off, a->y + off, a->dy + off, S, ka, kb, &sdy, &sdx);
+        }
+        if (a->dgamma) a->dgamma[c] += (float)sdx;
+        if (a->dbeta) a->dbeta[c] += (float)sdy;
+        if (a->bwd_phase == 1) {
+            a->sums[2 * c] = sdy, a->sums[2 * c + 1] = sdx;
+            return;
+        }
     }
-    if (a->dgamma) a->dgamma[c] += (float)sdx;
-    if (a->dbeta) a->dbeta[c] += (float)sdy;
     if (!a->dx && !a->dres) return;
-    const float mdy = a->train ? (float)(sdy / (double)M) : 0.0f;
-    const float mdx = a->train ? (float)(sdx / (double)M) : 0.0f;
+    const double Mt = a->m_total > 0 ? a->m_total : (double)M;
+    const float mdy = a->train ? (float)(sdy / Mt) : 0.0f;
+    const float mdx = a->train ? (float)(sdx / Mt) : 0.0f;
     const float k0 = g * invstd, c1 = -k0 * mdx * ka, c0 = -k0 * mdy - k0 * mdx * kb;
     for (int64_t n = 0; n < N; n++) {
         const int64_t off = (n * C + c) * S;
@@ -369,12 +395,20 @@ static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         const float *src = from_y ? a->y : a->x;
         const float ka = from_y ? 1.0f / g : invstd, kb = from_y ? -b / g : -mean * invstd;
         double sdy = 0.0, sdx = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t off = (n * C + c) * S;
-            ct__bn_sums_row(src + off, a->dy + off, S, relu, from_y, scale, bias, ka, kb, &sdy, &sdx);
+        if (a->bwd_phase == 2) {
+            sdy = a->sums[2 * c], sdx = a->sums[2 * c + 1];
+        } else {
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t off = (n * C + c) * S;
+                ct__bn_sums_row(src + off, a->dy + off, S, relu, from_y, scale, bias, ka, kb, &sdy, &sdx);
+            }
+            if (a->dgamma) a->dgamma[c] += (float)sdx;
+            if (a->dbeta) a->dbeta[c] += (float)sdy;
+            if (a->bwd_phase == 1) {
+                a->sums[2 * c] = sdy, a->sums[2 * c + 1] = sdx;
+                continue;
+            }
         }
-        if (a->dgamma) a->dgamma[c] += (float)sdx;
-        if (a->dbeta) a->dbeta[c] += (float)sdy;
         if (!a->dx) continue;
         /* Pass 2: dx = k0 * (dy' - mean(dy') - xhat * mean(dy' xhat)) in
          * training mode; k0 * dy' with running statistics (k0 = g*invstd).
@@ -382,8 +416,9 @@ static void ct__bn_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         const bool y2 = from_y && !relu;
         const float *src2 = y2 ? a->y : a->x;
         const float ka2 = y2 ? ka : invstd, kb2 = y2 ? kb : -mean * invstd;
-        const float mdy = a->train ? (float)(sdy / (double)M) : 0.0f;
-        const float mdx = a->train ? (float)(sdx / (double)M) : 0.0f;
+        const double Mt = a->m_total > 0 ? a->m_total : (double)M;
+        const float mdy = a->train ? (float)(sdy / Mt) : 0.0f;
+        const float mdx = a->train ? (float)(sdx / Mt) : 0.0f;
         const float k0 = scale, c1 = -k0 * mdx * ka2, c0 = -k0 * mdy - k0 * mdx * kb2;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * S;
@@ -397,6 +432,10 @@ typedef struct ct__bn_ctx {
     float *mean, *invstd;
     float eps;
     bool train, relu;
+    /* synchronised: the hook of forward and the global element count */
+    ct_status (*sync)(void *ctx, double *values, size_t n);
+    void *sync_ctx;
+    double m_total;
 } ct__bn_ctx;
 
 static ct_threadpool *ct__bn_pool(const ct_graph *g, int64_t elems) {
@@ -434,7 +473,67 @@ static void ct__bn_backward(ct_graph *g, ct_node *node) {
             if (!(a.dres = r->grad)) return;
         }
     }
+    if (!cx->sync || !cx->train) {
+        ct_parallel_for(ct__bn_pool(g, x->numel), a.c, 1, ct__bn_bwd_range, &a);
+        return;
+    }
+    /* Synchronised: pass 1 here, its sums over every process, pass 2. */
+    if (!(a.sums = ct_graph_alloc(g, (size_t)(2 * a.c) * sizeof *a.sums))) return;
+    a.bwd_phase = 1;
     ct_parallel_for(ct__bn_pool(g, x->numel), a.c, 1, ct__bn_bwd_range, &a);
+    if (cx->sync(cx->sync_ctx, a.sums, (size_t)(2 * a.c)) != CT_OK) {
+        ct_graph_fail(g, CT_ERR_IO, "%s backward: summing the statistics over processes failed", node->op);
+        return;
+    }
+    a.bwd_phase = 2;
+    a.m_total = cx->m_total;
+    a.dgamma = a.dbeta = NULL; /* this process's share is added once, in pass 1 */
+    ct_parallel_for(ct__bn_pool(g, x->numel), a.c, 1, ct__bn_bwd_range, &a);
+}
+
+/* Synchronised statistics: per channel the shifted sums around the
+ * shift in sums[2C + c] (process 0's first element of the channel). */
+static void ct__bn_sync_sum_range(void *ctx, int64_t begin, int64_t end, int worker) {
+    (void)worker;
+    ct__bn_args *a = ctx;
+    const int64_t N = a->n, C = a->c, S = a->s;
+    for (int64_t c = begin; c < end; c++) {
+        const float shift = (float)a->sums[2 * C + c];
+        double sum = 0.0, sq = 0.0;
+        for (int64_t n = 0; n < N; n++) ct__sum2_shifted(a->x + (n * C + c) * S, S, shift, &sum, &sq);
+        a->sums[2 * c] = sum, a->sums[2 * c + 1] = sq;
+    }
+}
+
+/* Mean and inverse std of every process's batch into a->mean/invstd, the
+ * running statistics updated; *m_total = elements per channel over all. */
+static bool ct__bn_sync_stats(ct_graph *g, ct__bn_args *a, const ct_engine_opts *eo, double *m_total) {
+    const int64_t C = a->c;
+    double *sh = ct_graph_alloc(g, (size_t)(3 * C + 1) * sizeof *sh);
+    if (!(a->sums = sh)) return false;
+    /* The shifts (process 0's) and the element count, in one sum. */
+    for (int64_t c = 0; c < C; c++) sh[2 * C + c] = eo->allreduce_rank == 0 ? (double)a->x[c * a->s] : 0.0;
+    sh[3 * C] = (double)(a->n * a->s);
+    if (eo->allreduce_sum(eo->allreduce_ctx, sh + 2 * C, (size_t)C + 1) != CT_OK) return false;
+    const double M = sh[3 * C];
+    ct_parallel_for(ct__bn_pool(g, a->n * a->c * a->s), C, 1, ct__bn_sync_sum_range, a);
+    if (eo->allreduce_sum(eo->allreduce_ctx, sh, (size_t)(2 * C)) != CT_OK) return false;
+    for (int64_t c = 0; c < C; c++) {
+        /* As the one-process formula (ct__bn_fwd_range). */
+        double dm = sh[2 * c] / M, var = sh[2 * c + 1] / M - dm * dm;
+        if (var < 0.0) var = 0.0;
+        const float mean = (float)(dm + (float)sh[2 * C + c]);
+        a->mean[c] = mean;
+        a->invstd[c] = (float)(1.0 / sqrt(var + a->eps));
+        if (a->run_mean) {
+            double unbiased = M > 1 ? var * M / (M - 1) : var;
+            a->run_mean[c] = (1.0f - a->momentum) * a->run_mean[c] + a->momentum * mean;
+            a->run_var[c] = (float)((1.0 - a->momentum) * a->run_var[c] + a->momentum * unbiased);
+        }
+    }
+    *m_total = M;
+    a->stats_given = true;
+    return true;
 }
 
 static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tensor *x, ct_tensor *weight,
@@ -473,6 +572,13 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
     a.n = x->shape[0], a.c = C, a.s = x->numel / (a.n * C);
     a.train = train, a.relu = relu;
     a.res = res ? res->data : NULL;
+    const ct_engine_opts *eo = ct_graph_engine(g);
+    bool sync = train && eo && eo->allreduce_sum;
+    double m_total = 0;
+    if (sync && !ct__bn_sync_stats(g, &a, eo, &m_total))
+        return ct_graph_status(g) != CT_OK
+                   ? NULL
+                   : ct_graph_fail(g, CT_ERR_IO, "%s: summing the statistics over processes failed", op);
     ct_parallel_for(ct__bn_pool(g, x->numel), C, 1, ct__bn_fwd_range, &a);
     ct_tensor *in[4] = {x, weight, bias, res};
     ct_node *node = ct_graph_record(g, op, ct__bn_backward, y, in, res ? 4 : 3);
@@ -481,6 +587,9 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
         if (!cx) return NULL;
         cx->mean = a.mean, cx->invstd = a.invstd, cx->eps = eps;
         cx->train = train, cx->relu = relu;
+        cx->sync = sync ? eo->allreduce_sum : NULL;
+        cx->sync_ctx = sync ? eo->allreduce_ctx : NULL;
+        cx->m_total = m_total;
         node->ctx = cx;
     }
     return y;
