@@ -368,7 +368,7 @@ START_TEST(a_failing_rank_ends_the_job) {
      * newest checkpoint still opens. */
     snprintf(dir, sizeof dir, "%s/killed", tmp);
     ck_assert_msg(train(2, cfg, dir, "--stop-after 1") == 0, "%s", out);
-    const char *more = "--resume --set train.max_steps=200 --set train.epochs=100";
+    const char *more = "--resume --allow-config-change --set train.max_steps=200 --set train.epochs=100";
     snprintf(cmd, sizeof cmd,
              "cd '%s' && CONTRAST_PLUGIN_PATH='%s/plugins' ASAN_OPTIONS=detect_leaks=0 timeout 120 mpirun "
              "--oversubscribe --allow-run-as-root -x ASAN_OPTIONS -np 2 sh -c 'if [ $OMPI_COMM_WORLD_RANK = 1 ]; then "

@@ -176,29 +176,34 @@ ct_status ct_dist_broadcast_store(ct_params *store, ct_error *err) {
     return st;
 }
 
-/* Backward of the gather: the output's gradient summed over ranks, own
- * rows [iarg[0], iarg[0] + iarg[1]) into the input's gradient. */
+/* Backward of the gather: this rank's rows of the output's gradient
+ * summed over ranks (a reduce-scatter; ctx: every rank's row count) into
+ * the input's gradient. */
 static void gather_backward(ct_graph *g, ct_node *node) {
     ct_tensor *x = node->in[0], *y = node->out;
+    const int64_t *rows = node->ctx, f = node->iarg[2];
+    int64_t *counts = ct_graph_alloc(g, (size_t)g_size * sizeof *counts);
+    float *mine = ct_graph_alloc(g, (size_t)(x->numel ? x->numel : 1) * sizeof *mine);
+    float *dx = ct_tensor_grad(g, x);
+    if (!counts || !mine || !dx) return;
+    for (int r = 0; r < g_size; r++) counts[r] = rows[r] * f;
     ct_error err = CT_ERROR_INIT;
     double t0 = now_s();
-    ct_status st = ct_dist_sum_floats(y->grad, (size_t)y->numel, &err);
+    ct_status st = g_size == 1 ? CT_OK : ct__dist_mpi_reduce_scatter(y->grad, mine, counts, &err);
     g_times.gather_s += now_s() - t0;
     if (st != CT_OK) {
         ct_graph_fail(g, err.code, "dist_gather backward: %s", err.msg);
         return;
     }
-    float *dx = ct_tensor_grad(g, x);
-    if (!dx) return;
-    const float *dy = y->grad + node->iarg[0] * node->iarg[2];
+    const float *dy = g_size == 1 ? y->grad : mine;
     for (int64_t i = 0; i < x->numel; i++) dx[i] += dy[i];
 }
 
 ct_tensor *ct_dist_gather_rows(ct_graph *g, ct_tensor *x) {
     if (!x) return NULL;
     if (x->ndim != 2) return ct_graph_fail(g, CT_ERR_SHAPE, "dist_gather: rows must be (n, F), got %dD", x->ndim);
-    int64_t f = x->shape[1], counts_small[64];
-    int64_t *counts = g_size <= 64 ? counts_small : ct_graph_alloc(g, (size_t)g_size * sizeof *counts);
+    int64_t f = x->shape[1];
+    int64_t *counts = ct_graph_alloc(g, (size_t)g_size * sizeof *counts); /* kept for backward */
     if (!counts) return NULL;
     ct_error err = CT_ERROR_INIT;
     double t0 = now_s();
@@ -216,6 +221,7 @@ ct_tensor *ct_dist_gather_rows(ct_graph *g, ct_tensor *x) {
         node->iarg[0] = off;
         node->iarg[1] = x->shape[0];
         node->iarg[2] = f;
+        node->ctx = counts;
     }
     return y;
 }

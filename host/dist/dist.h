@@ -97,9 +97,10 @@ ct_status ct_dist_broadcast_store(ct_params *store, ct_error *err);
 /* x (n_r, F) on rank r -> (sum of n_r, F) rows, rank 0's first, as a graph
  * op: backward sums the output's gradient over ranks (every rank computed
  * the same loss over the same rows) and gives each rank its own rows'
- * part, what PyTorch's GatherLayer does; the trainer's average of
- * gradients then gives the one-process gradient. Fails the graph on a
- * communication error. */
+ * part, what PyTorch's GatherLayer does, as one reduce-scatter (each rank
+ * receives only its rows of the sum); the trainer's average of gradients
+ * then gives the one-process gradient. Fails the graph on a communication
+ * error. */
 ct_tensor *ct_dist_gather_rows(ct_graph *g, ct_tensor *x);
 
 /* The seam's embeddings of every rank as one batch: each set gathered with
@@ -135,6 +136,7 @@ ct_status ct__dist_mpi_allgatherv(const void *in, size_t in_bytes, void *out, co
                                   ct_error *err);
 ct_status ct__dist_mpi_alltoallv(const void *in, const int64_t *send_bytes, void *out, const int64_t *recv_bytes,
                                  ct_error *err);
+ct_status ct__dist_mpi_reduce_scatter(const float *in, float *out, const int64_t *counts, ct_error *err);
 ct_status ct__dist_mpi_barrier(ct_error *err);
 
 #endif

@@ -140,6 +140,29 @@ ct_status ct__dist_mpi_alltoallv(const void *in, const int64_t *send_bytes, void
     return st;
 }
 
+ct_status ct__dist_mpi_reduce_scatter(const float *in, float *out, const int64_t *counts, ct_error *err) {
+    int p = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &p);
+    int *c = malloc((size_t)p * sizeof *c);
+    if (!c) return ct_error_set(err, CT_ERR_NOMEM, "MPI: out of memory");
+    ct_status st = CT_OK;
+    int64_t total = 0;
+    for (int r = 0; r < p && st == CT_OK; r++) {
+        total += counts[r];
+        if (counts[r] < 0 || counts[r] > INT_MAX || total > INT_MAX)
+            st = ct_error_set(err, CT_ERR_INVALID, "MPI: %lld values to reduce is beyond MPI's int counts",
+                              (long long)total);
+        else
+            c[r] = (int)counts[r];
+    }
+    if (st == CT_OK) {
+        int rc = MPI_Reduce_scatter(in, out, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) st = mpi_fail(rc, "Reduce_scatter", err);
+    }
+    free(c);
+    return st;
+}
+
 ct_status ct__dist_mpi_barrier(ct_error *err) {
     if (!g_started) return CT_OK;
     int rc = MPI_Barrier(MPI_COMM_WORLD);

@@ -48,6 +48,12 @@ ct_status ct__dist_mpi_alltoallv(const void *in, const int64_t *send_bytes, void
     return CT_OK;
 }
 
+ct_status ct__dist_mpi_reduce_scatter(const float *in, float *out, const int64_t *counts, ct_error *err) {
+    (void)err;
+    if (out != in) memcpy(out, in, (size_t)counts[0] * sizeof *out);
+    return CT_OK;
+}
+
 ct_status ct__dist_mpi_barrier(ct_error *err) {
     (void)err;
     return CT_OK;
