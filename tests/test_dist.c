@@ -178,12 +178,12 @@ static bool mpi_ready(void) {
 
 /* A 5-step experiment of `arch` over 640 Fashion-MNIST images: a small
  * ResNet and a head with batch norm, SGD at `lr`, global batch 128. */
-static void write_config(const char *path, const char *arch, double lr) {
+static void write_config_eval(const char *path, const char *arch, double lr, bool eval) {
     char text[4096];
     int n = snprintf(text, sizeof text,
                      "name = \"dist\"; seed = 3;\n"
                      "data = { train = { type = \"idx\"; limit = 640;\n"
-                     "  images = \"/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz\"; }; };\n"
+                     "  images = \"/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz\"; %s}; %s};\n"
                      "encoder = { type = \"resnet\"; block = \"basic\"; in_channels = 1; stem = \"small\";\n"
                      "  stem_width = 8; blocks = [1, 1]; widths = [8, 16]; };\n"
                      "pipelines = ( { data = \"train\"; views = 2; transforms = (\n"
@@ -193,14 +193,25 @@ static void write_config(const char *path, const char *arch, double lr) {
                      "optimizer = { type = \"sgd\"; lr = %g; momentum = 0.9; };\n"
                      "schedule = { type = \"constant\"; };\n"
                      "train = { epochs = 1; batch_size = 128; threads = 1; max_steps = 5; log_every = 1;\n"
-                     "  sync_bn = true; };\n",
-                     arch, lr);
+                     "  sync_bn = true; };\n%s",
+                     eval ? "labels = \"/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz\"; " : "",
+                     eval ? "test = { type = \"idx\"; limit = 301;\n"
+                            "  images = \"/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\";\n"
+                            "  labels = \"/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\"; }; "
+                          : "",
+                     arch, lr,
+                     eval ? "evaluation = { train = \"train\"; test = \"test\";\n"
+                            "  transforms = ( { type = \"resize\"; size = [16]; } );\n"
+                            "  evaluators = ( { type = \"knn\"; k = 20; temperature = 0.1; } ); };\n"
+                          : "");
     ck_assert_int_eq(ct_test_write_file(path, text, (size_t)n), 0);
 }
 
 /* `contrast train CFG --run-dir DIR EXTRA` on `ranks` processes (1: no
  * launcher). im2col convolutions: the automatic choice depends on the
  * batch size, and the two algorithms differ by rounding. */
+static void write_config(const char *path, const char *arch, double lr) { write_config_eval(path, arch, lr, false); }
+
 static int train(int ranks, const char *cfg, const char *dir, const char *extra) {
     char cmd[4096], launcher[256] = "";
     if (ranks > 1)
@@ -333,6 +344,38 @@ START_TEST(two_rank_checkpoint_resumes_in_one_process) {
 }
 END_TEST
 
+/* knn.top1 of the run's (last) evaluation line. */
+static double eval_top1(const char *dir) {
+    char path[1200], line[2048];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no %s", path);
+    double top1 = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *k = strstr(line, "\"knn.top1\": ");
+        if (strstr(line, "\"type\": \"eval\"") && k) ck_assert(sscanf(k, "\"knn.top1\": %lf", &top1) == 1);
+    }
+    fclose(f);
+    return top1;
+}
+
+/* Evaluation features in shards (301 test items: 150 + 151), gathered in
+ * index order: the same kNN accuracy as one process. */
+START_TEST(evaluation_in_shards_equals_one_process) {
+    if (!mpi_ready()) return;
+    const char *tmp = ct_test_tmpdir();
+    char cfg[1200], one[1200], two[1200];
+    snprintf(cfg, sizeof cfg, "%s/dist.cfg", tmp);
+    snprintf(one, sizeof one, "%s/one", tmp);
+    snprintf(two, sizeof two, "%s/two", tmp);
+    write_config_eval(cfg, archs[0].arch, archs[0].lr, true);
+    ck_assert_msg(train(1, cfg, one, "") == 0, "%s", out);
+    ck_assert_msg(train(2, cfg, two, "") == 0, "%s", out);
+    double a = eval_top1(one), b = eval_top1(two);
+    ck_assert_msg(a > 0 && a == b, "knn.top1 %g (1 process) vs %g (2 ranks)", a, b);
+}
+END_TEST
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -401,6 +444,7 @@ int main(void) {
     tcase_set_timeout(mpi, 600);
     tcase_add_loop_test(mpi, two_ranks_equal_one_process, 0, 4);
     tcase_add_test(mpi, two_rank_checkpoint_resumes_in_one_process);
+    tcase_add_test(mpi, evaluation_in_shards_equals_one_process);
     tcase_add_test(mpi, a_failing_rank_ends_the_job);
     suite_add_tcase(s, mpi);
     return ct_test_main(s);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "data/pipeline.h"
+#include "dist/dist.h"
 #include "training/clip_features.h"
 #include "training/eval_training.h"
 
@@ -48,6 +49,44 @@ static ct_status encode_batch(ct_model *m, const ct_data_batch *b, float *feats,
     return CT_OK;
 }
 
+/* Data-parallel training (m->gather_rows): this rank's share of the
+ * split, items [r*N/P, (r+1)*N/P) in a malloc'd subset (*n = 0: the whole
+ * dataset, one process). */
+static ct_status shard_items(const ct_model *m, const ct_dataset *data, int64_t **items, int64_t *n, ct_error *err) {
+    *items = NULL;
+    *n = 0;
+    int64_t count = data->info.count, p = ct_dist_size(), r = ct_dist_rank();
+    if (!m->gather_rows || p == 1 || count < p) return CT_OK;
+    int64_t lo = count * r / p, hi = count * (r + 1) / p;
+    if (!(*items = malloc((size_t)(hi - lo) * sizeof **items)))
+        return ct_error_set(err, CT_ERR_NOMEM, "out of memory for %lld item indices", (long long)(hi - lo));
+    for (int64_t i = lo; i < hi; i++) (*items)[i - lo] = i;
+    *n = hi - lo;
+    return CT_OK;
+}
+
+/* Every rank's rows in rank (= index) order, replacing this rank's. */
+static ct_status gather_shards(float **feats, int32_t **labels, int64_t *n, int64_t dim, ct_error *err) {
+    int64_t *counts = malloc((size_t)ct_dist_size() * sizeof *counts);
+    int64_t total = counts ? ct_dist_gather_counts(*n, counts, err) : -1;
+    free(counts);
+    if (total < 0) return err->code ? err->code : CT_ERR_NOMEM;
+    float *f = malloc((size_t)(total ? total : 1) * (size_t)dim * sizeof *f);
+    int32_t *l = malloc((size_t)(total ? total : 1) * sizeof *l);
+    ct_status st = f && l ? CT_OK : ct_error_set(err, CT_ERR_NOMEM, "out of memory for %lld features", (long long)total);
+    if (st == CT_OK) st = ct_dist_all_gather(*feats, *n * dim, sizeof *f, f, NULL, err);
+    if (st == CT_OK) st = ct_dist_all_gather(*labels, *n, sizeof *l, l, NULL, err);
+    if (st != CT_OK) {
+        free(f);
+        free(l);
+        return st;
+    }
+    free(*feats);
+    free(*labels);
+    *feats = f, *labels = l, *n = total;
+    return CT_OK;
+}
+
 int64_t ct_count_non_finite_rows(const float *v, int64_t rows, int64_t dim, int64_t *first) {
     int64_t bad = 0;
     if (first) *first = -1;
@@ -79,8 +118,11 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     }
     int workers = m->threads > 1 ? m->threads : 1;
     ct_pipeline *p = NULL;
-    ct_status st = ct_pipeline_new_eval(data, &m->ex->eval_chain, EVAL_BATCH, m->ex->seed, workers,
-                                        NULL, 0, &p, err);
+    int64_t *shard = NULL, shard_n = 0;
+    ct_status st = shard_items(m, data, &shard, &shard_n, err);
+    if (st == CT_OK)
+        st = ct_pipeline_new_eval(data, &m->ex->eval_chain, EVAL_BATCH, m->ex->seed, workers, shard, shard_n, &p, err);
+    free(shard);
     if (st != CT_OK) return st;
     int64_t total = ct_pipeline_epoch_size(p), d = m->encoder.dim, at = 0;
     *feats = malloc((size_t)(total ? total : 1) * (size_t)d * sizeof **feats);
@@ -111,6 +153,8 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     ct_graph_set_train(m->graph, prev_train);
     *n = at;
     *dim = d;
+    if (st == CT_OK && m->gather_rows && ct_dist_size() > 1) st = gather_shards(feats, labels, n, d, err);
+    at = *n;
     /* A number computed from NaN is not a result: refuse the features
      * before any evaluator or file sees them. */
     int64_t first, bad = st == CT_OK ? ct_count_non_finite_rows(*feats, at, d, &first) : 0;
@@ -176,6 +220,35 @@ static int num_classes(const ct_experiment *ex) {
     return c;
 }
 
+static ct_status prefetch_splits(const ct_eval_env *env, ct_error *err) {
+    static const char *splits[2] = {"train", "test"};
+    for (int s = 0; s < 2; s++) {
+        float *f = NULL;
+        int32_t *l = NULL;
+        int64_t n, d;
+        ct_status st = env_features(env, splits[s], &f, &l, &n, &d, err);
+        env->host->free(f);
+        env->host->free(l);
+        if (st != CT_OK) return st;
+    }
+    return CT_OK;
+}
+
+ct_status ct_evaluate_follow(ct_model *m, ct_error *err) {
+    static const char *splits[2] = {"train", "test"};
+    for (int s = 0; s < 2; s++) {
+        float *f = NULL;
+        int32_t *l = NULL;
+        int64_t n, d;
+        ct_model_wide_blas(m, false);
+        ct_status st = ct_extract_features(m, splits[s], &f, &l, &n, &d, err);
+        free(f);
+        free(l);
+        if (st != CT_OK) return st;
+    }
+    return CT_OK;
+}
+
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) { return ct_evaluate_in(m, NULL, out, err); }
 
 ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_error *err) {
@@ -189,6 +262,9 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
                        .num_classes = num_classes(ex), .seed = ex->seed, .features = env_features};
     ct_eval_training_init(&c.tr, &env, m, run_dir, &c);
     ct_status st = CT_OK;
+    /* Data-parallel: both splits now, in the order the other ranks extract
+     * their shards (ct_evaluate_follow), whatever the evaluators ask. */
+    if (m->gather_rows && ct_dist_size() > 1) st = prefetch_splits(&env, err);
     for (int i = 0; i < ex->n_evaluators && st == CT_OK; i++) {
         const ct_evaluator *e = &ex->evaluators[i];
         ct_metrics r = {0};

@@ -29,4 +29,12 @@ ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err);
  * (ct_eval_env.run_dir: subset lists, fine-tuned weights are written there). */
 ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_error *err);
 
+/* Data-parallel training (m->gather_rows, dist/dist.h): features are
+ * extracted in shards, rank r the items [r*N/P, (r+1)*N/P) of each split,
+ * and every rank receives all rows in index order. Rank 0 runs
+ * ct_evaluate, which extracts "train" then "test" first; every other rank
+ * calls this at the same point to extract its shards of both (and
+ * discards them). */
+ct_status ct_evaluate_follow(ct_model *m, ct_error *err);
+
 #endif

@@ -554,7 +554,8 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
                      (long long)t->step, t->last_ckpt);
     g_eval_msg_len = n < 0 ? 0 : (size_t)n < sizeof g_eval_msg ? (size_t)n : sizeof g_eval_msg - 1;
     if (g_stop_signal) return CT_OK; /* a signal in the checkpoint's write: stop as after a step */
-    if (ct_dist_rank() != 0) return CT_OK; /* rank 0 evaluates; the others wait at the next collective */
+    /* Rank 0 evaluates; the others extract their shards of the features. */
+    if (ct_dist_rank() != 0) return ct_evaluate_follow(&t->m, err);
     ct_metrics m = {0};
     double t0 = now_s();
     g_in_eval = 1;
