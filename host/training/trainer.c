@@ -543,6 +543,11 @@ static void end_line(trainer *t) {
     t->line_open = false;
 }
 
+/* A stop signal, on any rank: every rank stops at the same point (the
+ * launcher forwards the signal, but it may arrive between two ranks'
+ * checks, and they must not part ways between collectives). */
+static bool stop_signalled(void) { return ct_dist_size() > 1 ? !ct_dist_all_ok(!g_stop_signal) : g_stop_signal != 0; }
+
 /* An evaluation of the current state: checkpointed first, so that a
  * signal during it may end the process at once (see on_signal). */
 static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
@@ -553,7 +558,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
                      "trained state: continue with --resume\n",
                      (long long)t->step, t->last_ckpt);
     g_eval_msg_len = n < 0 ? 0 : (size_t)n < sizeof g_eval_msg ? (size_t)n : sizeof g_eval_msg - 1;
-    if (g_stop_signal) return CT_OK; /* a signal in the checkpoint's write: stop as after a step */
+    if (stop_signalled()) return CT_OK; /* a signal in the checkpoint's write: stop as after a step */
     /* Rank 0 evaluates; the others extract their shards of the features. */
     if (ct_dist_rank() != 0) return ct_evaluate_follow(&t->m, err);
     ct_metrics m = {0};
@@ -616,11 +621,6 @@ static ct_status watch_look(trainer *t, int64_t epoch, double loss, ct_error *er
     }
     return CT_OK;
 }
-
-/* A stop signal, on any rank: every rank stops at the same point (the
- * launcher forwards the signal, but it may arrive between two ranks'
- * checks). */
-static bool stop_signalled(void) { return ct_dist_size() > 1 ? !ct_dist_all_ok(!g_stop_signal) : g_stop_signal != 0; }
 
 /* Why the loop stopped. */
 typedef enum stop_reason { RUN_DONE = 0, RUN_SIGNAL, RUN_STOP_AFTER } stop_reason;
