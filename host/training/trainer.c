@@ -742,6 +742,12 @@ static void teardown(trainer *t) {
  * collective. */
 static ct_status agree_setup(trainer *t, ct_status st, ct_error *err) {
     if (ct_dist_size() == 1) return st;
+    /* The reason first: once the others learn of the failure they end the
+     * job, and this rank with it. */
+    if (st != CT_OK) {
+        fprintf(stderr, "contrast: rank %d of %d: %s\n", ct_dist_rank(), ct_dist_size(), err->msg);
+        fflush(stderr);
+    }
     if (!ct_dist_all_ok(st == CT_OK) && st == CT_OK)
         st = ct_error_set(err, CT_ERR_INVALID, "another rank failed to set up (its reason is above)");
     float finished = t->finished ? 1.0f : 0.0f;
