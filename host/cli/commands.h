@@ -17,6 +17,7 @@ int ct_cmd_version(int argc, char **argv);    /* cmd_version.c */
 int ct_cmd_train(int argc, char **argv);      /* cmd_train.c */
 int ct_cmd_eval(int argc, char **argv);       /* cmd_eval.c */
 int ct_cmd_embed(int argc, char **argv);      /* cmd_embed.c */
+int ct_cmd_report(int argc, char **argv);     /* cmd_report.c */
 int ct_cmd_preview(int argc, char **argv);    /* cmd_preview.c */
 int ct_cmd_new_plugin(int argc, char **argv); /* cmd_new_plugin.c: plugin skeletons */
 int ct_cmd_make_dataset(int argc, char **argv); /* cmd_make_dataset.c: moving Fashion-MNIST videos */

@@ -22,6 +22,7 @@
 #include "training/metrics.h"
 #include "training/model.h"
 #include "training/run_dir.h"
+#include "report/report.h"
 #include "training/sha256.h"
 #include "training/watch.h"
 
@@ -575,6 +576,7 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
     for (int i = 0; i < m.n && used > 0 && (size_t)used < sizeof line; i++)
         used += snprintf(line + used, sizeof line - (size_t)used, " %s %.2f", m.name[i], m.value[i]);
     say(t, "%s\n", line);
+    ct_report_after_training(t->run_dir, &t->m); /* the report after each evaluation */
     return CT_OK;
 }
 
@@ -721,6 +723,9 @@ static ct_status train_loop(trainer *t, ct_error *err) {
     if (t->ex.n_evaluators > 0) st = evaluate_now(t, t->step / t->spe, err);
     if (st == CT_OK && stop_signalled()) return stop_here(t, RUN_SIGNAL, err);
     if (st == CT_OK) write_summary(t, secs);
+    /* The report at the end, also without evaluators (after an evaluation
+     * evaluate_now wrote it). */
+    if (st == CT_OK && t->ex.n_evaluators == 0) ct_report_after_training(t->run_dir, &t->m);
     return st;
 }
 

@@ -6,8 +6,16 @@
  * Reports top1 and top5 (percent) on the test split.
  *
  * The similarity matrix is computed in chunks of test rows (one GEMM per
- * chunk through the SDK's matmul) so memory stays at chunk x n_train. */
+ * chunk through the SDK's matmul) so memory stays at chunk x n_train.
+ *
+ * With a run directory (ct_eval_env.run_dir, ABI 1.2) it also writes the
+ * confusion matrix of its top-1 predictions to <run_dir>/knn-confusion.txt
+ * (a '#' header line, then one line per true class of whitespace-separated
+ * counts per predicted class), which the run's report shows. */
+#include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +68,7 @@ typedef struct chunk_job {
     int64_t *heap_idx;      /* per worker: k */
     float *heap_val;        /* per worker: k */
     double *votes;          /* per worker: classes */
+    int64_t *confusion;     /* per worker: classes x classes (true, predicted) */
 } chunk_job;
 
 /* Min-heap of the k largest similarities seen so far. */
@@ -110,6 +119,10 @@ static void classify_row(const chunk_job *j, int64_t r, int w) {
         if (votes[c] > votes[truth] || (votes[c] == votes[truth] && c < truth)) better++;
     if (better == 0) j->hits1[w]++;
     if (better < 5) j->hits5[w]++;
+    int pred = 0; /* the same argmax: most votes, ties to the lower class */
+    for (int c = 1; c < j->classes; c++)
+        if (votes[c] > votes[pred]) pred = c;
+    j->confusion[((size_t)w * (size_t)j->classes + (size_t)truth) * (size_t)j->classes + (size_t)pred]++;
 }
 
 static void chunk_rows(void *ctx, int64_t begin, int64_t end, int worker) {
@@ -138,9 +151,11 @@ static int count_classes(const ct_eval_env *env, const knn_data *d) {
 }
 
 static ct_status run_chunks(const knn *e, const ct_eval_env *env, knn_data *d, int classes,
-                            int64_t *top1, int64_t *top5, ct_error *err) {
+                            int64_t *top1, int64_t *top5, int64_t *confusion, ct_error *err) {
     int workers = ct_threadpool_size(env->host->pool);
-    chunk_job j = {e, NULL, d->ntr, d->ytr, NULL, classes, NULL, NULL, NULL, NULL, NULL};
+    chunk_job j = {e, NULL, d->ntr, d->ytr, NULL, classes, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t cells = (size_t)classes * (size_t)classes;
+    j.confusion = calloc((size_t)workers * cells, sizeof *j.confusion);
     j.hits1 = calloc((size_t)workers, sizeof *j.hits1);
     j.hits5 = calloc((size_t)workers, sizeof *j.hits5);
     j.heap_idx = malloc((size_t)workers * (size_t)e->k * sizeof *j.heap_idx);
@@ -148,7 +163,7 @@ static ct_status run_chunks(const knn *e, const ct_eval_env *env, knn_data *d, i
     j.votes = malloc((size_t)workers * (size_t)classes * sizeof *j.votes);
     ct_graph *g = ct_graph_new(0);
     ct_status st = CT_OK;
-    if (!j.hits1 || !j.hits5 || !j.heap_idx || !j.heap_val || !j.votes || !g) {
+    if (!j.hits1 || !j.hits5 || !j.heap_idx || !j.heap_val || !j.votes || !j.confusion || !g) {
         st = ct_error_set(err, CT_ERR_NOMEM, "knn: out of memory");
         goto done;
     }
@@ -173,8 +188,10 @@ static ct_status run_chunks(const knn *e, const ct_eval_env *env, knn_data *d, i
     for (int w = 0; w < workers; w++) {
         *top1 += j.hits1[w];
         *top5 += j.hits5[w];
+        for (size_t c = 0; c < cells; c++) confusion[c] += j.confusion[(size_t)w * cells + c];
     }
 done:
+    free(j.confusion);
     ct_graph_free(g);
     free(j.hits1);
     free(j.hits5);
@@ -182,6 +199,28 @@ done:
     free(j.heap_val);
     free(j.votes);
     return st;
+}
+
+/* <run_dir>/knn-confusion.txt, written to a temporary name and renamed. */
+static ct_status write_confusion(const knn *e, const char *dir, const int64_t *conf, int classes, int64_t n,
+                                 ct_error *err) {
+    char path[1200], tmp[1300];
+    snprintf(path, sizeof path, "%s/knn-confusion.txt", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return ct_error_set(err, CT_ERR_IO, "knn: cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "# knn (k = %lld, T = %g) confusion over %lld test items: rows = true class, columns = predicted\n",
+            (long long)e->k, (double)e->temperature, (long long)n);
+    for (int t = 0; t < classes; t++)
+        for (int p = 0; p < classes; p++)
+            fprintf(f, "%lld%c", (long long)conf[(size_t)t * (size_t)classes + (size_t)p], p + 1 < classes ? ' ' : '\n');
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return ct_error_set(err, CT_ERR_IO, "knn: cannot write %s: %s", path, strerror(errno));
+    }
+    return CT_OK;
 }
 
 static ct_status knn_run(void *self, const ct_eval_env *env, ct_metrics *out, ct_error *err) {
@@ -208,8 +247,13 @@ static ct_status knn_run(void *self, const ct_eval_env *env, ct_metrics *out, ct
         free_data(env, &d);
         return ct_error_set(err, CT_ERR_INVALID, "knn: the evaluation data has no labels");
     }
-    st = run_chunks(e, env, &d, classes, &top1, &top5, err);
+    int64_t *confusion = calloc((size_t)classes * (size_t)classes, sizeof *confusion);
+    st = confusion ? run_chunks(e, env, &d, classes, &top1, &top5, confusion, err)
+                   : ct_error_set(err, CT_ERR_NOMEM, "knn: out of memory");
     free_data(env, &d);
+    if (st == CT_OK && env->size > offsetof(ct_eval_env, run_dir) && env->run_dir)
+        st = write_confusion(e, env->run_dir, confusion, classes, labelled, err);
+    free(confusion);
     if (st != CT_OK) return st;
     ct_metrics_set(out, "top1", 100.0 * (double)top1 / (double)labelled);
     ct_metrics_set(out, "top5", 100.0 * (double)top5 / (double)labelled);
