@@ -57,21 +57,6 @@ static const char *common_sets(void) {
            "--set train.log_every=1 --set train.keep=0 --set train.epochs=4 --set 'evaluation.evaluators=()'";
 }
 
-/* Losses of the step lines of a run's metrics.jsonl. */
-static int read_losses(const char *run, double *loss, int max) {
-    char path[1024], line[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "no %s", path);
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < max) {
-        const char *s = strstr(line, "\"loss\": ");
-        if (strstr(line, "\"type\": \"step\"") && s) loss[n++] = atof(s + 8);
-    }
-    fclose(f);
-    return n;
-}
-
 static void trains_and_resumes(const structure_case *s, const arch_case *a) {
     static char out[OUT_MAX];
     char cmd[4096], run[600], path[700];
@@ -83,7 +68,7 @@ static void trains_and_resumes(const structure_case *s, const arch_case *a) {
     int rc = ct_test_run(cmd, out, sizeof out);
     ck_assert_msg(rc == 0, "%s + %s: `%s` exited %d:\n%s", s->name, a->name, cmd, rc, out);
     double loss[8];
-    int n = read_losses(run, loss, 8);
+    int n = ct_test_step_losses(run, loss, 8);
     ck_assert_msg(n == 3, "%s + %s: %d step lines", s->name, a->name, n);
     for (int i = 0; i < n; i++) ck_assert_msg(isfinite(loss[i]), "%s + %s: step %d loss %g", s->name, a->name, i, loss[i]);
     ck_assert_msg(loss[0] != loss[1] || loss[1] != loss[2], "%s + %s: the loss does not change (%g)", s->name, a->name,
@@ -95,7 +80,7 @@ static void trains_and_resumes(const structure_case *s, const arch_case *a) {
     rc = ct_test_run(cmd, out, sizeof out);
     ck_assert_msg(rc == 0, "%s + %s: resume exited %d:\n%s", s->name, a->name, rc, out);
     ck_assert_msg(strstr(out, "resuming"), "%s + %s: did not resume:\n%s", s->name, a->name, out);
-    n = read_losses(run, loss, 8);
+    n = ct_test_step_losses(run, loss, 8);
     ck_assert_msg(n == 4 && isfinite(loss[3]), "%s + %s: %d step lines after resume", s->name, a->name, n);
     snprintf(path, sizeof path, "%s/checkpoint-s00000004.safetensors", run);
     FILE *f = fopen(path, "rb");

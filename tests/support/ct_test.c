@@ -57,6 +57,20 @@ int ct_test_write_file(const char *path, const void *data, size_t len) {
     return (w == len && rc == 0) ? 0 : -1;
 }
 
+int ct_test_step_losses(const char *run_dir, double *loss, int max) {
+    char path[1024], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        const char *l = strstr(line, "\"loss\": ");
+        if (strstr(line, "\"type\": \"step\"") && l) loss[n++] = atof(l + 8);
+    }
+    fclose(f);
+    return n;
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define CT_TEST_ASAN 1
 #elif defined(__has_feature)

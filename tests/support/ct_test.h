@@ -22,6 +22,11 @@ int ct_test_run(const char *cmd, char *out, size_t n);
 /* Write `len` bytes to path; returns 0 on success. */
 int ct_test_write_file(const char *path, const void *data, size_t len);
 
+/* The losses of the "step" lines of a run's metrics.jsonl (run_dir/
+ * metrics.jsonl), in file order, at most max; returns how many, or -1 when
+ * the file cannot be read. */
+int ct_test_step_losses(const char *run_dir, double *loss, int max);
+
 /* Cap this process's address space at `bytes` (RLIMIT_AS), so a reader
  * that allocates what a lying header declares fails with out-of-memory
  * instead of succeeding by overcommit. Call it inside a test (fork mode:
