@@ -66,9 +66,12 @@ END_TEST
 /* The four architectures embed through the seam now: on the default
  * structure they must give the losses recorded before it (tests/data/
  * losses-0.3, 12 steps of each bundled config). Identical on the machine
- * they were recorded on; the tolerance covers another processor's kernels
- * (different float rounding), not a change of method (a head forward over
- * other rows, another row order for batch norm, moves them by far more). */
+ * they were recorded on (AVX-512). Other kernels (a build without
+ * -march=native, an AVX2 machine) round differently and the difference
+ * grows with training: measured 2.1e-4 relative by step 10, so 1e-3 after
+ * the first step, and 2e-5 at step 0, where only the forward pass's
+ * rounding differs; a change of method (a head forward over other rows,
+ * another row order for batch norm) moves step 0 by far more. */
 static void matches_recorded(const char *arch) {
     char cmd[4096], path[1024], run[600], line[4096];
     snprintf(run, sizeof run, "%s/recorded-%s", ct_test_tmpdir(), arch);
@@ -79,28 +82,21 @@ static void matches_recorded(const char *arch) {
              ct_test_build_dir(), ct_test_source_dir(), arch, run);
     int rc = ct_test_run(cmd, g_out, sizeof g_out);
     ck_assert_msg(rc == 0, "%s: exit %d\n%s", arch, rc, g_out);
+    double got[12];
+    ck_assert_int_eq(ct_test_step_losses(run, got, 12), 12);
     snprintf(path, sizeof path, "%s/tests/data/losses-0.3/%s.txt", ct_test_source_dir(), arch);
     FILE *want = fopen(path, "r");
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    FILE *got = fopen(path, "r");
-    ck_assert_msg(want && got, "cannot read the recorded or the new losses of %s", arch);
+    ck_assert_msg(want != NULL, "cannot read %s", path);
     int step = 0;
-    while (fgets(line, sizeof line, want)) {
+    while (step < 12 && fgets(line, sizeof line, want)) {
         if (line[0] == '#') continue;
-        double w = atof(line), g = NAN;
-        while (fgets(line, sizeof line, got)) {
-            const char *l = strstr(line, "\"loss\": ");
-            if (strstr(line, "\"type\": \"step\"") && l) {
-                g = atof(l + 8);
-                break;
-            }
-        }
-        ck_assert_msg(fabs(g - w) <= 2e-4 * fabs(w), "%s step %d: loss %.9g, recorded before the seam %.9g", arch,
-                      step, g, w);
+        double w = atof(line);
+        double tol = step == 0 ? 2e-5 : 1e-3;
+        ck_assert_msg(fabs(got[step] - w) <= tol * fabs(w), "%s step %d: loss %.9g, recorded before the seam %.9g",
+                      arch, step, got[step], w);
         step++;
     }
     fclose(want);
-    fclose(got);
     ck_assert_int_eq(step, 12);
 }
 
