@@ -4,7 +4,9 @@
  * MPI build is absent): 2 ranks x batch 64 with train.sync_bn give the
  * per-step losses and final weights of 1 process x batch 128 for SimCLR,
  * MoCo, SwAV and the memory bank; a 2-rank checkpoint resumed in 1 process
- * continues identically; a failing or killed rank ends the job. */
+ * continues identically; MoCo's shuffled batch norm across ranks equals
+ * one process with the same sub-batches, and its key batch norm mixes the
+ * ranks' samples; a failing or killed rank ends the job. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,8 +255,11 @@ static void same_losses(const char *a, const char *b, int steps) {
 }
 
 /* Every float tensor of the newest checkpoints (weights, buffers, optimizer
- * state) within 1e-5 of the largest magnitude of that tensor. */
-static void same_weights(const char *a, const char *b) {
+ * state) within 1e-5 of the largest magnitude of that tensor; with
+ * skip_key_stats, not the key side's batch-norm running statistics and
+ * counts (each rank's own under MoCo's shuffle across ranks, and never
+ * read). */
+static void same_weights_but(const char *a, const char *b, bool skip_key_stats) {
     char pa[1200], pb[1200];
     ct_error err = CT_ERROR_INIT;
     ck_assert_int_eq(ct_checkpoint_latest(a, pa, sizeof pa, &err), CT_OK);
@@ -268,6 +273,9 @@ static void same_weights(const char *a, const char *b) {
         const ct_safetensors_tensor *ta = ct_safetensors_at(fa, i), *tb = ct_safetensors_find(fb, ta->name);
         ck_assert_msg(tb && tb->nbytes == ta->nbytes, "%s differs in size", ta->name);
         if (ta->dtype != CT_SAFETENSORS_F32) continue;
+        if (skip_key_stats && strncmp(ta->name, "key_", 4) == 0 &&
+            (strstr(ta->name, ".running_") || strstr(ta->name, ".num_batches_tracked")))
+            continue;
         size_t n = ta->nbytes / sizeof(float);
         float *va = malloc(ta->nbytes + 4), *vb = malloc(tb->nbytes + 4);
         memcpy(va, ta->data, ta->nbytes);
@@ -285,6 +293,21 @@ static void same_weights(const char *a, const char *b) {
     ck_assert_uint_gt(compared, 10);
     ct_safetensors_close(fa);
     ct_safetensors_close(fb);
+}
+
+static void same_weights(const char *a, const char *b) { same_weights_but(a, b, false); }
+
+/* The float tensor `name` of the run's newest checkpoint into v (n floats). */
+static void read_tensor(const char *dir, const char *name, float *v, size_t n) {
+    char path[1200];
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_latest(dir, path, sizeof path, &err), CT_OK);
+    ct_safetensors *f = NULL;
+    ck_assert_msg(ct_safetensors_open(path, &f, &err) == CT_OK, "%s", err.msg);
+    const ct_safetensors_tensor *t = ct_safetensors_find(f, name);
+    ck_assert_msg(t && t->dtype == CT_SAFETENSORS_F32 && t->nbytes == n * sizeof(float), "%s in %s", name, path);
+    memcpy(v, t->data, n * sizeof(float));
+    ct_safetensors_close(f);
 }
 
 /* The architectures and a learning rate each that keeps 5 steps where
@@ -344,6 +367,62 @@ START_TEST(two_rank_checkpoint_resumes_in_one_process) {
 }
 END_TEST
 
+/* MoCo's shuffled batch norm across ranks (shuffle_across_ranks, the
+ * default): 2 ranks x 64 forward one (splits 2) or two (splits 4)
+ * sub-batches each of one permutation of the global 128, so the keys,
+ * losses and weights are those of 1 process with the same shuffle_splits;
+ * only the key side's running statistics are each rank's (skipped). */
+START_TEST(moco_shuffle_across_ranks_equals_one_process) {
+    if (!mpi_ready()) return;
+    const char *tmp = ct_test_tmpdir();
+    char cfg[1200], one[1200], two[1200], arch[256];
+    snprintf(cfg, sizeof cfg, "%s/dist.cfg", tmp);
+    snprintf(one, sizeof one, "%s/one", tmp);
+    snprintf(two, sizeof two, "%s/two", tmp);
+    snprintf(arch, sizeof arch, "type = \"momentum\"; queue_size = 256; shuffle_splits = %d;", _i ? 4 : 2);
+    write_config(cfg, arch, 0.01);
+    ck_assert_msg(train(1, cfg, one, "") == 0, "%s", out);
+    ck_assert_msg(train(2, cfg, two, "") == 0, "%s", out);
+    same_losses(one, two, 5);
+    same_weights_but(one, two, true);
+}
+END_TEST
+
+/* The key encoder's batch norm on rank 0 sees samples of both ranks: after
+ * one step, its first running mean (0.9 x 0 + 0.1 x the mean over its
+ * sub-batch) differs from the one of a rank-local shuffle, which sees only
+ * rank 0's 64 samples, while the query encoder's (rank-local in both runs,
+ * no sync_bn) is the same. */
+START_TEST(moco_key_batch_norm_mixes_ranks) {
+    if (!mpi_ready()) return;
+    const char *tmp = ct_test_tmpdir();
+    char cfg[1200], across[1200], local[1200];
+    snprintf(cfg, sizeof cfg, "%s/dist.cfg", tmp);
+    snprintf(across, sizeof across, "%s/across", tmp);
+    snprintf(local, sizeof local, "%s/local", tmp);
+    write_config(cfg, "type = \"momentum\"; queue_size = 256; shuffle_splits = 2;", 0.01);
+    const char *one_step = "--set train.max_steps=1 --set train.sync_bn=false";
+    char extra[512];
+    ck_assert_msg(train(2, cfg, across, one_step) == 0, "%s", out);
+    snprintf(extra, sizeof extra, "%s --set architecture.shuffle_across_ranks=false --set architecture.shuffle_splits=1",
+             one_step);
+    ck_assert_msg(train(2, cfg, local, extra) == 0, "%s", out);
+    float ka[8], kl[8], qa[8], ql[8];
+    read_tensor(across, "key_encoder.bn1.running_mean", ka, 8);
+    read_tensor(local, "key_encoder.bn1.running_mean", kl, 8);
+    read_tensor(across, "encoder.bn1.running_mean", qa, 8);
+    read_tensor(local, "encoder.bn1.running_mean", ql, 8);
+    double top = 0, key_diff = 0, query_diff = 0;
+    for (int c = 0; c < 8; c++) {
+        top = fmax(top, fabs(ka[c]));
+        key_diff = fmax(key_diff, fabs((double)ka[c] - kl[c]));
+        query_diff = fmax(query_diff, fabs((double)qa[c] - ql[c]));
+    }
+    ck_assert_msg(top > 0 && key_diff > 1e-3 * top, "key running mean: max difference %g of %g", key_diff, top);
+    ck_assert_msg(query_diff <= 1e-6 * top, "query running mean: max difference %g", query_diff);
+}
+END_TEST
+
 /* knn.top1 of the run's (last) evaluation line. */
 static double eval_top1(const char *dir) {
     char path[1200], line[2048];
@@ -394,6 +473,12 @@ START_TEST(a_failing_rank_ends_the_job) {
     snprintf(dir, sizeof dir, "%s/odd", tmp);
     ck_assert_int_ne(train(3, cfg, dir, ""), 0);
     ck_assert_msg(strstr(out, "does not divide over 3 ranks") && strstr(out, "rank "), "%s", out);
+    /* MoCo's shuffle across 3 ranks with 2 sub-batches: refused, saying why. */
+    snprintf(dir, sizeof dir, "%s/splits", tmp);
+    write_config(cfg, "type = \"momentum\"; queue_size = 256; shuffle_splits = 2;", 0.01);
+    ck_assert_int_ne(train(3, cfg, dir, "--set train.batch_size=126"), 0);
+    ck_assert_msg(strstr(out, "shuffle_splits = 2 is below the 3 ranks"), "%s", out);
+    write_config(cfg, archs[0].arch, archs[0].lr);
     /* Rank 1 alone reads a file that is not there. */
     snprintf(dir, sizeof dir, "%s/missing", tmp);
     snprintf(cmd, sizeof cmd,
@@ -443,6 +528,8 @@ int main(void) {
     TCase *mpi = tcase_create("mpirun");
     tcase_set_timeout(mpi, 600);
     tcase_add_loop_test(mpi, two_ranks_equal_one_process, 0, 4);
+    tcase_add_loop_test(mpi, moco_shuffle_across_ranks_equals_one_process, 0, 2);
+    tcase_add_test(mpi, moco_key_batch_norm_mixes_ranks);
     tcase_add_test(mpi, two_rank_checkpoint_resumes_in_one_process);
     tcase_add_test(mpi, evaluation_in_shards_equals_one_process);
     tcase_add_test(mpi, a_failing_rank_ends_the_job);

@@ -4,6 +4,7 @@
  * fixed-order average, the gather op and its backward. */
 #include "dist/dist.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,50 @@ ct_status ct_dist_gather_embeddings(ct_graph *g, ct_embeddings *e) {
     e->items = items;
     e->groups = groups;
     e->rows = total;
+    return CT_OK;
+}
+
+/* One view of every rank, rank order, as a new leaf tensor (the sample
+ * shape is the same on every rank: one pipeline, one chain). */
+static ct_tensor *gather_view(ct_graph *g, const ct_tensor *x, int64_t total, ct_error *err) {
+    int64_t shape[CT_MAX_DIMS];
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    shape[0] = total;
+    ct_tensor *y = ct_tensor_new(g, x->ndim, shape);
+    if (!y) return NULL;
+    return ct_dist_all_gather(x->data, x->numel, sizeof(float), y->data, NULL, err) == CT_OK ? y : NULL;
+}
+
+ct_status ct_dist_gather_batch(ct_graph *g, const ct_batch *b, ct_batch *out) {
+    *out = *b;
+    if (g_size == 1) return CT_OK;
+    double t0 = now_s();
+    ct_error err = CT_ERROR_INIT;
+    int64_t *counts = ct_graph_alloc(g, (size_t)g_size * sizeof *counts);
+    if (!counts) return ct_graph_status(g);
+    int64_t total = ct_dist_gather_counts(b->n, counts, &err);
+    if (total < 0 || total > INT_MAX) {
+        ct_graph_fail(g, err.code ? err.code : CT_ERR_INVALID, "gathering the batch over %d ranks: %s", g_size,
+                      total < 0 ? err.msg : "more than INT_MAX samples");
+        return ct_graph_status(g);
+    }
+    ct_status st = CT_OK;
+    for (int v = 0; v < b->n_views && st == CT_OK; v++)
+        if (!(out->views[v] = gather_view(g, b->views[v], total, &err))) st = CT_ERR_IO;
+    int64_t *items = b->items && st == CT_OK ? ct_graph_alloc(g, (size_t)total * sizeof *items) : NULL;
+    int32_t *labels = b->labels && st == CT_OK ? ct_graph_alloc(g, (size_t)total * sizeof *labels) : NULL;
+    if (st == CT_OK && ((b->items && !items) || (b->labels && !labels))) return ct_graph_status(g);
+    if (st == CT_OK && items) st = ct_dist_all_gather(b->items, b->n, sizeof *items, items, NULL, &err);
+    if (st == CT_OK && labels) st = ct_dist_all_gather(b->labels, b->n, sizeof *labels, labels, NULL, &err);
+    g_times.gather_s += now_s() - t0;
+    if (st != CT_OK) {
+        if (ct_graph_status(g) == CT_OK)
+            ct_graph_fail(g, err.code ? err.code : st, "gathering the batch over %d ranks: %s", g_size, err.msg);
+        return ct_graph_status(g);
+    }
+    out->n = (int)total;
+    out->items = items;
+    out->labels = labels;
     return CT_OK;
 }
 

@@ -11,6 +11,8 @@
  *  - the embeddings of the seam, all-gathered with gradients flowing back
  *    to each rank's own rows (ct_dist_gather_embeddings);
  *  - batch-norm statistics under train.sync_bn (ct_dist_engine_hook);
+ *  - MoCo's key batch, for its shuffled batch norm across ranks
+ *    (ct_dist_gather_batch);
  *  - the parameters once at start (ct_dist_broadcast from rank 0). */
 #ifndef CONTRAST_HOST_DIST_H
 #define CONTRAST_HOST_DIST_H
@@ -109,13 +111,20 @@ ct_tensor *ct_dist_gather_rows(ct_graph *g, ct_tensor *x);
  * rows. Arrays in the graph's arena. */
 ct_status ct_dist_gather_embeddings(ct_graph *g, ct_embeddings *e);
 
+/* Every rank's samples of b as one batch, rank order: each view
+ * all-gathered into a new leaf tensor of g (no gradient), items and
+ * labels (when b has them) too; n = the global count. Serial: *out = *b.
+ * Fails the graph on a communication error. */
+ct_status ct_dist_gather_batch(ct_graph *g, const ct_batch *b, ct_batch *out);
+
 /* Batch-norm statistics across ranks (train.sync_bn): sets o's all-reduce
  * hook to the communicator's double sum. */
 void ct_dist_engine_hook(ct_engine_opts *o);
 
 /* Seconds spent in the training collectives since start (waiting for the
- * slowest rank included): the gradient average, the seam's gathers
- * (forward and backward), synchronised batch norm. */
+ * slowest rank included): the gradient average, the gathers (the seam's,
+ * forward and backward, and ct_dist_gather_batch), synchronised batch
+ * norm. */
 typedef struct ct_dist_times {
     double average_s, gather_s, batchnorm_s;
 } ct_dist_times;

@@ -118,6 +118,23 @@ static ct_status env_embed(const ct_arch_env *env, ct_graph *g, const ct_batch *
     return st;
 }
 
+/* ct_arch_env.embed_local: this rank's rows, batch norm over b alone. */
+static ct_status env_embed_local(const ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                                 ct_embed_side side, uint32_t sets, ct_embeddings *out) {
+    return structure_embed(env, g, b, enc, side, sets, out);
+}
+
+/* ct_arch_env.gather_batch and gather_rows: the communicator's. */
+static ct_status env_gather_batch(const ct_arch_env *env, ct_graph *g, const ct_batch *b, ct_batch *out) {
+    (void)env;
+    return ct_dist_gather_batch(g, b, out);
+}
+
+static ct_tensor *env_gather_rows(const ct_arch_env *env, ct_graph *g, ct_tensor *x) {
+    (void)env;
+    return ct_dist_gather_rows(g, x);
+}
+
 /* Declare every structure's layers for `side` ("key_" prefixed). */
 static ct_status declare_structures(ct_model *m, ct_embed_side side, ct_error *err) {
     for (int k = 0; k < m->ex->n_pipelines; k++) {
@@ -212,6 +229,11 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->arch_env.embed = env_embed;
     m->arch_env.make_key_side = env_make_key_side;
     m->arch_env.rows_per_sample = ex->n_pipelines > 0 ? ex->pipelines[0].structure.info.rows_per_sample : 1;
+    m->arch_env.rank = ct_dist_rank();
+    m->arch_env.ranks = ct_dist_size();
+    m->arch_env.gather_batch = env_gather_batch;
+    m->arch_env.embed_local = env_embed_local;
+    m->arch_env.gather_rows = env_gather_rows;
     st = make_encoder(m, "encoder.", &m->encoder, err);
     /* The structures' layers: with the architecture's, trained with the
      * encoder (evaluation needs them too, to load a checkpoint). */

@@ -23,9 +23,24 @@
  * statistics, and the original order is restored; so a query and its
  * positive key never share batch statistics in the same way, and the
  * model cannot cheat through them. Sub-batches keep at least 2 samples.
- * In a data-parallel job each rank shuffles its own samples (the seam
- * gathers every rank's keys; with train.sync_bn sub-batch s's statistics
- * are over sub-batch s of every rank) and the queue gets every rank's keys.
+ *
+ * In a data-parallel job (shuffle_across_ranks = true, the default) the
+ * shuffle spans the ranks, as MoCo's own DDP code does: every rank gathers
+ * the key-side batch of all ranks (ct_arch_env.gather_batch), draws the
+ * same permutation of the global batch (the key has no rank in it), cuts
+ * it into shuffle_splits sub-batches, forwards only its share of them
+ * (sub-batch s on rank s * ranks / shuffle_splits) with batch norm over
+ * that sub-batch alone (embed_local: no sync_bn), then the keys of every
+ * rank are gathered and put back in the global batch order. So the keys,
+ * the loss and the queue are those of one process with the whole batch and
+ * the same shuffle_splits, whatever the number of ranks (only the key
+ * encoder's running statistics, which nothing reads, are each rank's own).
+ * shuffle_splits must be at least the number of ranks. With
+ * shuffle_across_ranks = false each rank shuffles its own samples into
+ * shuffle_splits sub-batches (the seam gathers every rank's keys; with
+ * train.sync_bn sub-batch s's statistics are over sub-batch s of every
+ * rank): cheaper (no batch gather) but the result depends on the number of
+ * ranks. Either way the queue gets every rank's keys.
  *
  * symmetric = true: loss = (L(q0, k1) + L(q1, k0)) / 2, and both key views
  * are enqueued (MoCo's symmetrised CIFAR variant). With more than two
@@ -65,6 +80,7 @@ typedef struct moco {
     float temperature, momentum;
     int splits;
     bool symmetric;
+    bool across; /* shuffle over every rank's samples (ranks > 1) */
     ema_pair *pairs;
     size_t n_pairs;
     int64_t last_ema_step;
@@ -80,6 +96,9 @@ static const ct_param_spec moco_params[] = {
     CT_PARAM_FLOAT("momentum", "0.99", 0, 1, "key encoder EMA momentum m (key <- m key + (1-m) query)"),
     CT_PARAM_INT("shuffle_splits", "4", 1, 1024, "sub-batches of the shuffled key forward (1: no shuffling BN)"),
     CT_PARAM_BOOL("symmetric", "false", "also contrast query view 1 against key view 0 (loss averaged)"),
+    CT_PARAM_BOOL("shuffle_across_ranks", "true",
+                  "data-parallel: shuffle the key batch over every rank's samples, shuffle_splits sub-batches of the "
+                  "global batch (as one process); false: each rank shuffles its own samples"),
     CT_MLP_HEAD_PARAMS("[128]", "128"),
     CT_PARAM_END,
 };
@@ -102,6 +121,18 @@ static ct_status moco_create(const ct_settings *s, const ct_arch_env *env, void 
     a->k = ct_settings_int(s, "queue_size");
     a->splits = (int)ct_settings_int(s, "shuffle_splits");
     a->symmetric = ct_settings_bool(s, "symmetric");
+    bool has_ranks = env->size >= offsetof(ct_arch_env, gather_rows) + sizeof env->gather_rows &&
+                     env->gather_batch && env->embed_local && env->gather_rows;
+    a->across = ct_settings_bool(s, "shuffle_across_ranks") && a->splits > 1 && has_ranks && env->ranks > 1;
+    if (a->across && a->splits < env->ranks) {
+        int splits = a->splits;
+        free(a);
+        return ct_error_set(err, CT_ERR_CONFIG,
+                            "momentum: shuffle_splits = %d is below the %d ranks: with shuffle_across_ranks each "
+                            "rank forwards at least one sub-batch of the global batch (use shuffle_splits >= %d, "
+                            "or shuffle_across_ranks = false)",
+                            splits, env->ranks, env->ranks);
+    }
     a->last_ema_step = -1;
     ct_status st = ct_mlp_from_settings(s, env->store, "head", env->encoder->dim, "momentum", &a->head, err);
     if (st == CT_OK) st = env->make_encoder(env, "key_encoder.", &a->key_encoder, err);
@@ -202,21 +233,67 @@ static ct_tensor *unshuffle(ct_graph *g, ct_tensor *k, const int64_t *inv, int64
     return ct_index_select(g, k, rows, ranks * n * rps);
 }
 
+/* The shuffle of n samples for one set: perm (position -> sample) and inv
+ * (sample -> position) in a->perm, keyed by (seed, step, pipeline, set)
+ * only, so every rank draws the same one. False on out of memory. */
+static bool draw_perm(moco *a, int64_t n, int splits, const ct_step_info *info, int pipeline, int set) {
+    if (!arch_reserve((void **)&a->perm, &a->perm_cap, 2 * (size_t)n, sizeof *a->perm)) return false;
+    int64_t *perm = a->perm, *inv = a->perm + n;
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    if (splits > 1) {
+        ct_rng r;
+        ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)pipeline,
+                          0x73687566u + (uint64_t)set);
+        ct_rng_shuffle(&r, perm, n);
+    }
+    for (int64_t j = 0; j < n; j++) inv[perm[j]] = j;
+    return true;
+}
+
+/* Keys of one set over the shuffled global batch `all` (every rank's
+ * samples, gather_batch): this rank forwards its share of the sub-batches,
+ * each with batch norm over itself alone; the keys of every rank are
+ * gathered (sub-batches in order, as rank r's follow rank r-1's) and put
+ * back in the global batch order. */
+static ct_tensor *keys_across_ranks(moco *a, ct_graph *g, const ct_batch *all, const ct_step_info *info, int set) {
+    int64_t n = all->n;
+    int splits = moco_splits(n, a->splits), ranks = a->env.ranks, me = a->env.rank;
+    if (splits < ranks)
+        return ct_graph_fail(g, CT_ERR_INVALID,
+                             "momentum: a global batch of %lld samples gives %d shuffled sub-batches of at least 2, "
+                             "fewer than the %d ranks (shuffle_across_ranks)",
+                             (long long)n, splits, ranks);
+    if (!draw_perm(a, n, splits, info, all->pipeline, set))
+        return ct_graph_fail(g, CT_ERR_NOMEM, "momentum: out of memory");
+    ct_tensor *parts[1024];
+    int n_parts = 0, rps = 1;
+    for (int s = 0; s < splits; s++) {
+        if ((int64_t)s * ranks / splits != me) continue;
+        int64_t lo = s * n / splits, hi = (s + 1) * n / splits;
+        ct_batch sub;
+        ct_embeddings e;
+        if (!arch_sub_batch(g, all, a->perm + lo, hi - lo, &sub)) return NULL;
+        if (a->env.embed_local(&a->env, g, &sub, a->key_encoder, CT_SIDE_KEY, CT_SET(set), &e) != CT_OK) return NULL;
+        if (!arch_has_sets(&e, CT_SET(set)))
+            return ct_graph_fail(g, CT_ERR_INVALID, "the structure gave no embedding set %d (it has %d)", set,
+                                 e.n_sets);
+        int64_t row_of[CT_MAX_SETS];
+        if (!(parts[n_parts++] = arch_project(a->key_head, g, &e, CT_SET(set), true, row_of))) return NULL;
+        rps = e.rows_per_sample;
+    }
+    ct_tensor *mine = n_parts == 1 ? parts[0] : ct_concat(g, parts, n_parts, 0);
+    ct_tensor *k = mine ? a->env.gather_rows(&a->env, g, mine) : NULL;
+    return k ? unshuffle(g, k, a->perm + n, n, splits, rps, 1) : NULL;
+}
+
 /* Keys of one embedding set: the key path over shuffled sub-batches (each
  * sample's rows stay together), order restored. */
 static ct_tensor *shuffled_keys(moco *a, ct_graph *g, const ct_batch *b, const ct_step_info *info, int set) {
     int64_t n = b->n;
-    if (!arch_reserve((void **)&a->perm, &a->perm_cap, 2 * (size_t)n, sizeof *a->perm))
+    int splits = moco_splits(n, a->splits);
+    if (!draw_perm(a, n, splits, info, b->pipeline, set))
         return ct_graph_fail(g, CT_ERR_NOMEM, "momentum: out of memory");
     int64_t *perm = a->perm, *inv = a->perm + n;
-    int splits = moco_splits(n, a->splits);
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
-    if (splits > 1) {
-        ct_rng r;
-        ct_rng_init_keyed(&r, a->host ? a->host->seed : 0, (uint64_t)info->step, (uint64_t)b->pipeline,
-                          0x73687566u + (uint64_t)set);
-        ct_rng_shuffle(&r, perm, n);
-    }
     ct_tensor *parts[1024];
     int rps = 1;
     for (int s = 0; s < splits; s++) {
@@ -231,7 +308,6 @@ static ct_tensor *shuffled_keys(moco *a, ct_graph *g, const ct_batch *b, const c
     if (splits == 1) return parts[0];
     ct_tensor *k = ct_concat(g, parts, splits, 0);
     if (!k) return NULL;
-    for (int64_t j = 0; j < n; j++) inv[perm[j]] = j;
     return unshuffle(g, k, inv, n, splits, rps, parts[0]->shape[0] / ((n / splits) * rps));
 }
 
@@ -265,7 +341,13 @@ static ct_tensor *moco_loss(void *self, ct_graph *g, const ct_batch *b, const ct
         a->warned_views = true;
     }
     bool grad = ct_graph_set_grad(g, false);
-    for (int v = 0; v < n_q; v++) k[v] = shuffled_keys(a, g, b, info, 1 - v);
+    ct_batch all;
+    if (a->across && a->env.gather_batch(&a->env, g, b, &all) != CT_OK) {
+        ct_graph_set_grad(g, grad);
+        return NULL;
+    }
+    for (int v = 0; v < n_q; v++)
+        k[v] = a->across ? keys_across_ranks(a, g, &all, info, 1 - v) : shuffled_keys(a, g, b, info, 1 - v);
     ct_graph_set_grad(g, grad);
     if (!k[0] || (a->symmetric && !k[1])) return NULL;
     ct_tensor *loss = ct_info_nce(g, q[0], k[0], a->queue, a->temperature);

@@ -240,6 +240,25 @@ typedef struct ct_arch_env {
     /* Since 1.2: the pipelines' structures, for architectures that size
      * per-row state (rows per sample of the first pipeline). */
     int rows_per_sample;
+    /* Since 1.2, data-parallel jobs (docs/cluster.md): this process's rank
+     * and the number of processes (ranks 0 reads as a process alone). The
+     * seam above already gathers every rank's rows; these are for work
+     * that must see other ranks' samples before the encoder (MoCo's
+     * shuffled batch norm across ranks). */
+    int rank, ranks;
+    /* Every rank's samples of b as one batch, rank 0's first: views,
+     * items and labels all-gathered (no gradient flows back through the
+     * views); tensors and arrays in g. Every rank must call it at the same
+     * point. Fails the graph and returns its code on error. */
+    ct_status (*gather_batch)(const struct ct_arch_env *env, ct_graph *g, const ct_batch *b, ct_batch *out);
+    /* The seam for this rank alone: b's rows only (no gather across
+     * ranks) and batch norm over b only (train.sync_bn not applied). */
+    ct_status (*embed_local)(const struct ct_arch_env *env, ct_graph *g, const ct_batch *b, const ct_encoder *enc,
+                             ct_embed_side side, uint32_t sets, ct_embeddings *out);
+    /* Every rank's rows of x (n_r, F), rank 0's first, as a graph op whose
+     * backward hands each rank its rows of the gradient summed over ranks
+     * (PyTorch's GatherLayer). Ranks may give different n_r. */
+    ct_tensor *(*gather_rows)(const struct ct_arch_env *env, ct_graph *g, ct_tensor *x);
 } ct_arch_env;
 
 typedef struct ct_arch_ops {
