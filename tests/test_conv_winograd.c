@@ -240,8 +240,8 @@ START_TEST(thread_count_independent) {
 END_TEST
 
 /* conv_algo AUTO: Winograd from 16 input channels, im2col below;
- * wino_tile 0: F(4,3) where its vector transforms apply (AVX-512
- * builds, maps up to 32 wide), F(2,3) otherwise. */
+ * wino_tile 0: F(4,3) where its vector transforms apply (the AVX-512
+ * kernels, maps up to 32 wide), F(2,3) otherwise. */
 START_TEST(default_dispatch) {
     const wcase wide = {2, 16, 8, 8, 4, false}, narrow = {2, 3, 8, 8, 4, false};
     const ct_engine_opts wino = engine(CT_CONV_ALGO_WINOGRAD, 0, -1, 0, NULL);
@@ -260,11 +260,11 @@ START_TEST(default_dispatch) {
     ck_assert(memcmp(d.y, f.y, ny) == 0);
     ck_assert(memcmp(d.y, i.y, ny) != 0);
     ck_assert(memcmp(f2.y, f4.y, ny) != 0);
-#if defined(__AVX512F__)
-    ck_assert(memcmp(d.y, f4.y, ny) == 0);
-#else
-    ck_assert(memcmp(d.y, f2.y, ny) == 0);
-#endif
+    if (ct_engine_simd(&dflt) == CT_SIMD_AVX512) {
+        ck_assert(memcmp(d.y, f4.y, ny) == 0);
+    } else {
+        ck_assert(memcmp(d.y, f2.y, ny) == 0);
+    }
     run_free(&f), run_free(&i), run_free(&d), run_free(&f2), run_free(&f4);
     i = run_conv(&narrow, &im2col, false);
     d = run_conv(&narrow, &dflt, false);

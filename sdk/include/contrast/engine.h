@@ -9,6 +9,7 @@
 #ifndef CONTRAST_ENGINE_H
 #define CONTRAST_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,21 @@ typedef enum ct_conv_algo {
     CT_CONV_ALGO_IM2COL = 1,   /* always im2col + GEMM */
     CT_CONV_ALGO_WINOGRAD = 2, /* always Winograd (where the kernel allows it) */
 } ct_conv_algo;
+
+/* Instruction-set level of the kernels whose speed depends on it (the
+ * Winograd and im2col convolutions, batch norm). A portable x86-64 build
+ * holds all three levels and picks the best one the processor runs, once,
+ * at run time; a build made with CONTRAST_NATIVE (-march=native) or for
+ * another processor family holds only its own. Every level computes the
+ * same functions; results agree to float rounding, not bit for bit (the
+ * vector kernels fuse multiply-adds and sum in another order, and where
+ * the AVX-512 transforms apply Winograd takes 4x4 tiles by default). */
+typedef enum ct_simd_level {
+    CT_SIMD_AUTO = 0,    /* the best level available (ct_simd_best) */
+    CT_SIMD_GENERIC = 1, /* portable C (x86-64 baseline: SSE2) */
+    CT_SIMD_AVX2 = 2,    /* x86-64-v3: AVX2, FMA, BMI2, F16C */
+    CT_SIMD_AVX512 = 3,  /* x86-64-v4: AVX-512 F, BW, CD, DQ, VL */
+} ct_simd_level;
 
 /* Options of a graph's ops. Zero-initialised fields mean "automatic", except
  * wino_du_transposed (use ct_engine_opts_init). The tail is reserved so
@@ -50,18 +66,46 @@ typedef struct ct_engine_opts {
      * process with the whole batch would, so the statistics match it to
      * the rounding of double sums. */
     int allreduce_rank;
-    uint32_t reserved[3];      /* zero */
+    ct_simd_level simd;        /* CT_SIMD env: auto | generic | avx2 | avx512 (ABI 1.2; see ct_engine_simd) */
+    uint32_t reserved[2];      /* zero */
 } ct_engine_opts;
 
 /* Defaults: no pool, every choice automatic. */
 void ct_engine_opts_init(ct_engine_opts *o);
 
 /* Read the overrides (CT_CONV_ALGO, CT_WINO_TILE, CT_WINO_CHUNK_FLOATS,
- * CT_WINO_DU_T) from the environment into o, leaving o->pool alone. Unset
- * variables keep o's values. A malformed value is CT_ERR_CONFIG with a
- * message naming the variable and the values it takes. Call once at
- * start-up, not per graph or per op. */
+ * CT_WINO_DU_T, CT_SIMD) from the environment into o, leaving o->pool
+ * alone. Unset variables keep o's values. A malformed value is
+ * CT_ERR_CONFIG with a message naming the variable and the values it
+ * takes; so is a CT_SIMD level this library or this processor lacks (the
+ * message says which levels are available). Call once at start-up, not
+ * per graph or per op. */
 ct_status ct_engine_opts_from_env(ct_engine_opts *o, ct_error *err);
+
+/* The kernel level the ops of a graph with options o use: o->simd when it
+ * is available (ct_simd_available), the best level for CT_SIMD_AUTO (or o
+ * NULL). A level set directly in the struct that is not available falls
+ * to the best available level below it (ct_engine_opts_from_env refuses
+ * it instead), so no op ever runs instructions the processor lacks. */
+ct_simd_level ct_engine_simd(const ct_engine_opts *o);
+
+/* "auto", "generic", "avx2", "avx512" ("?" for other values). Static. */
+const char *ct_simd_name(ct_simd_level level);
+
+/* Whether this library holds the kernels of `level` (the portable x86-64
+ * build: all three; CONTRAST_NATIVE and other processors: one). */
+bool ct_simd_built(ct_simd_level level);
+
+/* Whether this processor and operating system run `level`'s instructions
+ * (cpuid, and for the vector registers the state the OS saves, XCR0).
+ * CT_SIMD_GENERIC: always. Detected once. */
+bool ct_simd_cpu(ct_simd_level level);
+
+/* Built and run by this processor. CT_SIMD_AUTO: true. */
+bool ct_simd_available(ct_simd_level level);
+
+/* The highest available level: what CT_SIMD_AUTO means. */
+ct_simd_level ct_simd_best(void);
 
 #ifdef __cplusplus
 }

@@ -25,13 +25,16 @@
  *    about 2x faster per layer on the reference model's 28x28 and 14x14
  *    layers); the graph's engine option conv_algo (CT_CONV_ALGO=im2col|
  *    winograd, read once at start-up) forces the choice.
- * All scratch memory comes from the graph arena: no malloc in a step. */
+ * All scratch memory comes from the graph arena: no malloc in a step.
+ * The lowering and Winograd kernels come from the graph's SIMD level
+ * (core/kernels.h); this file's own loops are the same at every level. */
 #include <cblas.h>
 #include <string.h>
 
 #include "contrast/ops.h"
 #include "contrast/threadpool.h"
 #include "conv/im2col.h"
+#include "core/kernels.h"
 #include "conv/stride2.h"
 #include "conv/winograd.h"
 
@@ -77,6 +80,7 @@ static int ct__conv_threads(const ct_graph *g) {
 /* ---- forward ------------------------------------------------------------ */
 
 typedef struct ct__conv_fwd {
+    const ct__kernels *k;
     const ct__conv_geom *q;
     const float *x, *w, *b;
     float *y;
@@ -87,22 +91,22 @@ typedef struct ct__conv_fwd {
 
 /* Convolve gn images starting at x0 into y0 (y = conv, or y += conv when
  * beta is 1). `col` is scratch of ct__conv_scratch(q) floats. */
-static void ct__conv_fwd_group(const ct__conv_geom *q, const float *x0, const float *w, float *y0,
-                               int64_t gn, float *col, float beta) {
+static void ct__conv_fwd_group(const ct__kernels *k, const ct__conv_geom *q, const float *x0, const float *w,
+                               float *y0, int64_t gn, float *col, float beta) {
     const int64_t K = q->k, P = q->p, O = q->o;
     if (q->direct) {
         for (int64_t i = 0; i < gn; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K,
                         x0 + i * K * P, (int)P, beta, y0 + i * O * P, (int)P);
     } else if (gn == 1) {
-        ct__im2col_img(q, x0, col, P, col + (K + O) * q->g * P);
+        k->im2col_img(q, x0, col, P, col + (K + O) * q->g * P);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K, col,
                     (int)P, beta, y0, (int)P);
     } else {
         const int64_t ld = gn * P;
         float *tmp = col + K * q->g * P;
         float *ph = col + (K + O) * q->g * P;
-        for (int64_t i = 0; i < gn; i++) ct__im2col_img(q, x0 + i * q->c * q->h * q->w, col + i * P, ld, ph);
+        for (int64_t i = 0; i < gn; i++) k->im2col_img(q, x0 + i * q->c * q->h * q->w, col + i * P, ld, ph);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)ld, (int)K, 1.0f, w, (int)K, col,
                     (int)ld, 0.0f, tmp, (int)ld);
         /* (O, gn*P) -> gn images of (O, P). */
@@ -127,7 +131,7 @@ static void ct__conv_fwd_range(void *ctx, int64_t begin, int64_t end, int worker
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
         float *y0 = a->y + n0 * O * P;
-        ct__conv_fwd_group(q, a->x + n0 * q->c * q->h * q->w, a->w, y0, gn, col, a->beta);
+        ct__conv_fwd_group(a->k, q, a->x + n0 * q->c * q->h * q->w, a->w, y0, gn, col, a->beta);
         if (a->b) {
             for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < O; o++) {
@@ -141,6 +145,7 @@ static void ct__conv_fwd_range(void *ctx, int64_t begin, int64_t end, int worker
 /* ---- backward ----------------------------------------------------------- */
 
 typedef struct ct__conv_bwd {
+    const ct__kernels *k;
     const ct__conv_geom *q;
     const float *x, *w, *dy;
     float *dx;     /* NULL: input needs no gradient (or done elsewhere) */
@@ -190,33 +195,20 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
             dym = dyg;
         }
         if (dwg) {
-            for (int64_t i = 0; i < gn; i++) ct__im2col_img(q, x0 + i * CHW, col + i * P, ld, ph);
+            for (int64_t i = 0; i < gn; i++) a->k->im2col_img(q, x0 + i * CHW, col + i * P, ld, ph);
             /* dW^T (K,O) = col (K,L) x dY^T (L,O): measured 10-40% faster
              * in OpenBLAS than dW = dY x col^T for these shapes. */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)O, (int)ld, 1.0f, col,
                         (int)ld, dym, (int)ld, 0.0f, dwg, (int)O);
         }
         if (a->tq) /* same images, while their dY is still in cache */
-            ct__conv_fwd_group(a->tq, dy0, a->wt, a->dx_t + n0 * CHW, gn, col, a->dx_fresh ? 0.0f : 1.0f);
+            ct__conv_fwd_group(a->k, a->tq, dy0, a->wt, a->dx_t + n0 * CHW, gn, col, a->dx_fresh ? 0.0f : 1.0f);
         if (a->dx) {
             /* dcol (K, gn*P) = W^T (K,O) x dY (O, gn*P); reuse col. */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)O, 1.0f, a->w,
                         (int)K, dym, (int)ld, 0.0f, col, (int)ld);
-            if (q->s2 && ct__s2_pointwise(&q->s2g)) {
-                for (int64_t i = 0; i < gn; i++)
-                    ct__s2_pointwise_col2im(&q->s2g, col + i * P, ld, a->dx + (n0 + i) * CHW, a->dx_fresh);
-                continue;
-            }
-            if (q->s2) { /* phase planes, then one interleaving write of dx */
-                for (int64_t i = 0; i < gn; i++) {
-                    memset(ph, 0, (size_t)q->ph * sizeof(float));
-                    ct__s2_col2im(&q->s2g, col + i * P, ld, ph);
-                    ct__s2_merge(&q->s2g, ph, a->dx + (n0 + i) * CHW, a->dx_fresh);
-                }
-                continue;
-            }
-            if (a->dx_fresh) memset(a->dx + n0 * CHW, 0, (size_t)(gn * CHW) * sizeof(float));
-            for (int64_t i = 0; i < gn; i++) ct__col2im(q, col + i * P, ld, a->dx + (n0 + i) * CHW);
+            for (int64_t i = 0; i < gn; i++)
+                a->k->col2im_img(q, col + i * P, ld, a->dx + (n0 + i) * CHW, a->dx_fresh, ph);
         }
     }
 }
@@ -255,10 +247,10 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
             if (!(dxw = x->grad)) return;
         }
         if (need_dw && !(dww = ct_tensor_grad(g, w))) return;
-        ct__wino_backward(g, q->n, q->c, q->h, q->w, q->o, x->data, w->data, dy, dxw, fresh, dww);
+        ct__kernels_of(g)->wino_backward(g, q->n, q->c, q->h, q->w, q->o, x->data, w->data, dy, dxw, fresh, dww);
         return;
     }
-    ct__conv_bwd a = {q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0};
+    ct__conv_bwd a = {ct__kernels_of(g), q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0};
     if (need_dx) {
         /* A gradient nobody wrote yet is overwritten, not zeroed then
          * accumulated: saves a memset and a read of an activation. */
@@ -316,7 +308,7 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
 static bool ct__conv_forward_im2col(ct_graph *g, const ct__conv_geom *q, const ct_tensor *x, const ct_tensor *w,
                                     const ct_tensor *b, ct_tensor *y) {
     int threads = ct__conv_threads(g);
-    ct__conv_fwd a = {q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, 0.0f};
+    ct__conv_fwd a = {ct__kernels_of(g), q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, 0.0f};
     a.scratch_floats = ct__conv_scratch(q);
     /* Scratch is taken from the arena; it is dead after this call but the
      * arena only frees at reset, so keep it small relative to activations. */
@@ -349,7 +341,7 @@ ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, int 
     if (q.n == 0) return y;
     bool wino = ct__wino_use(g, q.c, q.o, q.kh, q.kw, stride, pad);
     if (wino) {
-        if (!ct__wino_forward(g, q.n, q.c, q.h, q.w, q.o, x->data, w->data, b ? b->data : NULL, y->data))
+        if (!ct__kernels_of(g)->wino_forward(g, q.n, q.c, q.h, q.w, q.o, x->data, w->data, b ? b->data : NULL, y->data))
             return NULL;
     } else if (!ct__conv_forward_im2col(g, &q, x, w, b, y)) {
         return NULL;

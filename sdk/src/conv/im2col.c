@@ -141,3 +141,16 @@ void ct__im2col_img(const ct__conv_geom *q, const float *x, float *col, int64_t 
         ct__im2col(q, x, col, ld);
     }
 }
+
+void ct__col2im_img(const ct__conv_geom *q, const float *col, int64_t ld, float *dx, bool fresh, float *ph) {
+    if (q->s2 && ct__s2_pointwise(&q->s2g)) {
+        ct__s2_pointwise_col2im(&q->s2g, col, ld, dx, fresh);
+    } else if (q->s2) {
+        memset(ph, 0, (size_t)q->ph * sizeof(float));
+        ct__s2_col2im(&q->s2g, col, ld, ph);
+        ct__s2_merge(&q->s2g, ph, dx, fresh);
+    } else {
+        if (fresh) memset(dx, 0, (size_t)(q->c * q->h * q->w) * sizeof(float));
+        ct__col2im(q, col, ld, dx);
+    }
+}

@@ -17,6 +17,15 @@
 
 #include "conv/stride2.h"
 
+/* Compiled once per SIMD level (core/kernels.h): the level's names. */
+#if defined(CT__SIMD_LEVEL)
+#include "core/kernel_level.h"
+#define ct__im2col CT__LEVEL_NAME(ct__im2col)
+#define ct__col2im CT__LEVEL_NAME(ct__col2im)
+#define ct__im2col_img CT__LEVEL_NAME(ct__im2col_img)
+#define ct__col2im_img CT__LEVEL_NAME(ct__col2im_img)
+#endif
+
 typedef struct ct__conv_geom {
     int64_t n, c, h, w;  /* input */
     int64_t o, kh, kw;   /* weight */
@@ -45,5 +54,10 @@ void ct__col2im(const ct__conv_geom *q, const float *col, int64_t ld, float *dx)
  * stride 2 (q->s2) through its phase planes (conv/stride2.h), using ph as
  * scratch of q->ph floats (unused otherwise). */
 void ct__im2col_img(const ct__conv_geom *q, const float *x, float *col, int64_t ld, float *ph);
+
+/* The adjoint of ct__im2col_img: dx (C,H,W) = (fresh) or += the scatter of
+ * col (K rows of ld, first P used); for stride 2 through phase planes in
+ * ph (q->ph floats of scratch), one interleaving write of dx. */
+void ct__col2im_img(const ct__conv_geom *q, const float *col, int64_t ld, float *dx, bool fresh, float *ph);
 
 #endif

@@ -6,15 +6,6 @@
 #include <immintrin.h>
 #endif
 
-bool ct__s2_geom_make(ct__s2_geom *g, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
-                      int64_t ho, int64_t wo) {
-    g->c = c, g->h = h, g->w = w, g->kh = kh, g->kw = kw, g->pad = pad, g->ho = ho, g->wo = wo;
-    g->hp = (h + 1) / 2, g->wp = (w + 1) / 2;
-    return wo == g->wp && ho <= g->hp && ho > 0;
-}
-
-int64_t ct__s2_phase_floats(const ct__s2_geom *g) { return g->c * 4 * g->hp * g->wp; }
-
 /* Phase plane (a, b) of channel c. */
 static inline const float *ct__plane(const ct__s2_geom *g, const float *ph, int64_t c, int64_t a, int64_t b) {
     return ph + ((c * 2 + a) * 2 + b) * g->hp * g->wp;
@@ -110,8 +101,6 @@ static ct__s2_tap ct__s2_tap_at(const ct__s2_geom *g, int64_t r) {
     if (t.oy1 < t.oy0) t.oy1 = t.oy0;
     return t;
 }
-
-bool ct__s2_pointwise(const ct__s2_geom *g) { return g->kh == 1 && g->kw == 1 && g->pad == 0; }
 
 void ct__s2_pointwise_im2col(const ct__s2_geom *g, const float *x, float *col, int64_t ld) {
     for (int64_t c = 0; c < g->c; c++)

@@ -61,11 +61,6 @@
 
 #include "contrast/threadpool.h"
 
-/* Minimum input channels for Winograd by default: below it the 16 GEMMs
- * have too small an inner dimension and the transforms dominate. */
-#ifndef CT__WINO_MIN_C
-#define CT__WINO_MIN_C 16
-#endif
 /* Chunk size: about this many floats of V plus M per chunk (768 KB, well
  * inside the 2 MB L2). Conv time per step, 1 thread, reference model:
  * 96K-192K floats best; 768K 10% and 1.5M 25% slower (noisy machine). */
@@ -82,15 +77,6 @@
 #endif
 /* Weight-gradient partitions (fixed, independent of the thread count). */
 #define CT__WINO_PARTS 8
-
-bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad) {
-    (void)o;
-    if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return false;
-    ct_conv_algo algo = ct_graph_engine(g)->conv_algo;
-    if (algo == CT_CONV_ALGO_IM2COL) return false;
-    if (algo == CT_CONV_ALGO_WINOGRAD) return true;
-    return c >= CT__WINO_MIN_C;
-}
 
 /* Output tile size for this convolution: 4 (F(4x4,3x3)) or 2 (F(2x2,3x3)).
  * The engine option wino_tile (CT_WINO_TILE=2|4, read once by the host)

@@ -16,12 +16,33 @@
 
 #include "contrast/tensor.h"
 
+/* Compiled once per SIMD level (core/kernels.h): the level's names. */
+#if defined(CT__SIMD_LEVEL)
+#include "core/kernel_level.h"
+#define ct__wino_forward CT__LEVEL_NAME(ct__wino_forward)
+#define ct__wino_backward CT__LEVEL_NAME(ct__wino_backward)
+#endif
+
+/* Minimum input channels for Winograd by default: below it the 16 GEMMs
+ * have too small an inner dimension and the transforms dominate. */
+#ifndef CT__WINO_MIN_C
+#define CT__WINO_MIN_C 16
+#endif
+
 /* Whether conv2d.c should use Winograd for this convolution: 3x3, stride
  * 1, pad 1, and enough channels (CT__WINO_MIN_C) that the 16 small GEMMs
  * are worth it. The graph's engine option conv_algo (CT_CONV_ALGO in the
  * program's environment) can force the choice (winograd still only for
- * 3x3 stride 1 pad 1), for A/B tests. */
-bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride, int pad);
+ * 3x3 stride 1 pad 1), for A/B tests. The same at every SIMD level. */
+static inline bool ct__wino_use(const ct_graph *g, int64_t c, int64_t o, int64_t kh, int64_t kw, int stride,
+                                int pad) {
+    (void)o;
+    if (kh != 3 || kw != 3 || stride != 1 || pad != 1) return false;
+    ct_conv_algo algo = ct_graph_engine(g)->conv_algo;
+    if (algo == CT_CONV_ALGO_IM2COL) return false;
+    if (algo == CT_CONV_ALGO_WINOGRAD) return true;
+    return c >= CT__WINO_MIN_C;
+}
 
 /* y (N,O,H,W) = conv(x (N,C,H,W), w (O,C,3,3)) + b (b may be NULL).
  * Scratch comes from g's arena. Returns false when an allocation failed

@@ -11,6 +11,18 @@
 
 #include "conv/winograd_tile.h"
 
+/* Compiled once per SIMD level (core/kernels.h): the level's names. */
+#if defined(CT__SIMD_LEVEL)
+#include "core/kernel_level.h"
+#define ct__wg2_tx_init CT__LEVEL_NAME(ct__wg2_tx_init)
+#define ct__wg2_weights CT__LEVEL_NAME(ct__wg2_weights)
+#define ct__wg2_weights_grad CT__LEVEL_NAME(ct__wg2_weights_grad)
+#define ct__wg2_in CT__LEVEL_NAME(ct__wg2_in)
+#define ct__wg2_out CT__LEVEL_NAME(ct__wg2_out)
+#define ct__wg2_dout CT__LEVEL_NAME(ct__wg2_dout)
+#define ct__wg2_din CT__LEVEL_NAME(ct__wg2_din)
+#endif
+
 #if defined(__AVX512F__)
 /* Maps up to this wide get the AVX-512 transforms (a tile row in a vector). */
 #define CT__WG_SIMD_MAX_W 30

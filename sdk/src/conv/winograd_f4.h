@@ -8,6 +8,19 @@
 
 #include "conv/winograd_tile.h"
 
+/* Compiled once per SIMD level (core/kernels.h): the level's names. */
+#if defined(CT__SIMD_LEVEL)
+#include "core/kernel_level.h"
+#define ct__wg4_tx_init CT__LEVEL_NAME(ct__wg4_tx_init)
+#define ct__wg4_simd_width CT__LEVEL_NAME(ct__wg4_simd_width)
+#define ct__wg4_weights CT__LEVEL_NAME(ct__wg4_weights)
+#define ct__wg4_weights_grad CT__LEVEL_NAME(ct__wg4_weights_grad)
+#define ct__wg4_in CT__LEVEL_NAME(ct__wg4_in)
+#define ct__wg4_out CT__LEVEL_NAME(ct__wg4_out)
+#define ct__wg4_dout CT__LEVEL_NAME(ct__wg4_dout)
+#define ct__wg4_din CT__LEVEL_NAME(ct__wg4_din)
+#endif
+
 /* Per-worker state of the vector transforms: permute tables for a map
  * geometry (plain types, so this header needs no intrinsics). */
 typedef struct ct__wg4_tx {

@@ -11,6 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Compiled once per SIMD level (core/kernels.h): the level's names. */
+#if defined(CT__SIMD_LEVEL)
+#include "core/kernel_level.h"
+#define ct__wg_unpad CT__LEVEL_NAME(ct__wg_unpad)
+#endif
+
 /* One convolution's tiling: output tiles m x m (2 or 4) read (m+2)^2 input
  * tiles, giving np = (m+2)^2 transform positions (16 or 36). */
 typedef struct ct__wg {
