@@ -58,7 +58,7 @@ static void fill(float *p, int64_t n, uint64_t seed) {
 }
 
 static void check_forward(const conv_case *t) {
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     int64_t xs[4] = {t->n, t->c, t->h, t->w}, ws[4] = {t->o, t->c, t->k, t->k}, bs[1] = {t->o};
     ct_tensor *x = ct_tensor_new(g, 4, xs), *w = ct_tensor_new(g, 4, ws), *b = ct_tensor_new(g, 1, bs);
     fill(x->data, x->numel, 1), fill(w->data, w->numel, 2), fill(b->data, b->numel, 3);
@@ -137,7 +137,7 @@ START_TEST(thread_count_independent) {
         ct_error err = CT_ERROR_INIT;
         ct_threadpool *pool = run ? ct_threadpool_new(3, &err) : NULL;
         ck_assert(!run || pool != NULL);
-        ct_graph *g = ct_graph_new(0);
+        ct_graph *g = ct_test_graph_new();
         ct_graph_set_pool(g, pool);
         int64_t xs[4] = {t.n, t.c, t.h, t.w}, ws[4] = {t.o, t.c, t.k, t.k}, bs[1] = {t.o};
         ct_tensor *x = ct_tensor_new(g, 4, xs), *w = ct_tensor_new(g, 4, ws), *b = ct_tensor_new(g, 1, bs);
@@ -166,7 +166,7 @@ START_TEST(thread_count_independent) {
 END_TEST
 
 START_TEST(bad_shapes_fail) {
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     ct_tensor *x = ct_tensor_new4(g, 1, 3, 5, 5), *w = ct_tensor_new4(g, 2, 4, 3, 3);
     ck_assert_ptr_null(ct_conv2d(g, x, w, NULL, 1, 1));
     ck_assert_int_eq(ct_graph_status(g), CT_ERR_SHAPE);

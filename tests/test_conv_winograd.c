@@ -38,8 +38,7 @@ static const int tiles[] = {2, 4};
 /* Engine options for a graph: algorithm, tile (0 automatic), weight-gradient
  * layout (-1 automatic), chunk size (0 automatic) and pool (NULL serial). */
 static ct_engine_opts engine(ct_conv_algo algo, int tile, int du_t, int64_t chunk, ct_threadpool *pool) {
-    ct_engine_opts o;
-    ct_engine_opts_init(&o);
+    ct_engine_opts o = *ct_test_engine(); /* the kernel level of the run (CT_SIMD) */
     o.conv_algo = algo;
     o.wino_tile = tile;
     o.wino_du_transposed = du_t;
@@ -92,7 +91,7 @@ START_TEST(forward_matches_naive) {
     const wcase big = {2, 128, 7, 7, 16, true};
     for (size_t k = 0; k <= sizeof cases / sizeof *cases; k++) {
         const wcase *t = k < sizeof cases / sizeof *cases ? &cases[k] : &big;
-        ct_graph *g = ct_graph_new(0);
+        ct_graph *g = ct_test_graph_new();
         ct_graph_set_engine(g, &eo);
         ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
         ct_tensor *b = ct_tensor_new1(g, t->o);
@@ -123,7 +122,7 @@ typedef struct run_out {
 } run_out;
 
 static run_out run_conv(const wcase *t, const ct_engine_opts *eo, bool twice) {
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     ct_graph_set_engine(g, eo);
     ct_tensor *x = ct_tensor_new4(g, t->n, t->c, t->h, t->w), *w = ct_tensor_new4(g, t->o, t->c, 3, 3);
     ct_tensor *b = ct_tensor_new1(g, t->o);
@@ -248,8 +247,7 @@ START_TEST(default_dispatch) {
     const ct_engine_opts im2col = engine(CT_CONV_ALGO_IM2COL, 0, -1, 0, NULL);
     const ct_engine_opts wino2 = engine(CT_CONV_ALGO_WINOGRAD, 2, -1, 0, NULL);
     const ct_engine_opts wino4 = engine(CT_CONV_ALGO_WINOGRAD, 4, -1, 0, NULL);
-    ct_engine_opts dflt;
-    ct_engine_opts_init(&dflt);
+    ct_engine_opts dflt = *ct_test_engine();
     ck_assert_int_eq(dflt.conv_algo, CT_CONV_ALGO_AUTO);
     ck_assert_int_eq(dflt.wino_tile, 0);
     run_out f = run_conv(&wide, &wino, false), i = run_conv(&wide, &im2col, false);

@@ -33,7 +33,7 @@ static void stats(const float *x, int64_t n, int64_t c, int64_t s, int64_t ch, d
 
 static void check_forward(bool relu, bool train) {
     const int64_t N = 5, C = 3, H = 4, W = 3, S = H * W;
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     ct_graph_set_train(g, train);
     ct_tensor *x = ct_tensor_new4(g, N, C, H, W);
     ct_tensor *w = ct_tensor_new1(g, C), *b = ct_tensor_new1(g, C);
@@ -167,7 +167,7 @@ START_TEST(residual_join_matches_separate_ops) {
     float *y[2], *grads[2][4];
     const int64_t n = 5, C = 3, h = 7, w = 7, N = n * C * h * w; /* 49-float rows: masked tails */
     for (int fused = 0; fused < 2; fused++) {
-        ct_graph *g = ct_graph_new(0);
+        ct_graph *g = ct_test_graph_new();
         ct_tensor *x = ct_tensor_new4(g, n, C, h, w), *r = ct_tensor_new4(g, n, C, h, w);
         ct_tensor *ga = ct_tensor_new1(g, C), *be = ct_tensor_new1(g, C);
         ct_tensor *rm = ct_tensor_new1(g, C), *rv = ct_tensor_new1(g, C);
@@ -207,7 +207,7 @@ START_TEST(thread_count_independent) {
         ct_error err = CT_ERROR_INIT;
         ct_threadpool *pool = run ? ct_threadpool_new(2, &err) : NULL;
         ck_assert(!run || pool != NULL);
-        ct_graph *g = ct_graph_new(0);
+        ct_graph *g = ct_test_graph_new();
         ct_graph_set_pool(g, pool);
         ct_tensor *x = ct_tensor_new4(g, 64, 8, 12, 12), *w = ct_tensor_new1(g, 8), *b = ct_tensor_new1(g, 8);
         fill(x->data, x->numel, 9, -1, 1), fill(w->data, 8, 10, 0.5f, 1.5f), fill(b->data, 8, 11, -1, 1);
@@ -230,7 +230,7 @@ START_TEST(thread_count_independent) {
 END_TEST
 
 START_TEST(argument_errors) {
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     ct_tensor *x = ct_tensor_new4(g, 2, 3, 2, 2), *w = ct_tensor_new1(g, 4);
     ck_assert_ptr_null(ct_batchnorm(g, x, w, NULL, NULL, NULL, 0.1f, 1e-5f));
     ck_assert_int_eq(ct_graph_status(g), CT_ERR_SHAPE);

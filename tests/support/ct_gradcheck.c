@@ -1,5 +1,6 @@
 /* Finite-difference gradient checker (see ct_gradcheck.h). */
 #include "ct_gradcheck.h"
+#include "ct_test.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ int ct_gradcheck(ct_gradcheck_fn build, ct_tensor **inputs, int n_inputs, void *
         n = sizeof dummy;
     }
     report[0] = '\0';
-    ct_graph *g = ct_graph_new(0);
+    ct_graph *g = ct_test_graph_new();
     ct_tensor **leaf = calloc((size_t)n_inputs, sizeof *leaf);
     float **vals = calloc((size_t)n_inputs, sizeof *vals);
     float **ana = calloc((size_t)n_inputs, sizeof *ana);

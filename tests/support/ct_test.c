@@ -1,6 +1,7 @@
 /* Shared helpers for the Check test programs. */
 #include "ct_test.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,44 @@ bool ct_test_limit_memory(size_t bytes) {
 #endif
 }
 
+static ct_engine_opts ct__test_engine;
+static ct_error ct__test_engine_err;
+static bool ct__test_engine_read;
+
+const ct_engine_opts *ct_test_engine(void) {
+    if (!ct__test_engine_read) {
+        ct__test_engine_read = true;
+        ct_engine_opts_init(&ct__test_engine);
+        memset(&ct__test_engine_err, 0, sizeof ct__test_engine_err);
+        ct_engine_opts_from_env(&ct__test_engine, &ct__test_engine_err);
+    }
+    return &ct__test_engine;
+}
+
+ct_graph *ct_test_graph_new(void) {
+    ct_graph *g = ct_graph_new(0);
+    if (g) ct_graph_set_engine(g, ct_test_engine());
+    return g;
+}
+
+/* Whether CT_SIMD names a level (well formed) that is not available here. */
+static bool ct__simd_missing(void) {
+    const char *v = getenv("CT_SIMD");
+    for (int l = CT_SIMD_GENERIC; v && l <= CT_SIMD_AVX512; l++)
+        if (strcmp(v, ct_simd_name((ct_simd_level)l)) == 0) return !ct_simd_available((ct_simd_level)l);
+    return false;
+}
+
 int ct_test_main(Suite *s) {
+    /* Read before the forks, so every test sees the same options. */
+    ct_test_engine();
+    if (ct__test_engine_err.code != CT_OK) {
+        bool skip = ct__simd_missing();
+        fprintf(stderr, "%s: %s\n", skip ? "skipped" : "error", ct__test_engine_err.msg);
+        srunner_free(srunner_create(s)); /* frees the suite */
+        return skip ? 77 : EXIT_FAILURE;
+    }
+    printf("kernels: %s\n", ct_simd_name(ct_engine_simd(ct_test_engine())));
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);

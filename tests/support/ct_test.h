@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <contrast/engine.h>
+#include <contrast/tensor.h>
+
 /* Source and build directories (from the environment ctest sets; fall back
  * to the compile-time guesses "." and "build"). */
 const char *ct_test_source_dir(void);
@@ -34,7 +37,18 @@ int ct_test_step_losses(const char *run_dir, double *loss, int max);
  * in AddressSanitizer builds, whose shadow memory already exceeds any cap. */
 bool ct_test_limit_memory(size_t bytes);
 
-/* Run a suite in fork mode and return the failure count (main helper). */
+/* Run a suite in fork mode; returns the exit status for main: 0 when
+ * every test passed, 1 otherwise, and 77 (ctest's skip, SKIP_RETURN_CODE)
+ * when CT_SIMD names a kernel level this build or processor lacks. */
 int ct_test_main(Suite *s);
+
+/* The engine options of the suite's graphs: ct_engine_opts_init's with
+ * the environment's overrides (ct_engine_opts_from_env), read once. ctest
+ * runs the kernel tests again with CT_SIMD=generic and avx2 so that every
+ * level's kernels meet the same checks. */
+const ct_engine_opts *ct_test_engine(void);
+
+/* ct_graph_new(0) with ct_test_engine()'s options (NULL on OOM). */
+ct_graph *ct_test_graph_new(void);
 
 #endif
