@@ -328,9 +328,10 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"engine\": \"contrast\", \"views_per_s\": %.1f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
            "\"threads\": %d, \"batch\": %d, \"real_data\": %s, \"loss\": %.4f, \"blas_core\": \"%s\", "
-           "\"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f, \"cpu_ms_best_step\": %.0f}\n",
+           "\"kernels\": \"%s\", \"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f, \"cpu_ms_best_step\": %.0f}\n",
            (double)views / med, gflop / med, ru.ru_maxrss / 1024.0, threads, batch, real ? "true" : "false",
-           loss_v, openblas_get_corename(), gflop, cpu_med * 1e3, cpu_best * 1e3);
+           loss_v, openblas_get_corename(), ct_simd_name(ct_engine_simd(&bench_engine)), gflop, cpu_med * 1e3,
+           cpu_best * 1e3);
     fflush(stdout);
 
     if (profile) {

@@ -152,7 +152,8 @@ END_TEST
 
 /* ---- (b) ct_engine_opts_from_env ---- */
 
-static const char *const env_vars[] = {"CT_CONV_ALGO", "CT_WINO_TILE", "CT_WINO_CHUNK_FLOATS", "CT_WINO_DU_T"};
+static const char *const env_vars[] = {"CT_CONV_ALGO", "CT_WINO_TILE", "CT_WINO_CHUNK_FLOATS", "CT_WINO_DU_T",
+                                       "CT_SIMD"};
 
 static void unset_all(void) {
     for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++) unsetenv(env_vars[i]);
@@ -238,7 +239,8 @@ START_TEST(from_env_rejects_malformed) {
     static const struct {
         const char *name, *value;
     } bad[] = {{"CT_WINO_TILE", "3"},          {"CT_CONV_ALGO", "fast"}, {"CT_WINO_CHUNK_FLOATS", "-5"},
-               {"CT_WINO_CHUNK_FLOATS", "12k"}, {"CT_WINO_DU_T", "2"},    {"CT_WINO_DU_T", "yes"}};
+               {"CT_WINO_CHUNK_FLOATS", "12k"}, {"CT_WINO_DU_T", "2"},    {"CT_WINO_DU_T", "yes"},
+               {"CT_SIMD", "sse2"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         unset_all();
         setenv(bad[i].name, bad[i].value, 1);

@@ -87,6 +87,7 @@ START_TEST(engine_choice) {
 }
 END_TEST
 
+/* CT_SIMD=value alone (test_engine covers the other variables). */
 static ct_status parse(const char *value, ct_engine_opts *o, ct_error *err) {
     unsetenv("CT_CONV_ALGO"), unsetenv("CT_WINO_TILE"), unsetenv("CT_WINO_CHUNK_FLOATS"), unsetenv("CT_WINO_DU_T");
     setenv("CT_SIMD", value, 1);

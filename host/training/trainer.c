@@ -789,8 +789,9 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
          * need: they initialise and resume alike). */
         if (st == CT_OK) st = ct_dist_broadcast_store(t->m.store, err);
         if (st == CT_OK) {
-            say(t, "run %s: %lld steps (%lld per epoch), %d threads, %lld parameters\n", t->run_dir,
-                (long long)t->total, (long long)t->spe, t->m.threads, (long long)ct_params_numel(t->m.store));
+            say(t, "run %s: %lld steps (%lld per epoch), %d threads, %s kernels, %lld parameters\n", t->run_dir,
+                (long long)t->total, (long long)t->spe, t->m.threads,
+                ct_simd_name(ct_engine_simd(ct_graph_engine(t->m.graph))), (long long)ct_params_numel(t->m.store));
             if (ct_dist_size() > 1)
                 say(t, "data-parallel: %d ranks x batch %lld (global batch %lld)%s\n", ct_dist_size(),
                     (long long)(ct_settings_int(t->ex.train, "batch_size") / ct_dist_size()),
