@@ -45,7 +45,9 @@ for level in avx2 generic; do
     fail=1
     continue
   fi
-  if ! grep -q "ERROR SUMMARY: 0 errors" "$log" || ! grep -q "All heap blocks were freed" "$log"; then
+  # Leaks of the three kinds count as errors (--errors-for-leak-kinds);
+  # "still reachable" blocks (libraries' own caches at exit) do not.
+  if ! grep -q "ERROR SUMMARY: 0 errors" "$log"; then
     echo "valgrind_train: CT_SIMD=$level: memcheck found errors or leaks:"
     cat "$log"
     fail=1
