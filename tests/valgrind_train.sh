@@ -4,7 +4,8 @@
 # 3.19 has no AVX-512 and hides it from cpuid, so the portable build's
 # automatic choice under it is avx2; CT_SIMD makes the level explicit).
 # Any memory error or leak (definite, indirect or possible) fails. Also checks
-# that a level the (virtual) processor lacks is refused with a clear error.
+# that a level the (virtual) processor lacks is refused with a clear error,
+# and that test_simd passes there (leaving that level out), memcheck clean.
 #
 #   tests/valgrind_train.sh BUILD_DIR SOURCE_DIR
 # Registered in ctest as valgrind_train (label valgrind); exits 77 (skipped)
@@ -71,6 +72,17 @@ if ! valgrind -q "$build/contrast" version | grep -q "processor runs: [^;]*avx51
     fail=1
   else
     echo "valgrind_train: CT_SIMD=avx512 refused under valgrind: $out"
+  fi
+  # test_simd on a processor without AVX-512: it compares avx2 with
+  # generic and leaves avx512 out (not fails), memcheck clean.
+  log="$work/test_simd.log"
+  if ! CK_FORK=no "${vg[@]}" "$build/tests/test_simd" >"$log" 2>&1 ||
+    ! grep -q "the processor lacks the avx512 kernels" "$log" || ! grep -q "ERROR SUMMARY: 0 errors" "$log"; then
+    echo "valgrind_train: test_simd under valgrind (no AVX-512) failed:"
+    cat "$log"
+    fail=1
+  else
+    echo "valgrind_train: test_simd without AVX-512: $(grep -m1 '^levels: ' "$log"), $(grep -m1 'Checks: ' "$log")"
   fi
 fi
 exit $fail
