@@ -16,6 +16,7 @@
 #include "contrast/contrast.h"
 #include "ct_test.h"
 #include "dist/dist.h"
+#include "dist/grad_buckets.h"
 #include "training/checkpoint.h"
 
 /* ---- one rank ------------------------------------------------------------------ */
@@ -56,6 +57,67 @@ START_TEST(gather_rows_passes_gradients_through) {
     ck_assert_ptr_null(ct_dist_gather_rows(g, bad));
     ck_assert_ptr_nonnull(strstr(ct_graph_error(g), "(n, F)"));
     ct_graph_free(g);
+}
+END_TEST
+
+/* The backward hook sees every op that ran, last first; the bucketed
+ * backward on one rank gives the plain backward's gradients, and the store
+ * is cut at tensor boundaries (4 tensors of 6, 10, 3 and 20 floats in
+ * buckets of at least 8: [20], [3, 10], [6]). */
+static int64_t g_seen[64];
+static int g_n_seen;
+static void seen(void *ctx, ct_graph *g, int64_t i) {
+    (void)ctx, (void)g;
+    if (g_n_seen < 64) g_seen[g_n_seen++] = i;
+}
+
+static ct_tensor *small_loss(ct_graph *g, ct_tensor *const *w) {
+    ct_tensor *x = ct_tensor_new2(g, 2, 3);
+    for (int i = 0; i < 6; i++) x->data[i] = 0.25f * (float)i - 0.4f;
+    ct_tensor *h = ct_mul(g, ct_add(g, x, ct_reshape(g, w[0], 2, (int64_t[]){2, 3})), x);
+    ct_tensor *l = ct_sum(g, ct_mul(g, h, h));
+    l = ct_add(g, l, ct_sum(g, ct_mul(g, w[1], w[1])));
+    return ct_add(g, l, ct_sum(g, ct_mul(g, w[3], w[3])));
+}
+
+START_TEST(bucketed_backward_is_the_plain_one) {
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(5);
+    const int64_t sizes[4] = {6, 10, 3, 20};
+    ct_tensor *w[4];
+    char name[16];
+    for (int k = 0; k < 4; k++) {
+        snprintf(name, sizeof name, "w%d", k);
+        w[k] = ct_params_add(p, name, CT_PARAM_TRAINABLE, 1, &sizes[k], CT_INIT_NORMAL, 0.5f, 0, &err);
+        ck_assert_ptr_nonnull(w[k]);
+    }
+    ck_assert_int_eq(ct_params_finalize(p, &err), CT_OK);
+    ct_graph *g = ct_graph_new(0);
+    float plain[39];
+    ct_params_zero_grad(p);
+    ct_tensor *l = small_loss(g, w);
+    int64_t nodes = ct_graph_node_count(g);
+    ck_assert_int_gt(nodes, 5);
+    ck_assert_ptr_null(ct_graph_node_at(g, nodes));
+    g_n_seen = 0;
+    ct_graph_set_backward_hook(g, seen, NULL);
+    ck_assert_int_eq(ct_graph_backward(g, l), CT_OK);
+    ct_graph_set_backward_hook(g, NULL, NULL);
+    ck_assert_int_eq(g_n_seen, nodes);
+    for (int i = 1; i < g_n_seen; i++) ck_assert_int_lt(g_seen[i], g_seen[i - 1]);
+    memcpy(plain, ct_params_grad(p), sizeof plain);
+    ct_graph_reset(g);
+
+    ct_grad_buckets *b = ct_grad_buckets_new(p, 8, &err);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(ct_grad_buckets_count(b), 3);
+    ct_params_zero_grad(p);
+    l = small_loss(g, w);
+    ck_assert_int_eq(ct_grad_buckets_backward(b, g, l, &err), CT_OK);
+    ck_assert_int_eq(memcmp(plain, ct_params_grad(p), sizeof plain), 0);
+    ct_grad_buckets_free(b);
+    ct_graph_free(g);
+    ct_params_free(p);
 }
 END_TEST
 
@@ -423,6 +485,49 @@ START_TEST(moco_key_batch_norm_mixes_ranks) {
 }
 END_TEST
 
+/* Every tensor of the two runs' newest checkpoints byte for byte. */
+static void identical_weights(const char *a, const char *b) {
+    char pa[1200], pb[1200];
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_latest(a, pa, sizeof pa, &err), CT_OK);
+    ck_assert_int_eq(ct_checkpoint_latest(b, pb, sizeof pb, &err), CT_OK);
+    ct_safetensors *fa = NULL, *fb = NULL;
+    ck_assert_msg(ct_safetensors_open(pa, &fa, &err) == CT_OK, "%s", err.msg);
+    ck_assert_msg(ct_safetensors_open(pb, &fb, &err) == CT_OK, "%s", err.msg);
+    ck_assert_uint_eq(ct_safetensors_count(fa), ct_safetensors_count(fb));
+    for (size_t i = 0; i < ct_safetensors_count(fa); i++) {
+        const ct_safetensors_tensor *ta = ct_safetensors_at(fa, i), *tb = ct_safetensors_find(fb, ta->name);
+        ck_assert_msg(tb && tb->nbytes == ta->nbytes && memcmp(ta->data, tb->data, ta->nbytes) == 0,
+                      "%s differs", ta->name);
+    }
+    ct_safetensors_close(fa);
+    ct_safetensors_close(fb);
+}
+
+/* Gradients averaged in buckets during backward (train.grad_overlap,
+ * 4 KiB buckets: dozens of them, most started before backward ends) give
+ * the blocking average's losses and weights bit for bit: SimCLR and MoCo
+ * (frozen key tensors, gathers and sync BN inside backward). */
+START_TEST(overlapped_average_is_bitwise_the_blocking_one) {
+    if (!mpi_ready()) return;
+    const char *tmp = ct_test_tmpdir();
+    char cfg[1200], plain[1200], overlap[1200];
+    snprintf(cfg, sizeof cfg, "%s/dist.cfg", tmp);
+    snprintf(plain, sizeof plain, "%s/plain", tmp);
+    snprintf(overlap, sizeof overlap, "%s/overlap", tmp);
+    write_config(cfg, _i ? "type = \"momentum\"; queue_size = 256; shuffle_splits = 2;" : archs[0].arch, 0.01);
+    ck_assert_msg(train(2, cfg, plain, "--set train.grad_overlap=false") == 0, "%s", out);
+    ck_assert_msg(train(2, cfg, overlap, "--set train.grad_overlap=true --set train.grad_bucket_kb=4") == 0, "%s",
+                  out);
+    ck_assert_msg(strstr(out, "gradients averaged in buckets during backward") != NULL, "%s", out);
+    double la[16], lb[16];
+    ck_assert_int_eq(read_losses(plain, la, 16), 5);
+    ck_assert_int_eq(read_losses(overlap, lb, 16), 5);
+    for (int k = 0; k < 5; k++) ck_assert_msg(la[k] == lb[k], "step %d: %.17g vs %.17g", k, la[k], lb[k]);
+    identical_weights(plain, overlap);
+}
+END_TEST
+
 /* knn.top1 of the run's (last) evaluation line. */
 static double eval_top1(const char *dir) {
     char path[1200], line[2048];
@@ -524,12 +629,14 @@ int main(void) {
     tcase_add_test(tc, one_rank_collectives_are_identities);
     tcase_add_test(tc, gather_rows_passes_gradients_through);
     tcase_add_test(tc, sync_bn_is_the_batch_of_every_process);
+    tcase_add_test(tc, bucketed_backward_is_the_plain_one);
     suite_add_tcase(s, tc);
     TCase *mpi = tcase_create("mpirun");
     tcase_set_timeout(mpi, 600);
     tcase_add_loop_test(mpi, two_ranks_equal_one_process, 0, 4);
     tcase_add_loop_test(mpi, moco_shuffle_across_ranks_equals_one_process, 0, 2);
     tcase_add_test(mpi, moco_key_batch_norm_mixes_ranks);
+    tcase_add_loop_test(mpi, overlapped_average_is_bitwise_the_blocking_one, 0, 2);
     tcase_add_test(mpi, two_rank_checkpoint_resumes_in_one_process);
     tcase_add_test(mpi, evaluation_in_shards_equals_one_process);
     tcase_add_test(mpi, a_failing_rank_ends_the_job);

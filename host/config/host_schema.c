@@ -103,6 +103,10 @@ const ct_param_spec ct__train_spec[] = {
                    "collapse: embeddings' std across the batch, relative to their RMS, below this"),
     CT_PARAM_BOOL("sync_bn", "false",
                   "data-parallel runs (mpirun): the encoder's batch norm uses every rank's batch"),
+    CT_PARAM_BOOL("grad_overlap", "false",
+                  "data-parallel runs: average the gradients in buckets started during backward (nonblocking MPI; "
+                  "the same values bit for bit)"),
+    CT_PARAM_INT("grad_bucket_kb", "256", 1, 1 << 20, "data-parallel runs with grad_overlap: gradient bucket size in KiB"),
     CT_PARAM_END,
 };
 

@@ -23,6 +23,8 @@ static double now_s(void) {
 
 ct_dist_times ct_dist_time_spent(void) { return g_times; }
 
+void ct__dist_count_average(double s) { g_times.average_s += s; }
+
 ct_status ct_dist_start(int *argc, char ***argv, ct_error *err) {
     if (g_started || !ct__dist_mpi_wanted()) return CT_OK;
     ct_status st = ct__dist_mpi_start(argc, argv, &g_rank, &g_size, err);

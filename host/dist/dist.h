@@ -130,6 +130,9 @@ typedef struct ct_dist_times {
 } ct_dist_times;
 ct_dist_times ct_dist_time_spent(void);
 
+/* Internal: seconds the bucketed average (grad_buckets.c) spent. */
+void ct__dist_count_average(double s);
+
 /* ---- backend (dist_mpi.c when built with MPI, else serial stubs) ---------- */
 
 /* Internal: each returns CT_OK with nothing done when the backend is not
@@ -147,5 +150,15 @@ ct_status ct__dist_mpi_alltoallv(const void *in, const int64_t *send_bytes, void
                                  ct_error *err);
 ct_status ct__dist_mpi_reduce_scatter(const float *in, float *out, const int64_t *counts, ct_error *err);
 ct_status ct__dist_mpi_barrier(ct_error *err);
+/* Nonblocking: the reduce-scatter and all-gather phases of the bucketed
+ * gradient average, each on a communicator of its own; a request ends in
+ * test (done: freed) or wait (freed). NULL requests are finished ones. */
+typedef struct ct__dist_req ct__dist_req;
+ct_status ct__dist_mpi_ialltoallv(const void *in, const int64_t *send_bytes, void *out, const int64_t *recv_bytes,
+                                  ct__dist_req **req, ct_error *err);
+ct_status ct__dist_mpi_iallgatherv(const void *in, size_t in_bytes, void *out, const int64_t *bytes_of,
+                                   ct__dist_req **req, ct_error *err);
+ct_status ct__dist_mpi_test(ct__dist_req *req, bool *done, ct_error *err);
+ct_status ct__dist_mpi_wait(ct__dist_req *req, ct_error *err);
 
 #endif

@@ -11,6 +11,10 @@
 #include "dist/dist.h"
 
 static bool g_started;
+/* The gradient buckets' two phases run on communicators of their own, so
+ * their nonblocking collectives never match the blocking ones that
+ * backward issues meanwhile (gathers, sync BN) nor each other. */
+static MPI_Comm g_comm_scatter = MPI_COMM_NULL, g_comm_gather = MPI_COMM_NULL;
 
 /* The environment a launcher leaves: Open MPI's mpirun, MPICH's hydra,
  * PMIx (Slurm's srun --mpi=pmix, Open MPI 4+), PMI-2 (srun --mpi=pmi2). */
@@ -39,6 +43,11 @@ ct_status ct__dist_mpi_start(int *argc, char ***argv, int *rank, int *size, ct_e
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if ((rc = MPI_Comm_rank(MPI_COMM_WORLD, rank)) != MPI_SUCCESS) return mpi_fail(rc, "Comm_rank", err);
     if ((rc = MPI_Comm_size(MPI_COMM_WORLD, size)) != MPI_SUCCESS) return mpi_fail(rc, "Comm_size", err);
+    if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &g_comm_scatter)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_dup(MPI_COMM_WORLD, &g_comm_gather)) != MPI_SUCCESS)
+        return mpi_fail(rc, "Comm_dup", err);
+    MPI_Comm_set_errhandler(g_comm_scatter, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(g_comm_gather, MPI_ERRORS_RETURN);
     return CT_OK;
 }
 
@@ -46,7 +55,11 @@ void ct__dist_mpi_finish(void) {
     if (!g_started) return;
     int done = 0;
     MPI_Finalized(&done);
-    if (!done) MPI_Finalize();
+    if (!done) {
+        if (g_comm_scatter != MPI_COMM_NULL) MPI_Comm_free(&g_comm_scatter);
+        if (g_comm_gather != MPI_COMM_NULL) MPI_Comm_free(&g_comm_gather);
+        MPI_Finalize();
+    }
     g_started = false;
 }
 
@@ -167,4 +180,85 @@ ct_status ct__dist_mpi_barrier(ct_error *err) {
     if (!g_started) return CT_OK;
     int rc = MPI_Barrier(MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? CT_OK : mpi_fail(rc, "Barrier", err);
+}
+
+/* A nonblocking collective and the count arrays MPI reads until it ends. */
+struct ct__dist_req {
+    MPI_Request r;
+    int counts[];
+};
+
+static ct__dist_req *req_new(int n_ints) {
+    ct__dist_req *q = malloc(sizeof *q + (size_t)n_ints * sizeof(int));
+    if (q) q->r = MPI_REQUEST_NULL;
+    return q;
+}
+
+ct_status ct__dist_mpi_ialltoallv(const void *in, const int64_t *send_bytes, void *out, const int64_t *recv_bytes,
+                                  ct__dist_req **req, ct_error *err) {
+    *req = NULL;
+    if (!g_started) { /* one process: the copy of its own slice */
+        if (out != in) memcpy(out, in, (size_t)send_bytes[0]);
+        return CT_OK;
+    }
+    int p = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &p);
+    ct__dist_req *q = req_new(4 * p);
+    if (!q) return ct_error_set(err, CT_ERR_NOMEM, "MPI: out of memory");
+    int *c = q->counts;
+    ct_status st = int_counts(send_bytes, p, c, c + p, err);
+    if (st == CT_OK) st = int_counts(recv_bytes, p, c + 2 * p, c + 3 * p, err);
+    if (st == CT_OK) {
+        int rc = MPI_Ialltoallv(in, c, c + p, MPI_BYTE, out, c + 2 * p, c + 3 * p, MPI_BYTE, g_comm_scatter, &q->r);
+        if (rc != MPI_SUCCESS) st = mpi_fail(rc, "Ialltoallv", err);
+    }
+    if (st != CT_OK) {
+        free(q);
+        q = NULL;
+    }
+    *req = q;
+    return st;
+}
+
+ct_status ct__dist_mpi_iallgatherv(const void *in, size_t in_bytes, void *out, const int64_t *bytes_of,
+                                   ct__dist_req **req, ct_error *err) {
+    *req = NULL;
+    if (!g_started) {
+        if (out != in) memcpy(out, in, in_bytes);
+        return CT_OK;
+    }
+    int p = 1, me = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &p);
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    ct__dist_req *q = req_new(2 * p);
+    if (!q) return ct_error_set(err, CT_ERR_NOMEM, "MPI: out of memory");
+    int *cnt = q->counts, *disp = q->counts + p;
+    ct_status st = int_counts(bytes_of, p, cnt, disp, err);
+    if (st == CT_OK) {
+        const void *src = in == (const char *)out + disp[me] ? MPI_IN_PLACE : in;
+        int rc = MPI_Iallgatherv(src, (int)in_bytes, MPI_BYTE, out, cnt, disp, MPI_BYTE, g_comm_gather, &q->r);
+        if (rc != MPI_SUCCESS) st = mpi_fail(rc, "Iallgatherv", err);
+    }
+    if (st != CT_OK) {
+        free(q);
+        q = NULL;
+    }
+    *req = q;
+    return st;
+}
+
+ct_status ct__dist_mpi_test(ct__dist_req *req, bool *done, ct_error *err) {
+    int flag = 1;
+    int rc = req ? MPI_Test(&req->r, &flag, MPI_STATUS_IGNORE) : MPI_SUCCESS;
+    *done = flag != 0;
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "Test", err);
+    if (*done) free(req);
+    return CT_OK;
+}
+
+ct_status ct__dist_mpi_wait(ct__dist_req *req, ct_error *err) {
+    if (!req) return CT_OK;
+    int rc = MPI_Wait(&req->r, MPI_STATUS_IGNORE);
+    free(req);
+    return rc == MPI_SUCCESS ? CT_OK : mpi_fail(rc, "Wait", err);
 }

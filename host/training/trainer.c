@@ -17,6 +17,7 @@
 #include "data/pipeline.h"
 #include "data/sample.h"
 #include "dist/dist.h"
+#include "dist/grad_buckets.h"
 #include "training/checkpoint.h"
 #include "training/evaluate.h"
 #include "training/metrics.h"
@@ -178,6 +179,7 @@ typedef struct trainer {
     bool config_changed;  /* --allow-config-change took a new config */
     char old_sha[65], new_sha[65];
     ct_watch *watch;
+    ct_grad_buckets *buckets; /* train.grad_overlap on P > 1 ranks; NULL: average after backward */
 } trainer;
 
 /* A progress line on stdout while it lives. Once a write fails (a closed
@@ -332,6 +334,10 @@ static ct_status setup(trainer *t, ct_error *err) {
     ct_optim_config oc = optim_config(t->ex.optimizer);
     t->opt = ct_optim_new(t->m.store, &oc, err);
     if (!t->opt) return err->code ? err->code : CT_ERR_NOMEM;
+    if (ct_dist_size() > 1 && ct_settings_bool(t->ex.train, "grad_overlap")) {
+        size_t floats = (size_t)ct_settings_int(t->ex.train, "grad_bucket_kb") * 1024 / sizeof(float);
+        if (!(t->buckets = ct_grad_buckets_new(t->m.store, floats, err))) return err->code ? err->code : CT_ERR_NOMEM;
+    }
     t->epochs = ct_settings_int(t->ex.train, "epochs");
     t->total = t->epochs * t->spe;
     int64_t max_steps = ct_settings_int(t->ex.train, "max_steps");
@@ -488,9 +494,13 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     }
     if (st == CT_OK) {
         ct_params_zero_grad(t->m.store);
-        st = ct_graph_backward(g, total);
-        if (st != CT_OK) st = ct_error_set(err, st, "backward: %s", ct_graph_error(g));
-        if (st == CT_OK) st = ct_dist_average_grads(t->m.store, err);
+        if (t->buckets) {
+            st = ct_grad_buckets_backward(t->buckets, g, total, err);
+        } else {
+            st = ct_graph_backward(g, total);
+            if (st != CT_OK) st = ct_error_set(err, st, "backward: %s", ct_graph_error(g));
+            if (st == CT_OK) st = ct_dist_average_grads(t->m.store, err);
+        }
     }
     if (st == CT_OK) {
         if (t->ex.arch_ops->after_backward) t->ex.arch_ops->after_backward(t->m.arch, &info);
@@ -732,6 +742,7 @@ static ct_status train_loop(trainer *t, ct_error *err) {
 static void teardown(trainer *t) {
     for (int i = 0; i < t->n_pipes; i++) ct_pipeline_free(t->pipes[i]);
     if (t->opt) ct_optim_free(t->opt);
+    ct_grad_buckets_free(t->buckets);
     ct_model_free(&t->m);
     ct_experiment_free(&t->ex);
     if (t->metrics) fclose(t->metrics);
@@ -793,10 +804,11 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
                 (long long)t->total, (long long)t->spe, t->m.threads,
                 ct_simd_name(ct_engine_simd(ct_graph_engine(t->m.graph))), (long long)ct_params_numel(t->m.store));
             if (ct_dist_size() > 1)
-                say(t, "data-parallel: %d ranks x batch %lld (global batch %lld)%s\n", ct_dist_size(),
+                say(t, "data-parallel: %d ranks x batch %lld (global batch %lld)%s%s\n", ct_dist_size(),
                     (long long)(ct_settings_int(t->ex.train, "batch_size") / ct_dist_size()),
                     (long long)ct_settings_int(t->ex.train, "batch_size"),
-                    t->m.sync_bn ? ", batch norm synchronised" : "");
+                    t->m.sync_bn ? ", batch norm synchronised" : "",
+                    t->buckets ? ", gradients averaged in buckets during backward" : "");
             ct_watch_begin(t->watch, t->m.store);
             ct_host_set_metric_sink(metric_sink, t);
             st = train_loop(t, err);

@@ -167,6 +167,22 @@ ct_node *ct_graph_record(ct_graph *g, const char *op, ct_backward_fn fn, ct_tens
  * producing op's backward ran, and the memory is reused within the pass. */
 ct_status ct_graph_backward(ct_graph *g, ct_tensor *loss);
 
+/* Since 1.2: the recorded ops, in recording order (backward visits them
+ * from the last to the first): their count, and the i-th (NULL out of
+ * range). Valid until the graph is reset. */
+int64_t ct_graph_node_count(const ct_graph *g);
+const ct_node *ct_graph_node_at(const ct_graph *g, int64_t i);
+
+/* Since 1.2: fn(ctx, g, i) is called by ct_graph_backward after the
+ * backward of tape node i ran (nodes whose output got no gradient are
+ * skipped, and so is their call), from the thread that runs backward.
+ * Once every node that reads a tensor has been called, that tensor's
+ * gradient is final: a data-parallel host starts reducing a bucket of
+ * parameter gradients then, while the rest of backward runs. fn = NULL
+ * removes it; it stays set across resets. */
+typedef void (*ct_backward_hook_fn)(void *ctx, ct_graph *g, int64_t node);
+void ct_graph_set_backward_hook(ct_graph *g, ct_backward_hook_fn fn, void *ctx);
+
 /* Bytes of arena in use now / at the high-water mark (for memory reports). */
 size_t ct_graph_arena_used(const ct_graph *g);
 size_t ct_graph_arena_peak(const ct_graph *g);

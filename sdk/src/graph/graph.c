@@ -53,6 +53,8 @@ struct ct_graph {
     bool train;
     bool poison; /* CT_ARENA_POISON: fill every allocation with NaN bytes */
     ct_engine_opts engine; /* pool and algorithm choices of this graph's ops */
+    ct_backward_hook_fn backward_hook; /* after each tape position in backward */
+    void *backward_hook_ctx;
     ct_status status;
     char error[CT_ERROR_MSG_MAX];
 };
@@ -311,6 +313,18 @@ ct_node *ct_graph_record(ct_graph *g, const char *op, ct_backward_fn fn, ct_tens
     return node;
 }
 
+void ct_graph_set_backward_hook(ct_graph *g, ct_backward_hook_fn fn, void *ctx) {
+    if (!g) return;
+    g->backward_hook = fn;
+    g->backward_hook_ctx = ctx;
+}
+
+int64_t ct_graph_node_count(const ct_graph *g) { return g ? g->n_nodes : 0; }
+
+const ct_node *ct_graph_node_at(const ct_graph *g, int64_t i) {
+    return g && i >= 0 && i < g->n_nodes ? g->tape[i] : NULL;
+}
+
 ct_status ct_graph_backward(ct_graph *g, ct_tensor *loss) {
     if (g->status != CT_OK) return g->status;
     if (!loss) {
@@ -336,6 +350,7 @@ ct_status ct_graph_backward(ct_graph *g, ct_tensor *loss) {
         if (!out->grad) continue; /* nothing downstream used this output */
         node->backward(g, node);
         if (g->status != CT_OK) return g->status;
+        if (g->backward_hook) g->backward_hook(g->backward_hook_ctx, g, i);
         /* Every consumer of `out` comes later on the tape and has already
          * run, so its gradient is dead: hand the buffer to later
          * allocations of this backward pass. This keeps the number of live
