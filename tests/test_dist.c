@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "contrast/contrast.h"
 #include "ct_test.h"
@@ -397,6 +398,10 @@ START_TEST(two_ranks_equal_one_process) {
     ck_assert_msg(train(1, cfg, one, "") == 0, "%s", out);
     ck_assert_msg(train(2, cfg, two, "") == 0, "%s", out);
     ck_assert_msg(strstr(out, "2 ranks x batch 64") != NULL, "%s", out);
+    /* rank 0 alone writes the report (two ranks raced on its temp file) */
+    char report[1300];
+    snprintf(report, sizeof report, "%s/report.html", two);
+    ck_assert_msg(strstr(out, "no report") == NULL && access(report, R_OK) == 0, "%s", out);
     same_losses(one, two, 5);
     same_weights(one, two);
 }
@@ -623,6 +628,48 @@ START_TEST(a_failing_rank_ends_the_job) {
 }
 END_TEST
 
+/* A NaN on one rank (rank 1's loss from step index 6 on, nan_probe): the
+ * job ends non-zero, naming the rank and the step, and the newest
+ * checkpoint is the good one of step 4. */
+START_TEST(a_rank_with_a_nan_ends_the_job) {
+    if (!mpi_ready()) return;
+    const char *tmp = ct_test_tmpdir();
+    char cfg[1200], dir[1200], cmd[8192], text[2048];
+    snprintf(cfg, sizeof cfg, "%s/nan.cfg", tmp);
+    snprintf(dir, sizeof dir, "%s/nan", tmp);
+    int n = snprintf(text, sizeof text,
+                     "name = \"nan_probe\"; seed = 3;\n"
+                     "plugins = { path = [\"%s/tests/plugins/nan_probe\"]; };\n"
+                     "data = { train = { type = \"idx\"; limit = 64;\n"
+                     "  images = \"/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\"; }; };\n"
+                     "encoder = { type = \"pixels\"; };\n"
+                     "pipelines = ( { data = \"train\"; views = 1; transforms = (\n"
+                     "  { type = \"normalize\"; mean = [0.2860]; std = [0.3530]; } ); } );\n"
+                     "architecture = { type = \"nan_probe\"; };\n"
+                     "optimizer = { type = \"sgd\"; lr = 0.1; };\n"
+                     "train = { epochs = 3; batch_size = 16; threads = 1; checkpoint_every = 1; keep = 0; };\n",
+                     ct_test_build_dir());
+    ck_assert_int_eq(ct_test_write_file(cfg, text, (size_t)n), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && CONTRAST_PLUGIN_PATH='%s/plugins' ASAN_OPTIONS=detect_leaks=0 timeout 120 mpirun "
+             "--oversubscribe --allow-run-as-root -x ASAN_OPTIONS -np 2 sh -c 'if [ $OMPI_COMM_WORLD_RANK = 1 ]; then "
+             "set -- --set architecture.nan_step=6; fi; exec \"%s/contrast\" train \"%s\" --run-dir \"%s\" \"$@\"'",
+             ct_test_source_dir(), ct_test_build_dir(), ct_test_build_dir(), cfg, dir);
+    double t0 = now_s();
+    int rc = ct_test_run(cmd, out, sizeof out);
+    ck_assert_msg(rc != 0 && rc != 124, "rc %d: %s", rc, out);
+    ck_assert_msg(now_s() - t0 < 90, "the job took %.0f s to end", now_s() - t0);
+    ck_assert_msg(strstr(out, "rank 1 of 2") && strstr(out, "loss is nan in step 7 of 12"), "%s", out);
+    char ck[1200];
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_checkpoint_latest(dir, ck, sizeof ck, &err), CT_OK);
+    ck_assert_msg(strstr(ck, "checkpoint-s00000004.safetensors"), "%s", ck);
+    ct_safetensors *f = NULL;
+    ck_assert_msg(ct_safetensors_open(ck, &f, &err) == CT_OK, "%s", err.msg);
+    ct_safetensors_close(f);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("one rank");
@@ -640,6 +687,7 @@ int main(void) {
     tcase_add_test(mpi, two_rank_checkpoint_resumes_in_one_process);
     tcase_add_test(mpi, evaluation_in_shards_equals_one_process);
     tcase_add_test(mpi, a_failing_rank_ends_the_job);
+    tcase_add_test(mpi, a_rank_with_a_nan_ends_the_job);
     suite_add_tcase(s, mpi);
     return ct_test_main(s);
 }

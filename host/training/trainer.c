@@ -734,8 +734,9 @@ static ct_status train_loop(trainer *t, ct_error *err) {
     if (st == CT_OK && stop_signalled()) return stop_here(t, RUN_SIGNAL, err);
     if (st == CT_OK) write_summary(t, secs);
     /* The report at the end, also without evaluators (after an evaluation
-     * evaluate_now wrote it). */
-    if (st == CT_OK && t->ex.n_evaluators == 0) ct_report_after_training(t->run_dir, &t->m);
+     * evaluate_now wrote it); rank 0 writes it, as everything else in the
+     * run directory (two ranks would race on report.html.tmp). */
+    if (st == CT_OK && t->ex.n_evaluators == 0 && ct_dist_rank() == 0) ct_report_after_training(t->run_dir, &t->m);
     return st;
 }
 
