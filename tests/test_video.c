@@ -12,6 +12,7 @@
 #include "ct_data_test.h"
 #include "ct_test.h"
 #include "data/moving_fmnist.h"
+#include "training/clip_features.h"
 #include "training/evaluate.h"
 
 #ifdef CONTRAST_HAVE_FFMPEG
@@ -730,6 +731,89 @@ START_TEST(clip_features_average_clips) {
 }
 END_TEST
 
+/* Features of split `split` under a config of the clip_features test
+ * with the given temporal layers, clips and shuffle_test_frames. */
+static float *control_features(const char *set, int temporal, int clips, bool shuffle, const char *split) {
+    char cfg_path[700], cfg[3000];
+    snprintf(cfg_path, sizeof cfg_path, "%s/control.cfg", dir);
+    snprintf(cfg, sizeof cfg,
+             "name = \"control\";\n"
+             "data = { v = { type = \"video\"; root = \"%s/%s/train\"; channels = 1; frames = 4; stride = 2;"
+             " index_dir = \"%s/index\"; }; };\n"
+             "encoder = { type = \"clip_resnet\"; stem = \"small\"; stem_width = 4; blocks = [1, 1];"
+             " widths = [4, 8]; temporal_layers = %d; };\n"
+             "evaluation = { train = \"v\"; test = \"v\"; clips = %d; shuffle_test_frames = %s; };\n",
+             dir, set, dir, temporal, clips, shuffle ? "true" : "false");
+    write_cfg(cfg_path, cfg);
+    ct_experiment ex;
+    ct_experiment_opts opts;
+    memset(&opts, 0, sizeof opts);
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_experiment_load(&ex, cfg_path, &opts, &err) == CT_OK, "%s", err.msg);
+    ct_model m;
+    memset(&m, 0, sizeof m);
+    ck_assert_msg(ct_model_build(&m, &ex, 2, false, &err) == CT_OK, "%s", err.msg);
+    float *feats = NULL;
+    int32_t *labels = NULL;
+    int64_t n = 0, d = 0;
+    ck_assert_msg(ct_extract_features(&m, split, &feats, &labels, &n, &d, &err) == CT_OK, "%s", err.msg);
+    ck_assert_int_eq(n, 6);
+    ck_assert_int_eq(d, 8);
+    free(labels);
+    ct_model_free(&m);
+    ct_experiment_free(&ex);
+    return feats;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n) {
+    double worst = 0;
+    for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    return worst;
+}
+
+/* evaluation.shuffle_test_frames: a keyed permutation of whole frames; the
+ * test split's clips change for a temporal encoder and not for one that
+ * only averages frames; the train split is never shuffled. */
+START_TEST(shuffled_frames_control) {
+    float clip[6 * 5], again[6 * 5];
+    for (int i = 0; i < 30; i++) clip[i] = (float)(i / 5) + 0.01f * (float)(i % 5);
+    memcpy(again, clip, sizeof clip);
+    ct_clip_shuffle_frames(clip, 6, 5, 7, 3, 0);
+    ct_clip_shuffle_frames(again, 6, 5, 7, 3, 0);
+    ck_assert(memcmp(clip, again, sizeof clip) == 0); /* keyed: the same draw twice */
+    int seen[6] = {0}, moved = 0;
+    for (int f = 0; f < 6; f++) {
+        int from = (int)clip[f * 5];
+        ck_assert(from >= 0 && from < 6);
+        for (int e = 0; e < 5; e++) ck_assert(clip[f * 5 + e] == (float)from + 0.01f * (float)e); /* whole frames */
+        seen[from]++;
+        moved += from != f;
+    }
+    for (int f = 0; f < 6; f++) ck_assert_int_eq(seen[f], 1); /* a permutation */
+    ck_assert_int_gt(moved, 0);
+
+    ct_mfm_params p;
+    make_set("s", "mpeg4", 6, 12, &p);
+    for (int clips = 1; clips <= 3; clips += 2) {
+        float *plain = control_features("s", 1, clips, false, "test");
+        float *shuffled = control_features("s", 1, clips, true, "test");
+        float *train = control_features("s", 1, clips, true, "train");
+        ck_assert_msg(max_abs_diff(plain, train, 48) == 0, "clips %d: the train split was shuffled", clips);
+        ck_assert_msg(max_abs_diff(plain, shuffled, 48) > 1e-4, "clips %d: shuffling changed no feature", clips);
+        free(plain);
+        free(shuffled);
+        free(train);
+        /* without temporal layers the clip is a mean over frames: order-free */
+        plain = control_features("s", 0, clips, false, "test");
+        shuffled = control_features("s", 0, clips, true, "test");
+        ck_assert_msg(max_abs_diff(plain, shuffled, 48) < 1e-5, "clips %d: a frame-mean encoder saw the order",
+                      clips);
+        free(plain);
+        free(shuffled);
+    }
+}
+END_TEST
+
 #endif
 
 static Suite *suite(void) {
@@ -750,6 +834,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, flat_folder_unlabelled);
     tcase_add_test(tc, hmdb_split_files);
     tcase_add_test(tc, clip_features_average_clips);
+    tcase_add_test(tc, shuffled_frames_control);
     tcase_add_test(tc, make_dataset_command);
 #else
     fprintf(stderr, "test_video: skipped: built without FFmpeg\n");

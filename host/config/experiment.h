@@ -127,6 +127,7 @@ typedef struct ct_experiment {
     ct_chain eval_chain;
     int eval_every;
     int eval_clips;               /* clips averaged per video (evaluation.clips) */
+    bool eval_shuffle_frames;     /* test clips' frames permuted (evaluation.shuffle_test_frames) */
     int n_evaluators;
     ct_evaluator evaluators[CT_MAX_EVALUATORS];
 } ct_experiment;

@@ -129,6 +129,9 @@ const ct_param_spec ct__evaluation_spec[] = {
     CT_PARAM_INT("every", "0", 0, 1e6, "epochs between evaluations (0 = only at the end)"),
     CT_PARAM_INT("clips", "1", 1, 64,
                  "video datasets: features are the mean over this many clips spread over each video (1: the centre clip)"),
+    CT_PARAM_BOOL("shuffle_test_frames", "false",
+                  "control: the frames of every test clip in a random (seeded) order, so a probe that reads motion "
+                  "drops towards chance while one that reads appearance does not"),
     CT_PARAM_END,
 };
 const char *const ct__evaluation_groups[] = {"transforms", "evaluators", NULL};

@@ -21,6 +21,7 @@ typedef struct clip_job {
     uint64_t seed;
     int64_t first; /* item of row 0 */
     int clips;
+    bool shuffle; /* the shuffled-frame control */
     size_t clip_floats;
     float *out;    /* rows * clip_floats */
     int32_t *labels;
@@ -47,6 +48,9 @@ static void read_clips(void *ctx, int64_t begin, int64_t end, int worker) {
                               (long long)item, out->t, out->c, out->h, out->w, j->t, j->c, j->h, j->w);
         if (st == CT_OK) {
             memcpy(j->out + (size_t)r * j->clip_floats, out->data, j->clip_floats * sizeof(float));
+            if (j->shuffle)
+                ct_clip_shuffle_frames(j->out + (size_t)r * j->clip_floats, j->t, j->clip_floats / (size_t)j->t,
+                                       j->seed, item, k);
             if (k == 0) j->labels[r / j->clips] = label;
         }
         j->status[r] = st;
@@ -92,8 +96,24 @@ static ct_status encode(ct_model *m, clip_job *j, int64_t rows, float *feats, in
     return CT_OK;
 }
 
-ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, float **feats, int32_t **labels,
-                                   int64_t *n, int64_t *dim, ct_error *err) {
+void ct_clip_shuffle_frames(float *clip, int t, size_t frame_floats, uint64_t seed, int64_t item, int k) {
+    ct_rng r;
+    /* epoch 1: a stream apart from the evaluation chain's (epoch 0) */
+    ct_rng_init_keyed(&r, seed, 1, (uint64_t)item, (uint64_t)k);
+    for (int i = t - 1; i > 0; i--) { /* Fisher-Yates over whole frames */
+        int o = (int)ct_rng_below(&r, (uint32_t)(i + 1));
+        if (o == i) continue;
+        float *a = clip + (size_t)i * frame_floats, *b = clip + (size_t)o * frame_floats;
+        for (size_t e = 0; e < frame_floats; e++) {
+            float x = a[e];
+            a[e] = b[e];
+            b[e] = x;
+        }
+    }
+}
+
+ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, bool shuffle, float **feats,
+                                   int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
     const ct_video_clips *vc = data->ops->extension ? data->ops->extension(data->self, CT_VIDEO_CLIPS_EXT) : NULL;
     if (!vc || vc->size < sizeof *vc || !vc->clip)
         return ct_error_set(err, CT_ERR_CONFIG, "evaluation.clips = %d: data.%s (source %s) gives no clips", clips,
@@ -101,7 +121,8 @@ ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clip
     int workers = ct_threadpool_size(m->pool);
     int64_t count = data->info.count, d = m->encoder.dim;
     int64_t per = CLIP_BATCH / clips > 0 ? CLIP_BATCH / clips : 1; /* videos per forward */
-    clip_job j = {data, vc, &m->ex->eval_chain, m->ex->seed, 0, clips, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL};
+    clip_job j = {data, vc, &m->ex->eval_chain, m->ex->seed, 0, clips, shuffle, 0, NULL, NULL, NULL, 0, 0, 0, 0,
+                  NULL, NULL};
     j.scratch = calloc((size_t)workers * 3, sizeof *j.scratch);
     j.errs = calloc((size_t)workers, sizeof *j.errs);
     j.status = calloc((size_t)(per * clips), sizeof *j.status);

@@ -10,8 +10,15 @@
 
 /* Features (n x dim, index order) and labels of `data`, `clips` clips per
  * video averaged; the encoder in eval mode without gradients (the caller
- * sets the graph's modes). Arrays are malloc'd (free()). */
-ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, float **feats, int32_t **labels,
-                                   int64_t *n, int64_t *dim, ct_error *err);
+ * sets the graph's modes). `shuffle`: every clip's frames permuted first
+ * (ct_clip_shuffle_frames). Arrays are malloc'd (free()). */
+ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, bool shuffle, float **feats,
+                                   int32_t **labels, int64_t *n, int64_t *dim, ct_error *err);
+
+/* The shuffled-frame control (evaluation.shuffle_test_frames): permutes
+ * the t frames of one clip (t x frame_floats floats) in place, a uniform
+ * permutation keyed by (seed, item, clip k), so the control is the same at
+ * any thread count and for every checkpoint it is compared on. */
+void ct_clip_shuffle_frames(float *clip, int t, size_t frame_floats, uint64_t seed, int64_t item, int k);
 
 #endif

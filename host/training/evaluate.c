@@ -27,11 +27,16 @@ static ct_dataset *split_data(const ct_model *m, const char *split) {
     return NULL;
 }
 
-/* Forward one batch (view 0) and append its features and labels. */
-static ct_status encode_batch(ct_model *m, const ct_data_batch *b, float *feats, int32_t *labels,
+/* Forward one batch (view 0) and append its features and labels.
+ * `shuffle`: the shuffled-frame control on its clips (items at..). */
+static ct_status encode_batch(ct_model *m, const ct_data_batch *b, bool shuffle, float *feats, int32_t *labels,
                               int64_t at, int64_t dim, ct_error *err) {
     ct_graph *g = m->graph;
     const ct_view_buf *v = &b->views[0];
+    size_t frame = (size_t)v->c * (size_t)v->h * (size_t)v->w;
+    for (int i = 0; shuffle && v->t > 1 && i < b->n; i++)
+        ct_clip_shuffle_frames(v->data + (size_t)i * (size_t)v->t * frame, v->t, frame, m->ex->seed,
+                               b->items ? b->items[i] : at + i, 0);
     int64_t shape[4] = {b->n, v->c, v->h, v->w}, clip[5] = {b->n, v->t, v->c, v->h, v->w};
     /* clips (t > 1) are (N, T, C, H, W) */
     ct_tensor *x = v->t > 1 ? ct_tensor_wrap(g, v->data, 5, clip) : ct_tensor_wrap(g, v->data, 4, shape);
@@ -108,9 +113,11 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     if (!data)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: the evaluation section names no \"%s\" dataset",
                             m->ex->path, split);
+    /* the shuffled-frame control applies to the measured split only */
+    bool shuffle = m->ex->eval_shuffle_frames && strcmp(split, "test") == 0;
     if (m->ex->eval_clips > 1) {
         bool prev_grad = ct_graph_set_grad(m->graph, false), prev_train = ct_graph_set_train(m->graph, false);
-        ct_status st = ct_extract_clip_features(m, data, m->ex->eval_clips, feats, labels, n, dim, err);
+        ct_status st = ct_extract_clip_features(m, data, m->ex->eval_clips, shuffle, feats, labels, n, dim, err);
         ct_graph_set_grad(m->graph, prev_grad);
         ct_graph_set_train(m->graph, prev_train);
         if (st != CT_OK) ct_error_prefix(err, "features of \"%s\": ", split);
@@ -143,7 +150,7 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
             st = ct_error_set(err, CT_ERR_INVALID, "evaluation pipeline yielded more than %lld items",
                               (long long)total);
         } else {
-            st = encode_batch(m, b, *feats, *labels, at, d, err);
+            st = encode_batch(m, b, shuffle, *feats, *labels, at, d, err);
             at += b->n;
         }
         ct_pipeline_release(p, b);
