@@ -610,18 +610,19 @@ START_TEST(flat_folder_unlabelled) {
 }
 END_TEST
 
-/* The command: made, then reused; usage errors exit 2 naming the option. */
+/* The command: made (its missing parent folders too), then reused; usage
+ * errors exit 2 naming the option. */
 START_TEST(make_dataset_command) {
     char cmd[1600], out[4096];
     snprintf(cmd, sizeof cmd,
-             "%s/contrast make-dataset moving-fmnist %s/cli --videos 10 --test-videos 2 --pool 10 --size 32 --frames 4 "
+             "%s/contrast make-dataset moving-fmnist %s/new/data/cli --videos 10 --test-videos 2 --pool 10 --size 32 --frames 4 "
              "--codec ffv1 --seed 3",
              ct_test_build_dir(), dir);
     ck_assert_msg(ct_test_run(cmd, out, sizeof out) == 0, "%s", out);
     ck_assert_msg(strstr(out, "made moving-fmnist, 10 train + 2 test videos of 4 frames, 32x32, ffv1"), "%s", out);
     ck_assert_msg(ct_test_run(cmd, out, sizeof out) == 0 && strstr(out, "reusing"), "%s", out);
     char path[800];
-    snprintf(path, sizeof path, "%s/cli/test/1_trouser/v000001.mkv", dir);
+    snprintf(path, sizeof path, "%s/new/data/cli/test/1_trouser/v000001.mkv", dir);
     struct stat sb;
     ck_assert_msg(stat(path, &sb) == 0, "%s", path);
     snprintf(cmd, sizeof cmd, "%s/contrast make-dataset moving-fmnist %s/x --frames many", ct_test_build_dir(), dir);

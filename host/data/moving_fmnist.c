@@ -223,6 +223,22 @@ static ct_status make_dir(const char *path, ct_error *err) {
     return ct_error_set(err, CT_ERR_IO, "%s: cannot create the folder: %s", path, strerror(errno));
 }
 
+/* The folders above `path` (mkdir -p of its dirname), so that
+ * `make-dataset moving-fmnist data/moving-fmnist` works in a fresh clone. */
+static ct_status make_parents(const char *path, ct_error *err) {
+    char buf[1100];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return ct_error_set(err, CT_ERR_INVALID, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        ct_status st = make_dir(buf, err);
+        *p = '/';
+        if (st != CT_OK) return st;
+    }
+    return CT_OK;
+}
+
 static ct_status write_text(const char *path, const char *text, ct_error *err) {
     FILE *f = fopen(path, "w");
     bool ok = f && fputs(text, f) >= 0;
@@ -367,7 +383,8 @@ ct_status ct_mfm_make(const char *out, const ct_mfm_params *p, bool verbose, boo
     }
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.partial-%ld", out, (long)getpid());
-    st = make_dir(tmp, err);
+    st = make_parents(tmp, err);
+    if (st == CT_OK) st = make_dir(tmp, err);
     if (st != CT_OK) return st;
     st = write_indexes(tmp, err);
     if (st == CT_OK) st = make_split(p, 0, tmp, verbose, err);
