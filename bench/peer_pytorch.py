@@ -11,6 +11,10 @@ Run with Debian's torch (/usr/bin/python3):
   GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
   /usr/bin/python3 bench/peer_pytorch.py --threads 2 --batch 256 --steps 12
 Prints one JSON line with the same fields as build/bench/step.
+
+--frames T [--size S]: the CVRL clip step of build/bench/step --frames T:
+ClipResNet of bench/clip_crosscheck.py (the same trunk on every frame, one
+temporal block with a (3, 1, 1) kernel), 2 x B clips of T S x S frames.
 """
 import argparse
 import gzip
@@ -26,6 +30,8 @@ p.add_argument("--batch", type=int, default=256)
 p.add_argument("--steps", type=int, default=12)
 p.add_argument("--warmup", type=int, default=2)
 p.add_argument("--channels-last", action="store_true")
+p.add_argument("--frames", type=int, default=1)
+p.add_argument("--size", type=int, default=32)
 p.add_argument("--images", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 args = p.parse_args()
 
@@ -100,20 +106,43 @@ def load_images(path, count):
         return torch.rand(count, 1, 28, 28), False
 
 
-enc = Encoder()
+def make_clips(images, t, size):
+    """(n, t, 1, size, size): frame k holds the image at offset (k, k) mod
+    the free border (bench/step.c's make_clips)."""
+    n, room = images.shape[0], size - 28 + 1
+    clips = torch.zeros(n, t, 1, size, size)
+    for k in range(t):
+        o = k % room
+        clips[:, k, :, o:o + 28, o:o + 28] = images
+    return clips
+
+
+if args.frames > 1:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from clip_crosscheck import ClipResNet  # noqa: E402
+    enc = ClipResNet({"in_channels": 1, "stem_width": 32, "widths": [32, 64, 128], "blocks": [1, 1, 1],
+                      "temporal_layers": 1, "temporal_kernel": 3, "spatial_kernel": 1})
+else:
+    enc = Encoder()
 head = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 64))
 model = nn.Sequential(enc, head)
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 images, real = load_images(args.images, 2 * args.batch)
-if args.channels_last:
+if args.frames > 1:
+    images = make_clips(images, args.frames, args.size)
+if args.channels_last and args.frames == 1:
     model = model.to(memory_format=torch.channels_last)
+elif args.channels_last:  # clips: the trunk's 2-D convolutions only (Conv3d weights are 5-D)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.to(memory_format=torch.channels_last)
 
 times, cpu = [], []
 for step in range(args.warmup + args.steps):
     # Two "views": the batch and the next images (a cheap, fixed augmentation
     # so that only the training step is timed, as in bench/step).
     x = images[: 2 * args.batch].clone()
-    if args.channels_last:
+    if args.channels_last and args.frames == 1:
         x = x.contiguous(memory_format=torch.channels_last)
     t0, c0 = time.perf_counter(), time.process_time()
     opt.zero_grad(set_to_none=True)
@@ -130,7 +159,7 @@ cpu.sort()
 med = times[len(times) // 2]
 views = 2 * args.batch
 macs_per_view = 37.16e6  # forward multiply-adds of the encoder (see bench/README.md)
-gflop = 3 * 2 * macs_per_view * views / 1e9
+gflop = 3 * 2 * macs_per_view * views / 1e9 if args.frames == 1 else 0
 print(json.dumps({
     "engine": "pytorch " + torch.__version__ + (" channels_last" if args.channels_last else ""),
     "views_per_s": round(views / med, 1),
@@ -141,4 +170,5 @@ print(json.dumps({
     "real_data": real,
     "loss": round(float(loss), 4),
     "cpu_ms_per_step": round(cpu[len(cpu) // 2] * 1e3),
+    "frames": args.frames,
 }))

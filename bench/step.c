@@ -2,6 +2,7 @@
  *
  *   build/bench/step --threads 2 --batch 256 --steps 12 [--profile | --profile-cpu]
  *                    [--config configs/bench_step.cfg] [--images file.gz]
+ *                    [--frames T [--size S]]
  *
  * Builds the reference encoder of configs/bench_step.cfg (ResNet, small
  * stem, blocks [1,1,1], widths [32,64,128]) plus the projection head
@@ -13,6 +14,13 @@
  * peak_rss_mb, threads, batch. --profile adds, on stderr, the forward /
  * backward / optimizer split and each conv layer's forward and backward
  * time and GFLOP/s measured in isolation on the same shapes.
+ *
+ * --frames T: the CVRL clip step of configs/cvrl_fmnist.cfg instead: the
+ * clip encoder (the same trunk on every frame of S x S frames, S = 32 by
+ * default, one temporal block with a (3, 1, 1) kernel, mean over time and
+ * space), 2 x B clips of T frames (each image drifting one pixel per frame
+ * across its canvas), the same head, loss and optimizer; views_per_s then
+ * counts clips. The peer is bench/peer_pytorch.py --frames T.
  *
  * OpenBLAS 0.3.21 does not know recent CPUs (Sapphire Rapids) and falls
  * back to its generic "Prescott" kernels, 6x slower than its AVX-512 ones.
@@ -79,6 +87,20 @@ static int load_idx_images(const char *path, float *dst, int64_t count) {
     }
     gzclose(f);
     return 0;
+}
+
+/* Clips (n, t, 1, size, size) from n 28x28 images: frame k holds the
+ * image at offset (k, k) mod the free border, on a zero canvas. */
+static float *make_clips(const float *images, int64_t n, int t, int size) {
+    float *clips = calloc((size_t)(n * t * size * size), sizeof *clips);
+    int room = size - 28 + 1;
+    for (int64_t i = 0; clips && i < n; i++)
+        for (int k = 0; k < t; k++) {
+            float *f = clips + ((size_t)i * (size_t)t + (size_t)k) * (size_t)(size * size);
+            int o = k % room;
+            for (int y = 0; y < 28; y++) memcpy(f + (y + o) * size + o, images + i * 784 + y * 28, 28 * sizeof *f);
+        }
+    return clips;
 }
 
 /* Encoder settings from the `encoder` group of a config file; defaults are
@@ -208,7 +230,7 @@ static void profile_conv(const conv_layer *l, int64_t n, double *fwd, double *bw
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 256, steps = 12, profile = 0, fix = 1;
+    int threads = 2, batch = 256, steps = 12, profile = 0, fix = 1, frames = 1, size = 32;
     const char *cfg_path = NULL, *images = DEFAULT_IMAGES;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
@@ -216,17 +238,23 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg_path = argv[++i];
         else if (!strcmp(argv[i], "--images") && i + 1 < argc) images = argv[++i];
+        else if (!strcmp(argv[i], "--frames") && i + 1 < argc) frames = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--profile-cpu")) profile = 1, profile_clock = cpu_s;
         else if (!strcmp(argv[i], "--no-blas-fix")) fix = 0;
         else {
             fprintf(stderr, "usage: step [--threads N] [--batch B] [--steps S] [--profile|--profile-cpu] [--config F]"
-                            " [--images F] [--no-blas-fix]\n");
+                            " [--images F] [--frames T [--size S]] [--no-blas-fix]\n");
             return 2;
         }
     }
-    if (threads < 1 || batch < 2 || steps < 1) {
-        fprintf(stderr, "step: need threads >= 1, batch >= 2, steps >= 1\n");
+    if (threads < 1 || batch < 2 || steps < 1 || frames < 1 || size < 28) {
+        fprintf(stderr, "step: need threads >= 1, batch >= 2, steps >= 1, frames >= 1, size >= 28\n");
+        return 2;
+    }
+    if (frames > 1 && profile) {
+        fprintf(stderr, "step: --profile lists the image encoder's convolutions; not with --frames\n");
         return 2;
     }
     if (fix) ct_blas_reexec_if_generic(argv);
@@ -250,11 +278,15 @@ int main(int argc, char **argv) {
 
     ct_params *store = ct_params_new(0);
     ct_resnet *enc = NULL;
-    if (ct_resnet_new(&rc, store, "encoder.", &enc, &err) != CT_OK) {
+    ct_clip_resnet *clip_enc = NULL;
+    ct_clip_resnet_config cc = {rc, 1, 3, 1}; /* configs/cvrl_fmnist.cfg's temporal block */
+    ct_status est = frames > 1 ? ct_clip_resnet_new(&cc, store, "encoder.", &clip_enc, &err)
+                               : ct_resnet_new(&rc, store, "encoder.", &enc, &err);
+    if (est != CT_OK) {
         fprintf(stderr, "step: %s\n", err.msg);
         return 1;
     }
-    int64_t d = ct_resnet_out_dim(enc);
+    int64_t d = frames > 1 ? ct_clip_resnet_out_dim(clip_enc) : ct_resnet_out_dim(enc);
     int64_t w1s[2] = {d, d}, b1s[1] = {d}, w2s[2] = {64, d}, b2s[1] = {64};
     ct_tensor *w1 = ct_params_add(store, "head.0.weight", CT_PARAM_TRAINABLE, 2, w1s, CT_INIT_LINEAR_DEFAULT, 0, 0, &err);
     ct_tensor *b1 = ct_params_add(store, "head.0.bias", CT_PARAM_TRAINABLE, 1, b1s, CT_INIT_FAN_IN_UNIFORM, (float)d, 0, &err);
@@ -283,6 +315,11 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < views * hw * hw * rc.in_channels; i++) pixels[i] = ct_rng_uniform(&r);
     }
     for (int64_t i = 0; i < views; i++) group[i] = (int32_t)(i % batch); /* view i and i+B pair up */
+    float *clips = frames > 1 ? make_clips(pixels, views, frames, size) : NULL;
+    if (frames > 1 && !clips) {
+        fprintf(stderr, "step: out of memory for %lld clips\n", (long long)views);
+        return 1;
+    }
 
     ct_graph *g = ct_graph_new(0);
     if (g) ct_graph_set_engine(g, &bench_engine);
@@ -294,9 +331,9 @@ int main(int argc, char **argv) {
     for (int s = 0; s < steps + warm; s++) {
         double t0 = now_s(), c0 = cpu_s();
         ct_params_zero_grad(store);
-        int64_t xs[4] = {views, rc.in_channels, hw, hw};
-        ct_tensor *x = ct_tensor_wrap(g, pixels, 4, xs);
-        ct_tensor *h = ct_resnet_forward(enc, g, x);
+        int64_t xs[4] = {views, rc.in_channels, hw, hw}, cs[5] = {views, frames, 1, size, size};
+        ct_tensor *h = frames > 1 ? ct_clip_resnet_forward(clip_enc, g, ct_tensor_wrap(g, clips, 5, cs))
+                                  : ct_resnet_forward(enc, g, ct_tensor_wrap(g, pixels, 4, xs));
         h = ct_relu(g, ct_linear(g, h, w1, b1));
         ct_tensor *z = ct_l2_normalize(g, ct_linear(g, h, w2, b2), 1e-12f);
         ct_tensor *loss = ct_nt_xent(g, z, group, 0.5f);
@@ -324,14 +361,16 @@ int main(int argc, char **argv) {
     double macs = 0;
     for (int i = 0; i < nconv; i++) macs += conv_macs(&convs[i]);
     double gflop = 3.0 * 2.0 * macs * (double)views / 1e9; /* fwd + data grad + weight grad */
+    if (frames > 1) gflop = 0; /* the image encoder's count does not apply (see --frames) */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"engine\": \"contrast\", \"views_per_s\": %.1f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
            "\"threads\": %d, \"batch\": %d, \"real_data\": %s, \"loss\": %.4f, \"blas_core\": \"%s\", "
-           "\"kernels\": \"%s\", \"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f, \"cpu_ms_best_step\": %.0f}\n",
+           "\"kernels\": \"%s\", \"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f, \"cpu_ms_best_step\": %.0f, "
+           "\"frames\": %d}\n",
            (double)views / med, gflop / med, ru.ru_maxrss / 1024.0, threads, batch, real ? "true" : "false",
            loss_v, openblas_get_corename(), ct_simd_name(ct_engine_simd(&bench_engine)), gflop, cpu_med * 1e3,
-           cpu_best * 1e3);
+           cpu_best * 1e3, frames);
     fflush(stdout);
 
     if (profile) {
@@ -352,10 +391,11 @@ int main(int argc, char **argv) {
         }
         fprintf(stderr, "%-22s %8s %8.1f %8s %8.1f\n", "all convs", "", sf * 1e3, "", sb * 1e3);
     }
-    free(times), free(cpu), free(pixels), free(group);
+    free(times), free(cpu), free(pixels), free(group), free(clips);
     ct_graph_free(g);
     ct_optim_free(opt);
     ct_resnet_free(enc);
+    ct_clip_resnet_free(clip_enc);
     ct_params_free(store);
     ct_threadpool_free(pool);
     return 0;
