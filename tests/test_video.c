@@ -644,6 +644,37 @@ static void write_cfg(const char *path, const char *text) {
     ck_assert_int_eq(ct_test_write_file(path, text, strlen(text)), 0);
 }
 
+/* contrast preview of clips: one row of frames per clip (the original and
+ * each view), checked on the PNG's size. */
+START_TEST(preview_shows_clip_rows) {
+    ct_mfm_params p;
+    make_set("pv", "mpeg4", 4, 8, &p);
+    char cfg_path[700], cfg[2000], cmd[2000], out[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/pv.cfg", dir);
+    snprintf(cfg, sizeof cfg,
+             "data = { v = { type = \"video\"; root = \"%s/pv/train\"; channels = 1; frames = 3; index_dir = \"\"; }; };\n"
+             "encoder = { type = \"clip_resnet\"; stem = \"small\"; stem_width = 4; blocks = [1]; widths = [4]; };\n"
+             "pipelines = ( { data = \"v\"; views = 2; transforms = ( { type = \"hflip\"; } ); } );\n"
+             "architecture = { type = \"end_to_end\"; };\n",
+             dir);
+    write_cfg(cfg_path, cfg);
+    snprintf(cmd, sizeof cmd, "%s/contrast preview %s --out %s/pv.png --n 2", ct_test_build_dir(), cfg_path, dir);
+    ck_assert_msg(ct_test_run(cmd, out, sizeof out) == 0, "%s", out);
+    char png[700];
+    snprintf(png, sizeof png, "%s/pv.png", dir);
+    FILE *f = fopen(png, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char h[24];
+    ck_assert_uint_eq(fread(h, 1, 24, f), 24);
+    fclose(f);
+    unsigned w = (unsigned)h[16] << 24 | (unsigned)h[17] << 16 | (unsigned)h[18] << 8 | h[19];
+    unsigned ht = (unsigned)h[20] << 24 | (unsigned)h[21] << 16 | (unsigned)h[22] << 8 | h[23];
+    /* 32 px frames upscaled x3 to 96 px cells, 4 px gaps: 3 frames wide, 2 samples x 3 clips high */
+    ck_assert_uint_eq(w, 4 + 3 * (96 + 4));
+    ck_assert_uint_eq(ht, 4 + 6 * (96 + 4));
+}
+END_TEST
+
 /* evaluation.clips = 3: each video's feature is the mean of the encoder's
  * features of its 3 spread clips (checked against forwarding each clip
  * alone); clips = 1 goes through the evaluation pipeline as (N,T,C,H,W)
@@ -837,6 +868,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, clip_features_average_clips);
     tcase_add_test(tc, shuffled_frames_control);
     tcase_add_test(tc, make_dataset_command);
+    tcase_add_test(tc, preview_shows_clip_rows);
 #else
     fprintf(stderr, "test_video: skipped: built without FFmpeg\n");
 #endif

@@ -1,6 +1,7 @@
 /* The augmentation preview grid (see preview_grid.h). */
 #include "data/preview_grid.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,10 @@ static unsigned char to_byte(float v) {
     return (unsigned char)(v * 255.0f + 0.5f);
 }
 
-/* Draw frame 0 of img into cell (row, col), centred, upscaled by g->scale. */
-static void draw_cell(grid *g, const ct_image *img, int row, int col) {
+/* Draw frame f of img into cell (row, col), centred, upscaled by g->scale. */
+static void draw_cell(grid *g, const ct_image *img, int f, int row, int col) {
     int cw = img->w * g->scale, ch = img->h * g->scale;
+    const float *data = ct_image_frame(img, f);
     int x0 = PREVIEW_GAP + col * (g->cell + PREVIEW_GAP) + (g->cell - cw) / 2;
     int y0 = PREVIEW_GAP + row * (g->cell + PREVIEW_GAP) + (g->cell - ch) / 2;
     size_t plane = (size_t)img->h * img->w;
@@ -37,7 +39,7 @@ static void draw_cell(grid *g, const ct_image *img, int row, int col) {
         for (int x = 0; x < cw; x++) {
             size_t i = (size_t)(y / g->scale) * img->w + (size_t)(x / g->scale);
             unsigned char *p = g->px + ((size_t)(y0 + y) * g->w + (size_t)(x0 + x)) * 3;
-            for (int k = 0; k < 3; k++) p[k] = to_byte(img->data[(img->c >= 3 ? (size_t)k : 0) * plane + i]);
+            for (int k = 0; k < 3; k++) p[k] = to_byte(data[(img->c >= 3 ? (size_t)k : 0) * plane + i]);
         }
 }
 
@@ -95,21 +97,31 @@ static ct_status make_cells(const ct_experiment *ex, int pipeline, int n_items, 
 
 static ct_status encode_grid(const cells *c, unsigned char **png, size_t *bytes, ct_error *err) {
 #ifdef CONTRAST_HAVE_PNG
-    int maxd = 1;
+    int maxd = 1, maxt = 1;
     for (int i = 0; i < c->rows * c->cols; i++) {
         if (c->img[i].h > maxd) maxd = c->img[i].h;
         if (c->img[i].w > maxd) maxd = c->img[i].w;
+        if (c->img[i].t > maxt) maxt = c->img[i].t;
     }
+    /* Clips: every image (a sample's original, then each part) gets a row
+     * of its frames, so motion and per-clip augmentation are visible;
+     * still images: one row per sample. */
+    bool clips = maxt > 1;
+    int grid_cols = clips ? maxt : c->cols, grid_rows = clips ? c->rows * c->cols : c->rows;
     grid g;
     g.scale = maxd < PREVIEW_CELL ? PREVIEW_CELL / maxd : 1;
     g.cell = maxd * g.scale;
-    g.w = PREVIEW_GAP + c->cols * (g.cell + PREVIEW_GAP);
-    g.h = PREVIEW_GAP + c->rows * (g.cell + PREVIEW_GAP);
+    g.w = PREVIEW_GAP + grid_cols * (g.cell + PREVIEW_GAP);
+    g.h = PREVIEW_GAP + grid_rows * (g.cell + PREVIEW_GAP);
     g.px = malloc((size_t)g.w * g.h * 3);
     if (!g.px) return ct_error_set(err, CT_ERR_NOMEM, "preview: out of memory");
     memset(g.px, 48, (size_t)g.w * g.h * 3); /* dark grey background */
     for (int r = 0; r < c->rows; r++)
-        for (int k = 0; k < c->cols; k++) draw_cell(&g, &c->img[(size_t)r * c->cols + k], r, k);
+        for (int k = 0; k < c->cols; k++) {
+            const ct_image *im = &c->img[(size_t)r * c->cols + k];
+            if (!clips) draw_cell(&g, im, 0, r, k);
+            for (int f = 0; clips && f < im->t; f++) draw_cell(&g, im, f, r * c->cols + k, f);
+        }
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;

@@ -3,8 +3,9 @@
  * training pipeline makes it for that epoch (same seed, same structure:
  * views, or a jigsaw's image and patches), shown before a final
  * `normalize` transform so the colours are the real ones.
- * Cells are upscaled (nearest) to about 96 pixels; clips show their first
- * frame. Encoded as PNG in memory, for `contrast preview` (a file) and the
+ * Cells are upscaled (nearest) to about 96 pixels. Clips (frames > 1)
+ * are shown as rows of frames: a sample's original clip, then each of its
+ * parts, one row each. Encoded as PNG in memory, for `contrast preview` (a file) and the
  * report (embedded). */
 #ifndef CONTRAST_HOST_PREVIEW_GRID_H
 #define CONTRAST_HOST_PREVIEW_GRID_H
