@@ -93,8 +93,10 @@ END_TEST
  * k = 5 reported 56.25 top-1 in release 0.2. */
 START_TEST(release_0_2_checkpoint_evaluates) {
     char log[8192];
-    int rc = contrast(log, sizeof log, "eval " FIXTURE "/tiny_simclr.cfg --checkpoint %s%s",
-                      FIXTURE "/checkpoint.safetensors", "");
+    const char *dir = ct_test_tmpdir(); /* the run's files (evaluations.jsonl, the kNN confusion) go here, */
+    ck_assert_ptr_nonnull(dir);         /* not into the fixture's folder in the source tree */
+    int rc = contrast(log, sizeof log, "eval " FIXTURE "/tiny_simclr.cfg --checkpoint %s --run-dir %s",
+                      FIXTURE "/checkpoint.safetensors", dir);
     ck_assert_msg(rc == 0, "eval failed (%d): %s", rc, log);
     ck_assert_msg(strstr(log, "knn.top1 56.25") != NULL, "unexpected kNN result: %s", log);
 }
