@@ -94,6 +94,72 @@ START_TEST(adamw_step) {
 }
 END_TEST
 
+/* torch.optim.Adam's update with weight decay wd on w (double precision):
+ * d = g + wd*w joins the moments; returns the new w. */
+static double adam_ref(double w, double g, double wd, double lr, double *m, double *v, int step) {
+    double d = g + wd * w;
+    *m = 0.9 * *m + 0.1 * d;
+    *v = 0.999 * *v + 0.001 * d * d;
+    double mh = *m / (1 - pow(0.9, step)), vh = *v / (1 - pow(0.999, step));
+    return w - lr * mh / (sqrt(vh) + 1e-8);
+}
+
+/* Adam: the decay is L2 inside the moments (not AdamW's shrink), skips
+ * NO_DECAY tensors unless decay_all, and AdamW's decay_all shrinks them. */
+START_TEST(adam_l2_step) {
+    model m = make((const float[]){1, 1}, (const float[]){1});
+    ct_optim_config c = ct_optim_defaults(CT_OPTIM_ADAM);
+    ck_assert_float_eq(c.weight_decay, 0.0f); /* torch.optim.Adam's default */
+    c.weight_decay = 0.1f;
+    ct_optim *o = ct_optim_new(m.p, &c, NULL);
+    ck_assert_ptr_nonnull(o);
+    double w[2] = {1, 1}, b = 1, mw[2] = {0}, vw[2] = {0}, mb = 0, vb = 0;
+    const double g[3] = {0.5, -0.25, 0.5};
+    for (int step = 1; step <= 3; step++) {
+        set_grads(&m, (float)g[0], (float)g[1], (float)g[2]);
+        ct_optim_step(o, 0.1f);
+        for (int i = 0; i < 2; i++) w[i] = adam_ref(w[i], g[i], 0.1, 0.1, &mw[i], &vw[i], step);
+        b = adam_ref(b, g[2], 0.0, 0.1, &mb, &vb, step); /* NO_DECAY */
+        ck_assert_double_eq_tol(m.w->data[0], w[0], 1e-5);
+        ck_assert_double_eq_tol(m.w->data[1], w[1], 1e-5);
+        ck_assert_double_eq_tol(m.b->data[0], b, 1e-5);
+        /* step 1: m_hat/sqrt(v_hat) = sign(g + wd*w) = 1, so 1 - 0.1 (AdamW: 0.89) */
+        if (step == 1) ck_assert_float_eq_tol(m.w->data[0], 0.9f, 1e-6f);
+    }
+    size_t n;
+    ct_optim_state(o, &n);
+    ck_assert_uint_eq(n, 6);
+    ct_optim_free(o);
+    ct_params_free(m.p);
+
+    /* decay_all: the NO_DECAY bias is decayed as well */
+    m = make((const float[]){1, 1}, (const float[]){1});
+    c.decay_all = true;
+    o = ct_optim_new(m.p, &c, NULL);
+    b = 1, mb = vb = 0;
+    for (int step = 1; step <= 2; step++) {
+        set_grads(&m, (float)g[0], (float)g[1], (float)g[2]);
+        ct_optim_step(o, 0.1f);
+        b = adam_ref(b, g[2], 0.1, 0.1, &mb, &vb, step);
+    }
+    ck_assert_double_eq_tol(m.b->data[0], b, 1e-5);
+    ck_assert_float_eq_tol(m.b->data[0], m.w->data[0], 1e-6f); /* same gradient, same decay */
+    ct_optim_free(o);
+    ct_params_free(m.p);
+
+    m = make((const float[]){1, 1}, (const float[]){1});
+    c = ct_optim_defaults(CT_OPTIM_ADAMW);
+    c.weight_decay = 0.1f;
+    c.decay_all = true;
+    o = ct_optim_new(m.p, &c, NULL);
+    set_grads(&m, 0.5f, -0.25f, 0.5f);
+    ct_optim_step(o, 0.1f);
+    ck_assert_float_eq_tol(m.b->data[0], 0.89f, 1e-6f); /* shrunk by 1 - 0.01, then -0.1 */
+    ct_optim_free(o);
+    ct_params_free(m.p);
+}
+END_TEST
+
 START_TEST(lars_trust_ratio) {
     model m = make((const float[]){3, 4}, (const float[]){1});
     ct_optim_config c = ct_optim_defaults(CT_OPTIM_LARS);
@@ -204,6 +270,7 @@ int main(void) {
     tcase_add_test(tc, sgd_momentum_and_decay);
     tcase_add_test(tc, sgd_nesterov);
     tcase_add_test(tc, adamw_step);
+    tcase_add_test(tc, adam_l2_step);
     tcase_add_test(tc, lars_trust_ratio);
     tcase_add_test(tc, global_norm_clipping);
     tcase_add_test(tc, frozen_tensors_untouched);

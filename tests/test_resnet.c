@@ -226,6 +226,68 @@ START_TEST(group_norm_model) {
 }
 END_TEST
 
+/* Mean and variance of a tensor, and its largest magnitude. */
+static void moments(const ct_tensor *t, double *mean, double *var, double *maxabs) {
+    double s = 0, s2 = 0, mx = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        s += t->data[i];
+        s2 += (double)t->data[i] * t->data[i];
+        mx = fmax(mx, fabs(t->data[i]));
+    }
+    *mean = s / (double)t->numel;
+    *var = s2 / (double)t->numel - *mean * *mean;
+    *maxabs = mx;
+}
+
+/* init: kaiming_fan_out is N(0, 2/fan_out); pytorch_default is
+ * U(+-1/sqrt(fan_in)), variance 1/(3 fan_in); norms stay 1 and 0. */
+START_TEST(conv_init_statistics) {
+    static const struct {
+        const char *name;
+        double fan_in, fan_out;
+    } convs[] = {{"conv1.weight", 9, 288},
+                 {"layer2.0.conv1.weight", 288, 576},
+                 {"layer3.0.conv2.weight", 1152, 1152},
+                 {"layer3.0.downsample.0.weight", 64, 128}};
+    for (int mode = 0; mode < 2; mode++) {
+        ct_error err = CT_ERROR_INIT;
+        ct_params *p = ct_params_new(3);
+        ct_resnet *r = NULL;
+        ct_resnet_config c = reference_config();
+        c.init = mode ? CT_RESNET_INIT_PYTORCH_DEFAULT : CT_RESNET_INIT_KAIMING_FAN_OUT;
+        ck_assert_int_eq(ct_resnet_new(&c, p, "", &r, &err), CT_OK);
+        ck_assert_int_eq(ct_params_finalize(p, &err), CT_OK);
+        for (size_t k = 0; k < sizeof convs / sizeof convs[0]; k++) {
+            ct_tensor *w = ct_params_find(p, convs[k].name);
+            ck_assert_ptr_nonnull(w);
+            double mean, var, mx;
+            moments(w, &mean, &var, &mx);
+            double want = mode ? 1.0 / (3.0 * convs[k].fan_in) : 2.0 / convs[k].fan_out;
+            double bound = 1.0 / sqrt(convs[k].fan_in);
+            /* relative sampling error of a variance over n draws: about sqrt(2/n) (normal), less (uniform) */
+            double tol = 5.0 * sqrt(2.0 / (double)w->numel);
+            ck_assert_msg(fabs(var / want - 1.0) < tol, "%s mode %d: variance %g, expected %g", convs[k].name, mode, var,
+                          want);
+            ck_assert_double_lt(fabs(mean), 5.0 * sqrt(want / (double)w->numel));
+            if (mode) ck_assert_double_le(mx, bound);
+            else if (w->numel > 1000) ck_assert_double_gt(mx, bound); /* a normal's tail passes the uniform's bound */
+        }
+        ck_assert_float_eq(ct_params_find(p, "layer1.0.bn2.weight")->data[5], 1.0f);
+        ck_assert_float_eq(ct_params_find(p, "layer1.0.bn2.bias")->data[5], 0.0f);
+        ct_resnet_free(r);
+        ct_params_free(p);
+    }
+    ct_error err = CT_ERROR_INIT;
+    ct_params *p = ct_params_new(0);
+    ct_resnet *r = NULL;
+    ct_resnet_config c = reference_config();
+    c.init = (ct_resnet_init)7;
+    ck_assert_int_eq(ct_resnet_new(&c, p, "", &r, &err), CT_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "init"));
+    ct_params_free(p);
+}
+END_TEST
+
 START_TEST(bad_config) {
     ct_error err = CT_ERROR_INIT;
     ct_params *p = ct_params_new(0);
@@ -280,6 +342,21 @@ START_TEST(plugin_builds_reference_model) {
     e->ops.encoder->destroy(self);
     ct_params_free(p);
     ct_settings_free(s);
+    /* init = "pytorch_default" reaches the model: conv weights within +-1/sqrt(fan_in) */
+    ck_assert_int_eq(ct_settings_parse(e->ops.encoder->params, "stem = \"small\"; init = \"pytorch_default\";",
+                                       "resnet", &s, &err),
+                     CT_OK);
+    p = ct_params_new(0);
+    ck_assert_int_eq(e->ops.encoder->create(s, ct_plugins_host_for(set, e), &in, p, "", &self, &err), CT_OK);
+    ck_assert_int_eq(ct_params_finalize(p, &err), CT_OK);
+    ct_tensor *w1 = ct_params_find(p, "layer1.0.conv1.weight"); /* 64 x 64 x 3 x 3: fan_in 576 */
+    double mean, var, mx;
+    moments(w1, &mean, &var, &mx);
+    ck_assert_double_le(mx, 1.0 / sqrt(576.0));
+    ck_assert_double_lt(fabs(var * 3.0 * 576.0 - 1.0), 0.05);
+    e->ops.encoder->destroy(self);
+    ct_params_free(p);
+    ct_settings_free(s);
     /* in_channels contradicting the data is refused with the key named */
     ck_assert_int_eq(ct_settings_parse(e->ops.encoder->params, "in_channels = 3;", "resnet", &s, &err), CT_OK);
     p = ct_params_new(0);
@@ -299,6 +376,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, bottleneck_resnet50_count);
     tcase_add_test(tc, reference_model);
     tcase_add_test(tc, imagenet_stem_shapes);
+    tcase_add_test(tc, conv_init_statistics);
     tcase_add_test(tc, bad_config);
     tcase_add_test(tc, group_norm_model);
     tcase_add_test(tc, plugin_builds_reference_model);

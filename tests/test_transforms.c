@@ -136,6 +136,136 @@ START_TEST(crop_output_size_and_variety) {
 }
 END_TEST
 
+/* A 1-channel n x n image whose value is its column index. */
+static ct_image column_ramp(int n) {
+    ct_image img = CT_IMAGE_INIT;
+    ck_assert_int_eq(ct_image_reshape(&img, 1, 1, n, n), CT_OK);
+    for (int y = 0; y < n; y++)
+        for (int x = 0; x < n; x++) img.data[y * n + x] = (float)x;
+    return img;
+}
+
+/* On a ramp, bilinear resampling returns the (clamped) sampling position,
+ * so a crop's output row shows where it read. An 8 x 8 box of a 16 x 16
+ * image resized to 16 reads column x0 + i/2 - 1/4 for output i: border =
+ * "crop" clamps output 0 to the box (x0), border = "image" reads x0 - 1/4
+ * (across the box's edge) unless the box touches the image's edge. */
+START_TEST(crop_border_modes) {
+    ct_image x = column_ramp(16), y = CT_IMAGE_INIT;
+    ct_transform crop = make("random_resized_crop", "size = [16]; scale = [0.25, 0.25]; ratio = [1.0, 1.0];");
+    ct_transform img = make("random_resized_crop",
+                            "size = [16]; scale = [0.25, 0.25]; ratio = [1.0, 1.0]; border = \"image\";");
+    int inside = 0, left_edge = 0;
+    for (uint64_t k = 0; k < 40; k++) {
+        apply(&crop, &x, &y, k);
+        float x0 = y.data[1] - 0.25f; /* output 1 reads x0 + 1/4, inside the box */
+        ck_assert_float_eq(x0, floorf(x0)); /* whole-pixel box */
+        ck_assert_float_eq(y.data[0], x0);
+        ck_assert_float_eq(y.data[15], x0 + 7.0f); /* clamped to the box's last column */
+        apply(&img, &x, &y, k); /* same key, same box */
+        ck_assert_float_eq(y.data[1], x0 + 0.25f);
+        ck_assert_float_eq(y.data[0], x0 >= 1.0f ? x0 - 0.25f : 0.0f);
+        ck_assert_float_eq(y.data[15], fminf(x0 + 7.25f, 15.0f));
+        inside += x0 >= 1.0f && x0 <= 7.0f;
+        left_edge += x0 == 0.0f;
+    }
+    ck_assert_int_gt(inside, 0);
+    ck_assert_int_gt(left_edge, 0);
+    dt_transform_free(&crop);
+    dt_transform_free(&img);
+    ct_image_free(&x);
+    ct_image_free(&y);
+}
+END_TEST
+
+/* box = "continuous": the box keeps its real size (sqrt(0.3 * 256) =
+ * 8.76 px, not torchvision's rounded 9) and a real offset. */
+START_TEST(crop_continuous_box) {
+    ct_image x = column_ramp(16), y = CT_IMAGE_INIT;
+    ct_transform cont = make("random_resized_crop",
+                             "size = [16]; scale = [0.3, 0.3]; ratio = [1.0, 1.0]; box = \"continuous\"; "
+                             "border = \"image\";");
+    ct_transform whole = make("random_resized_crop", "size = [16]; scale = [0.3, 0.3]; ratio = [1.0, 1.0];");
+    const double side = sqrt(0.3 * 256.0);
+    int fractional = 0;
+    for (uint64_t k = 0; k < 20; k++) {
+        apply(&cont, &x, &y, k);
+        ck_assert_double_eq_tol(y.data[5] - y.data[4], side / 16.0, 1e-5);
+        double x0 = y.data[4] - 4.5 * side / 16.0 + 0.5;
+        ck_assert_double_ge(x0, -1e-5);
+        ck_assert_double_le(x0, 16.0 - side + 1e-5);
+        fractional += fabs(x0 - round(x0)) > 1e-3;
+        apply(&whole, &x, &y, k);
+        ck_assert_double_eq_tol(y.data[5] - y.data[4], 9.0 / 16.0, 1e-6);
+    }
+    ck_assert_int_gt(fractional, 10);
+    dt_transform_free(&cont);
+    dt_transform_free(&whole);
+    ct_image_free(&x);
+    ct_image_free(&y);
+}
+END_TEST
+
+/* torchvision's brightness and contrast with factors b and c, applied in
+ * the given order (0: brightness, 1: contrast), clamped or not. */
+static void jitter_ref(const float *src, float *dst, int n, const int64_t *order, float b, float c, bool clamp) {
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+    for (int o = 0; o < 4; o++) {
+        if (order[o] > 1) continue;
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += dst[i];
+        float m = (1.0f - c) * (float)(mean / n);
+        for (int i = 0; i < n; i++) {
+            float v = order[o] == 0 ? dst[i] * b : c * dst[i] + m;
+            dst[i] = clamp ? fminf(fmaxf(v, 0.0f), 1.0f) : v;
+        }
+    }
+}
+
+/* color_jitter's order and clamp: each output equals torchvision's
+ * formulas with the factors drawn from the same generator (random order:
+ * a permutation first, fixed order: none); clamp = false leaves [0, 1]. */
+START_TEST(jitter_order_and_clamp) {
+    ct_image x = noise_image(1, 1, 8, 8, 21, false), y = CT_IMAGE_INIT;
+    for (int i = 0; i < 64; i += 3) x.data[i] = 0.5f + 0.5f * x.data[i]; /* bright pixels, so clamping bites */
+    const char *texts[3] = {"brightness = 0.4; contrast = 0.4; saturation = 0.0; hue = 0.0; p = 1.0;",
+                            "brightness = 0.4; contrast = 0.4; saturation = 0.0; hue = 0.0; p = 1.0; "
+                            "order = \"fixed\";",
+                            "brightness = 0.4; contrast = 0.4; saturation = 0.0; hue = 0.0; p = 1.0; "
+                            "order = \"fixed\"; clamp = false;"};
+    int above[3] = {0, 0, 0}, reordered = 0;
+    float ref[64];
+    for (int mode = 0; mode < 3; mode++) {
+        ct_transform j = make("color_jitter", texts[mode]);
+        for (uint64_t k = 0; k < 30; k++) {
+            apply(&j, &x, &y, k);
+            ct_rng r;
+            ct_rng_init_keyed(&r, 7, 0, k, 0); /* apply()'s generator */
+            int64_t order[4] = {0, 1, 2, 3};
+            if (mode == 0) ct_rng_shuffle(&r, order, 4);
+            float b = ct_rng_uniform_range(&r, 0.6f, 1.4f), c = ct_rng_uniform_range(&r, 0.6f, 1.4f);
+            jitter_ref(x.data, ref, 64, order, b, c, mode < 2);
+            for (int i = 0; i < 64; i++) {
+                ck_assert_msg(fabsf(y.data[i] - ref[i]) < 1e-6f, "mode %d key %d pixel %d: %g, expected %g", mode,
+                              (int)k, i, y.data[i], ref[i]);
+                above[mode] += y.data[i] > 1.0f;
+            }
+            if (mode == 0) {
+                int pos0 = 0, pos1 = 0;
+                for (int o = 0; o < 4; o++) pos0 = order[o] == 0 ? o : pos0, pos1 = order[o] == 1 ? o : pos1;
+                reordered += pos1 < pos0;
+            }
+        }
+        dt_transform_free(&j);
+    }
+    ck_assert_int_gt(reordered, 0); /* the random order did put contrast first sometimes */
+    ck_assert_int_eq(above[0] + above[1], 0);
+    ck_assert_int_gt(above[2], 0);
+    ct_image_free(&x);
+    ct_image_free(&y);
+}
+END_TEST
+
 START_TEST(grayscale_gives_equal_channels) {
     ct_image x = noise_image(1, 3, 10, 10, 5, false), y = CT_IMAGE_INIT;
     ct_transform g = make("grayscale", "p = 1.0;");
@@ -358,6 +488,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, flip_probability_zero_is_identity);
     tcase_add_test(tc, crop_scale_one_ratio_one_is_resize);
     tcase_add_test(tc, crop_output_size_and_variety);
+    tcase_add_test(tc, crop_border_modes);
+    tcase_add_test(tc, crop_continuous_box);
+    tcase_add_test(tc, jitter_order_and_clamp);
     tcase_add_test(tc, grayscale_gives_equal_channels);
     tcase_add_test(tc, jitter_zero_strength_is_identity);
     tcase_add_test(tc, blur_preserves_constant_mean);

@@ -9,8 +9,9 @@
  *               schedule train evaluation.
  *   plugins     path (string list): plugin directories searched first;
  *               relative ones are relative to the config file's folder.
- *   optimizer   type sgd|adamw|lars ("sgd"), lr (float 0.1), momentum (float
- *               0.9), nesterov (bool false), weight_decay (float 0),
+ *   optimizer   type sgd|adamw|adam|lars ("sgd"), lr (float 0.1), momentum
+ *               (float 0.9), nesterov (bool false), weight_decay (float 0),
+ *               decay_all (bool false: norm weights and biases undecayed),
  *               betas (float list [0.9, 0.999]), eps (float 1e-8),
  *               trust_coef (float 0.001, LARS), clip_norm (float 0 = off).
  *   schedule    type constant|cosine|step ("cosine"), warmup_epochs (float
@@ -60,13 +61,16 @@ const ct_param_spec ct__plugins_spec[] = {
 };
 
 const ct_param_spec ct__optimizer_spec[] = {
-    CT_PARAM_CHOICE("type", "\"sgd\"", "sgd|adamw|lars", "optimizer"),
+    CT_PARAM_CHOICE("type", "\"sgd\"", "sgd|adamw|adam|lars",
+                    "optimizer (adam: torch.optim.Adam, weight decay added to the gradient; adamw: decoupled)"),
     CT_PARAM_FLOAT("lr", "0.1", 0, 1e3, "base learning rate"),
     CT_PARAM_FLOAT("momentum", "0.9", 0, 1, "SGD/LARS momentum"),
     CT_PARAM_BOOL("nesterov", "false", "Nesterov momentum (SGD)"),
-    CT_PARAM_FLOAT("weight_decay", "0.0", 0, 10, "decoupled for AdamW, L2 for SGD/LARS"),
-    CT_PARAM_FLOATS("betas", "[0.9, 0.999]", 0, 0.999999, "AdamW betas (beta1, beta2)"),
-    CT_PARAM_FLOAT("eps", "1e-8", 0, 1, "AdamW epsilon"),
+    CT_PARAM_FLOAT("weight_decay", "0.0", 0, 10, "decoupled for AdamW, L2 for SGD/Adam/LARS"),
+    CT_PARAM_BOOL("decay_all", "false",
+                  "weight decay on every tensor, norm weights and biases too (torch.optim with one parameter group)"),
+    CT_PARAM_FLOATS("betas", "[0.9, 0.999]", 0, 0.999999, "AdamW/Adam betas (beta1, beta2)"),
+    CT_PARAM_FLOAT("eps", "1e-8", 0, 1, "AdamW/Adam epsilon"),
     CT_PARAM_FLOAT("trust_coef", "0.001", 0, 1, "LARS trust coefficient"),
     CT_PARAM_FLOAT("clip_norm", "0.0", 0, INFINITY, "clip the global gradient norm (0 = off)"),
     CT_PARAM_END,

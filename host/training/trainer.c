@@ -35,6 +35,7 @@ static void metric_sink(void *ctx, const char *owner, const char *name, double v
 static ct_optim_config optim_config(const ct_settings *s) {
     const char *type = ct_settings_string(s, "type");
     ct_optim_kind kind = strcmp(type, "adamw") == 0 ? CT_OPTIM_ADAMW
+                         : strcmp(type, "adam") == 0 ? CT_OPTIM_ADAM
                          : strcmp(type, "lars") == 0 ? CT_OPTIM_LARS
                                                      : CT_OPTIM_SGD;
     ct_optim_config c = ct_optim_defaults(kind);
@@ -42,6 +43,7 @@ static ct_optim_config optim_config(const ct_settings *s) {
     c.momentum = (float)ct_settings_float(s, "momentum");
     c.nesterov = ct_settings_bool(s, "nesterov");
     c.weight_decay = (float)ct_settings_float(s, "weight_decay");
+    c.decay_all = ct_settings_bool(s, "decay_all");
     if (ct_settings_len(s, "betas") >= 2) {
         c.beta1 = (float)ct_settings_float_at(s, "betas", 0);
         c.beta2 = (float)ct_settings_float_at(s, "betas", 1);

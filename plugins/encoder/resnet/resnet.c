@@ -26,6 +26,9 @@ static const ct_param_spec resnet_params[] = {
                     "sample, no running stats; for patch-level pretexts such as cpc, where batch norm leaks "
                     "across patches)"),
     CT_PARAM_INT("norm_groups", "8", 1, 4096, "groups of every group norm (divides stem_width and every width)"),
+    CT_PARAM_CHOICE("init", "\"kaiming_fan_out\"", "kaiming_fan_out|pytorch_default",
+                    "conv weights: kaiming_fan_out = N(0, 2/fan_out), torchvision's ResNet; pytorch_default = "
+                    "U(+-1/sqrt(fan_in)), nn.Conv2d's own init (smaller weights: Adam's steps turn them faster)"),
     CT_PARAM_END,
 };
 
@@ -61,6 +64,8 @@ static ct_status resnet_create(const ct_settings *s, const ct_host *host, const 
     if (c.bn_eps <= 0.0f) return ct_error_set(err, CT_ERR_CONFIG, "resnet: bn_eps must be > 0");
     c.norm = strcmp(ct_settings_string(s, "norm"), "group") == 0 ? CT_RESNET_GROUP_NORM : CT_RESNET_BATCH_NORM;
     c.norm_groups = (int)ct_settings_int(s, "norm_groups");
+    c.init = strcmp(ct_settings_string(s, "init"), "pytorch_default") == 0 ? CT_RESNET_INIT_PYTORCH_DEFAULT
+                                                                          : CT_RESNET_INIT_KAIMING_FAN_OUT;
     ct_resnet *r = NULL;
     ct_status st = ct_resnet_new(&c, store, prefix, &r, err);
     if (st != CT_OK) return st;

@@ -59,6 +59,8 @@ static void free_self(void *self) { free(self); }
 
 typedef struct jitter {
     float p;
+    bool fixed_order; /* order = "fixed": brightness, contrast, saturation, hue */
+    bool clamp;       /* clamp to [0, 1] after each adjustment */
     /* Factor ranges; lo == hi == 1 (0 for hue) disables an adjustment, as
      * torchvision does for a zero strength. */
     float b_lo, b_hi, c_lo, c_hi, s_lo, s_hi, h_lo, h_hi;
@@ -71,6 +73,12 @@ static const ct_param_spec jitter_params[] = {
     CT_PARAM_FLOAT("hue", "0.2", 0, 0.5, "hue jitter h: shift in [-h*s, h*s] turns (identity on 1 channel)"),
     CT_PARAM_FLOAT("strength", "1.0", 0, INFINITY, "SimCLR color strength s, multiplies all four"),
     CT_PARAM_FLOAT("p", "0.8", 0, 1, "probability of applying the jitter"),
+    CT_PARAM_CHOICE("order", "\"random\"", "random|fixed",
+                    "random: a random order per call (torchvision's ColorJitter); fixed: brightness, contrast, "
+                    "saturation, hue (what batched implementations often do)"),
+    CT_PARAM_BOOL("clamp", "true",
+                  "clamp to [0, 1] after brightness, contrast and saturation (torchvision); false lets values "
+                  "leave [0, 1] (hue, through HSV, always clamps)"),
     CT_PARAM_END,
 };
 
@@ -88,6 +96,8 @@ static ct_status jitter_create(const ct_settings *s, const ct_host *host, void *
     jitter *j = *self;
     double k = ct_settings_float(s, "strength");
     j->p = (float)ct_settings_float(s, "p");
+    j->fixed_order = strcmp(ct_settings_string(s, "order"), "fixed") == 0;
+    j->clamp = ct_settings_bool(s, "clamp");
     factor_range(ct_settings_float(s, "brightness"), k, &j->b_lo, &j->b_hi);
     factor_range(ct_settings_float(s, "contrast"), k, &j->c_lo, &j->c_hi);
     factor_range(ct_settings_float(s, "saturation"), k, &j->s_lo, &j->s_hi);
@@ -108,25 +118,28 @@ static float frame_luma_mean(const float *f, int c, size_t hw) {
     return (float)(sum / (double)hw);
 }
 
-static void adjust_brightness(float *f, size_t n, float k) {
-    for (size_t i = 0; i < n; i++) f[i] = clamp01(f[i] * k);
+/* clamp01 when clamping is on (a loop-invariant test the compiler hoists). */
+static inline float maybe_clamp(float x, bool clamp) { return clamp ? clamp01(x) : x; }
+
+static void adjust_brightness(float *f, size_t n, float k, bool clamp) {
+    for (size_t i = 0; i < n; i++) f[i] = maybe_clamp(f[i] * k, clamp);
 }
 
 /* Blend with the frame's mean luma (torchvision adjust_contrast). */
-static void adjust_contrast(float *f, int c, size_t hw, float k) {
+static void adjust_contrast(float *f, int c, size_t hw, float k, bool clamp) {
     float m = (1.0f - k) * frame_luma_mean(f, c, hw);
     size_t n = (size_t)c * hw;
-    for (size_t i = 0; i < n; i++) f[i] = clamp01(k * f[i] + m);
+    for (size_t i = 0; i < n; i++) f[i] = maybe_clamp(k * f[i] + m, clamp);
 }
 
 /* Blend each pixel with its own luma (torchvision adjust_saturation). */
-static void adjust_saturation(float *f, size_t hw, float k) {
+static void adjust_saturation(float *f, size_t hw, float k, bool clamp) {
     float *r = f, *g = f + hw, *b = f + 2 * hw;
     for (size_t i = 0; i < hw; i++) {
         float y = (1.0f - k) * (LUMA_R * r[i] + LUMA_G * g[i] + LUMA_B * b[i]);
-        r[i] = clamp01(k * r[i] + y);
-        g[i] = clamp01(k * g[i] + y);
-        b[i] = clamp01(k * b[i] + y);
+        r[i] = maybe_clamp(k * r[i] + y, clamp);
+        g[i] = maybe_clamp(k * g[i] + y, clamp);
+        b[i] = maybe_clamp(k * b[i] + y, clamp);
     }
 }
 
@@ -166,9 +179,11 @@ static ct_status jitter_apply(void *self, const ct_image *src, ct_image *dst, ct
     if ((st = start_apply(src, dst, rng, j->p, &skip)) != CT_OK)
         return ct_error_set(err, st, "color_jitter: out of memory");
     if (skip) return CT_OK;
-    /* Random order and factors, drawn in torchvision's order. */
+    /* Random order and factors, drawn in torchvision's order (a fixed
+     * order draws no permutation). */
     int64_t order[4] = {0, 1, 2, 3};
-    ct_rng_shuffle(rng, order, 4);
+    if (!j->fixed_order) ct_rng_shuffle(rng, order, 4);
+    const bool clamp = j->clamp;
     bool on[4] = {j->b_lo != j->b_hi, j->c_lo != j->c_hi, j->s_lo != j->s_hi, j->h_lo != j->h_hi};
     float k[4] = {1.0f, 1.0f, 1.0f, 0.0f};
     if (on[0]) k[0] = ct_rng_uniform_range(rng, j->b_lo, j->b_hi);
@@ -181,9 +196,9 @@ static ct_status jitter_apply(void *self, const ct_image *src, ct_image *dst, ct
         for (int i = 0; i < 4; i++) {
             int op = (int)order[i];
             if (!on[op]) continue;
-            if (op == 0) adjust_brightness(f, (size_t)dst->c * hw, k[0]);
-            else if (op == 1) adjust_contrast(f, dst->c, hw, k[1]);
-            else if (op == 2 && dst->c == 3) adjust_saturation(f, hw, k[2]);
+            if (op == 0) adjust_brightness(f, (size_t)dst->c * hw, k[0], clamp);
+            else if (op == 1) adjust_contrast(f, dst->c, hw, k[1], clamp);
+            else if (op == 2 && dst->c == 3) adjust_saturation(f, hw, k[2], clamp);
             else if (op == 3 && dst->c == 3) adjust_hue(f, hw, k[3]);
         }
     }

@@ -82,17 +82,34 @@ static void axis_map_free(axis_map *m) {
     free(m->f);
 }
 
-/* Resample the rectangle (top, left, ch, cw) of every frame of src to
- * dst's (oh, ow). Exact copy when the rectangle already has that size. */
-static ct_status crop_resize(const ct_image *src, ct_image *dst, int top, int left, int ch,
-                             int cw, int oh, int ow, const char *who, ct_error *err) {
-    if (ct_image_reshape(dst, src->t, src->c, oh, ow) != CT_OK) return oom(who, err);
-    axis_map my = {0}, mx = {0};
-    if (!axis_map_make(&my, oh, top, ch) || !axis_map_make(&mx, ow, left, cw)) {
-        axis_map_free(&my);
-        axis_map_free(&mx);
-        return oom(who, err);
+/* Sampling positions of a box that may start and end between pixels: the
+ * same centres, off + (i + 0.5) * len / out - 0.5, clamped to the pixels
+ * [lo, hi] (the box's own for a border at the crop, or the whole image's:
+ * grid_sample's padding_mode = "border"), so that pixels next to the box
+ * take part in the interpolation at its edges. */
+static bool axis_map_make_real(axis_map *m, int out, double off, double len, int lo, int hi) {
+    m->i0 = malloc((size_t)out * sizeof(int));
+    m->i1 = malloc((size_t)out * sizeof(int));
+    m->f = malloc((size_t)out * sizeof(float));
+    if (!m->i0 || !m->i1 || !m->f) return false;
+    double scale = len / out;
+    for (int i = 0; i < out; i++) {
+        double s = off + (i + 0.5) * scale - 0.5;
+        if (s < lo) s = lo;
+        if (s > hi) s = hi;
+        int a = (int)floor(s);
+        m->i0[i] = a;
+        m->i1[i] = a + 1 <= hi ? a + 1 : a;
+        m->f[i] = (float)(s - a);
     }
+    return true;
+}
+
+/* Resample every frame of src through the row and column maps to dst's
+ * (oh, ow). */
+static void resample(const ct_image *src, ct_image *dst, const axis_map *mmy, const axis_map *mmx, int oh,
+                     int ow) {
+    const axis_map my = *mmy, mx = *mmx;
     size_t ihw = (size_t)src->h * src->w, ohw = (size_t)oh * ow;
     for (int t = 0; t < src->t; t++) {
         for (int c = 0; c < src->c; c++) {
@@ -110,9 +127,41 @@ static ct_status crop_resize(const ct_image *src, ct_image *dst, int top, int le
             }
         }
     }
+}
+
+/* Resample the rectangle (top, left, ch, cw) of every frame of src to
+ * dst's (oh, ow), reading only pixels inside it (torchvision's
+ * resized_crop). Exact copy when the rectangle already has that size. */
+static ct_status crop_resize(const ct_image *src, ct_image *dst, int top, int left, int ch,
+                             int cw, int oh, int ow, const char *who, ct_error *err) {
+    if (ct_image_reshape(dst, src->t, src->c, oh, ow) != CT_OK) return oom(who, err);
+    axis_map my = {0}, mx = {0};
+    bool ok = axis_map_make(&my, oh, top, ch) && axis_map_make(&mx, ow, left, cw);
+    if (ok) resample(src, dst, &my, &mx, oh, ow);
     axis_map_free(&my);
     axis_map_free(&mx);
-    return CT_OK;
+    return ok ? CT_OK : oom(who, err);
+}
+
+/* The box (top, left, ch, cw), real-valued, resampled as affine_grid +
+ * grid_sample(align_corners = False) would: clamped to the box
+ * (image_border false) or to the image (true). */
+static ct_status box_resize(const ct_image *src, ct_image *dst, double top, double left, double ch,
+                            double cw, bool image_border, int oh, int ow, const char *who, ct_error *err) {
+    if (ct_image_reshape(dst, src->t, src->c, oh, ow) != CT_OK) return oom(who, err);
+    int ylo = 0, yhi = src->h - 1, xlo = 0, xhi = src->w - 1;
+    if (!image_border) { /* the pixels whose centres lie in the box */
+        ylo = (int)ceil(top), yhi = (int)floor(top + ch - 1);
+        xlo = (int)ceil(left), xhi = (int)floor(left + cw - 1);
+        if (yhi < ylo) yhi = ylo;
+        if (xhi < xlo) xhi = xlo;
+    }
+    axis_map my = {0}, mx = {0};
+    bool ok = axis_map_make_real(&my, oh, top, ch, ylo, yhi) && axis_map_make_real(&mx, ow, left, cw, xlo, xhi);
+    if (ok) resample(src, dst, &my, &mx, oh, ow);
+    axis_map_free(&my);
+    axis_map_free(&mx);
+    return ok ? CT_OK : oom(who, err);
 }
 
 /* ======================================================================== */
@@ -122,12 +171,20 @@ typedef struct rrc {
     int oh, ow;
     float s_lo, s_hi, lr_lo, lr_hi; /* area scale; log aspect ratio */
     float r_lo, r_hi;
+    bool continuous;   /* box = "continuous": real-valued size and offset */
+    bool image_border; /* border = "image": interpolate across the box's edges */
 } rrc;
 
 static const ct_param_spec rrc_params[] = {
     CT_PARAM_INTS("size", NULL, 1, MAX_SIDE, "output size: [s] or [height, width]"),
     CT_PARAM_FLOATS("scale", "[0.08, 1.0]", 0, 1, "range of the crop's area as a fraction of the image"),
     CT_PARAM_FLOATS("ratio", "[0.75, 1.3333333]", 1e-6, 1e6, "range of the aspect ratio w/h (sampled log-uniformly)"),
+    CT_PARAM_CHOICE("box", "\"integer\"", "integer|continuous",
+                    "integer: size rounded and offset drawn in whole pixels (torchvision); continuous: real-valued "
+                    "size and offset, as a crop made with affine_grid"),
+    CT_PARAM_CHOICE("border", "\"crop\"", "crop|image",
+                    "pixels read at the box's edges: crop = only those inside it (torchvision's resized_crop); "
+                    "image = its neighbours too, clamped at the image's edge (grid_sample, padding_mode border)"),
     CT_PARAM_END,
 };
 
@@ -152,22 +209,30 @@ static ct_status rrc_create(const ct_settings *s, const ct_host *host, void **se
     r->r_hi = rhi;
     r->lr_lo = logf(rlo);
     r->lr_hi = logf(rhi);
+    r->continuous = strcmp(ct_settings_string(s, "box"), "continuous") == 0;
+    r->image_border = strcmp(ct_settings_string(s, "border"), "image") == 0;
     return CT_OK;
 }
 
 /* torchvision RandomResizedCrop.get_params: ten tries, then a central crop
- * clamped to the ratio range. */
-static void rrc_params_draw(const rrc *r, int height, int width, ct_rng *rng, int *top, int *left,
-                            int *ch, int *cw) {
+ * clamped to the ratio range. A continuous box keeps the real-valued size
+ * and draws a real offset in [0, side - size]. */
+static void rrc_params_draw(const rrc *r, int height, int width, ct_rng *rng, double *top, double *left,
+                            double *ch, double *cw) {
     double area = (double)height * width;
     for (int attempt = 0; attempt < 10; attempt++) {
         double target = area * ct_rng_uniform_range(rng, r->s_lo, r->s_hi);
         double ar = r->lr_lo == r->lr_hi ? r->r_lo : exp(ct_rng_uniform_range(rng, r->lr_lo, r->lr_hi));
-        int w = (int)lround(sqrt(target * ar));
-        int h = (int)lround(sqrt(target / ar));
+        double w = sqrt(target * ar), h = sqrt(target / ar);
+        if (!r->continuous) w = (double)lround(w), h = (double)lround(h);
         if (w > 0 && w <= width && h > 0 && h <= height) {
-            *top = (int)ct_rng_below(rng, (uint32_t)(height - h + 1));
-            *left = (int)ct_rng_below(rng, (uint32_t)(width - w + 1));
+            if (r->continuous) {
+                *top = ct_rng_uniform(rng) * (height - h);
+                *left = ct_rng_uniform(rng) * (width - w);
+            } else {
+                *top = ct_rng_below(rng, (uint32_t)(height - (int)h + 1));
+                *left = ct_rng_below(rng, (uint32_t)(width - (int)w + 1));
+            }
             *ch = h;
             *cw = w;
             return;
@@ -188,9 +253,11 @@ static void rrc_params_draw(const rrc *r, int height, int width, ct_rng *rng, in
 static ct_status rrc_apply(void *self, const ct_image *src, ct_image *dst, ct_rng *rng,
                            ct_error *err) {
     const rrc *r = self;
-    int top, left, ch, cw;
+    double top, left, ch, cw;
     rrc_params_draw(r, src->h, src->w, rng, &top, &left, &ch, &cw);
-    return crop_resize(src, dst, top, left, ch, cw, r->oh, r->ow, "random_resized_crop", err);
+    if (!r->continuous && !r->image_border) /* whole pixels, read inside the box only */
+        return crop_resize(src, dst, (int)top, (int)left, (int)ch, (int)cw, r->oh, r->ow, "random_resized_crop", err);
+    return box_resize(src, dst, top, left, ch, cw, r->image_border, r->oh, r->ow, "random_resized_crop", err);
 }
 
 static void rrc_shape(void *self, int c, int h, int w, int *oc, int *oh, int *ow) {

@@ -13,20 +13,28 @@
 extern "C" {
 #endif
 
-typedef enum ct_optim_kind { CT_OPTIM_SGD = 0, CT_OPTIM_ADAMW, CT_OPTIM_LARS } ct_optim_kind;
+/* CT_OPTIM_ADAM (since ABI 1.2): torch.optim.Adam, whose weight decay is L2
+ * added to the gradient before the moments (so Adam rescales it), unlike
+ * AdamW's decoupled shrink. */
+typedef enum ct_optim_kind { CT_OPTIM_SGD = 0, CT_OPTIM_ADAMW, CT_OPTIM_LARS, CT_OPTIM_ADAM } ct_optim_kind;
 
 typedef struct ct_optim_config {
     ct_optim_kind kind;
     float lr;            /* base learning rate (the schedule scales it) */
     float momentum;      /* SGD/LARS momentum (0 disables) */
     bool nesterov;       /* SGD */
-    float weight_decay;  /* SGD: L2 added to grad; AdamW: decoupled; LARS: added before trust ratio */
-    float beta1, beta2, eps; /* AdamW */
+    float weight_decay;  /* SGD, Adam: L2 added to grad; AdamW: decoupled; LARS: added before trust ratio */
+    float beta1, beta2, eps; /* AdamW and Adam */
     float trust_coef;    /* LARS eta (0.001 typical) */
     float clip_norm;     /* global gradient-norm clip; 0 disables */
+    /* Since ABI 1.2 (false: as before). Weight decay also on the tensors
+     * flagged CT_PARAM_NO_DECAY (norm weights, biases), as torch.optim does
+     * with one parameter group (LARS: also their trust ratio). */
+    bool decay_all;
 } ct_optim_config;
 
-/* Defaults: SGD lr 0.1 momentum 0.9, AdamW betas (0.9, 0.999) eps 1e-8, LARS eta 0.001. */
+/* Defaults: SGD lr 0.1 momentum 0.9, AdamW/Adam betas (0.9, 0.999) eps 1e-8 (AdamW weight decay 0.01,
+ * Adam 0, PyTorch's defaults), LARS eta 0.001. */
 ct_optim_config ct_optim_defaults(ct_optim_kind kind);
 
 typedef struct ct_optim ct_optim;

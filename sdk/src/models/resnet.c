@@ -60,12 +60,15 @@ static ct_tensor *ct__declare(ct_params *p, const char *prefix, const char *name
 
 static ct_status ct__declare_convbn(ct_params *p, const char *prefix, const char *conv_name,
                                     const char *bn_name, int64_t cin, int64_t cout, int k, int stride,
-                                    bool group_norm, ct__convbn *out, ct_error *err) {
+                                    const ct_resnet_config *cfg, ct__convbn *out, ct_error *err) {
     char n[224];
     int64_t ws[4] = {cout, cin, k, k}, cs[1] = {cout};
+    const bool group_norm = cfg->norm == CT_RESNET_GROUP_NORM;
+    /* KAIMING_UNIFORM with no init_arg: U(+-1/sqrt(fan_in)), fan_in = cin*k*k. */
+    const ct_init wi = cfg->init == CT_RESNET_INIT_PYTORCH_DEFAULT ? CT_INIT_KAIMING_UNIFORM : CT_INIT_KAIMING_NORMAL;
     out->stride = stride, out->pad = k / 2;
     snprintf(n, sizeof n, "%s.weight", conv_name);
-    if (!(out->w = ct__declare(p, prefix, n, CT_PARAM_TRAINABLE, 4, ws, CT_INIT_KAIMING_NORMAL, 0, err)))
+    if (!(out->w = ct__declare(p, prefix, n, CT_PARAM_TRAINABLE, 4, ws, wi, 0, err)))
         return err->code;
     static const char *fields[5] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
     static const ct_init inits[5] = {CT_INIT_ONES, CT_INIT_ZEROS, CT_INIT_ZEROS, CT_INIT_ONES, CT_INIT_ZEROS};
@@ -96,6 +99,8 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
         return ct_error_set(err, CT_ERR_CONFIG, "resnet: unknown block type %d", (int)cfg->block);
     if (cfg->norm != CT_RESNET_BATCH_NORM && cfg->norm != CT_RESNET_GROUP_NORM)
         return ct_error_set(err, CT_ERR_CONFIG, "resnet: unknown norm %d", (int)cfg->norm);
+    if (cfg->init != CT_RESNET_INIT_KAIMING_FAN_OUT && cfg->init != CT_RESNET_INIT_PYTORCH_DEFAULT)
+        return ct_error_set(err, CT_ERR_CONFIG, "resnet: unknown init %d", (int)cfg->init);
     const bool gn = cfg->norm == CT_RESNET_GROUP_NORM;
     const int groups = cfg->norm_groups > 0 ? cfg->norm_groups : 8;
     if (gn && cfg->stem_width % groups != 0)
@@ -125,7 +130,7 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
     const bool bottle = cfg->block == CT_RESNET_BOTTLENECK;
     const int expansion = bottle ? 4 : 1;
     ct_status st = ct__declare_convbn(store, prefix, "conv1", "bn1", cfg->in_channels, cfg->stem_width,
-                                      cfg->imagenet_stem ? 7 : 3, cfg->imagenet_stem ? 2 : 1, gn, &r->stem, err);
+                                      cfg->imagenet_stem ? 7 : 3, cfg->imagenet_stem ? 2 : 1, cfg, &r->stem, err);
     int64_t inplanes = cfg->stem_width;
     int b = 0;
     for (int s = 0; st == CT_OK && s < cfg->n_stages; s++) {
@@ -143,13 +148,13 @@ ct_status ct_resnet_new(const ct_resnet_config *cfg, ct_params *store, const cha
                 int cs = (bottle ? c == 1 : c == 0) ? stride : 1;
                 snprintf(cn, sizeof cn, "%s.conv%d", pre, c + 1);
                 snprintf(bn, sizeof bn, "%s.bn%d", pre, c + 1);
-                st = ct__declare_convbn(store, prefix, cn, bn, cin, cout, k, cs, gn, &blk->c[c], err);
+                st = ct__declare_convbn(store, prefix, cn, bn, cin, cout, k, cs, cfg, &blk->c[c], err);
             }
             if (st == CT_OK && (stride != 1 || inplanes != outc)) {
                 blk->has_down = true;
                 snprintf(cn, sizeof cn, "%s.downsample.0", pre);
                 snprintf(bn, sizeof bn, "%s.downsample.1", pre);
-                st = ct__declare_convbn(store, prefix, cn, bn, inplanes, outc, 1, stride, gn, &blk->down, err);
+                st = ct__declare_convbn(store, prefix, cn, bn, inplanes, outc, 1, stride, cfg, &blk->down, err);
             }
             inplanes = outc;
         }

@@ -1,7 +1,8 @@
-/* Optimizers (SGD, AdamW, LARS) over a parameter store's flat buffers, and
- * learning-rate schedules. Update rules follow PyTorch's torch.optim.SGD
- * and AdamW, and the LARS of SimCLR (weight decay added to the gradient,
- * trust ratio eta*||w||/||g||, momentum on the scaled update). */
+/* Optimizers (SGD, AdamW, Adam, LARS) over a parameter store's flat
+ * buffers, and learning-rate schedules. Update rules follow PyTorch's
+ * torch.optim.SGD, AdamW and Adam (weight decay added to the gradient), and
+ * the LARS of SimCLR (weight decay added to the gradient, trust ratio
+ * eta*||w||/||g||, momentum on the scaled update). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ struct ct_optim {
     ct_optim_config cfg;
     ct__opt_entry *e;
     size_t n;
-    float *state; /* SGD/LARS: momentum (n floats); AdamW: m then v (2n) */
+    float *state; /* SGD/LARS: momentum (n floats); AdamW/Adam: m then v (2n) */
     size_t state_n, numel;
     int64_t steps;
 };
@@ -45,12 +46,15 @@ ct_optim_config ct_optim_defaults(ct_optim_kind kind) {
         c.lr = 0.1f;
         c.momentum = 0.9f;
         break;
+    case CT_OPTIM_ADAM:
+        c.lr = 1e-3f; /* weight decay 0: torch.optim.Adam's default */
+        break;
     }
     return c;
 }
 
 static ct_status ct__optim_check(const ct_optim_config *c, ct_error *err) {
-    if (c->kind != CT_OPTIM_SGD && c->kind != CT_OPTIM_ADAMW && c->kind != CT_OPTIM_LARS)
+    if (c->kind != CT_OPTIM_SGD && c->kind != CT_OPTIM_ADAMW && c->kind != CT_OPTIM_LARS && c->kind != CT_OPTIM_ADAM)
         return ct_error_set(err, CT_ERR_INVALID, "optim: unknown kind %d", (int)c->kind);
     if (!(c->lr >= 0.0f)) return ct_error_set(err, CT_ERR_INVALID, "optim: lr %g must be >= 0", (double)c->lr);
     if (!(c->momentum >= 0.0f && c->momentum < 1.0f))
@@ -61,10 +65,11 @@ static ct_status ct__optim_check(const ct_optim_config *c, ct_error *err) {
         return ct_error_set(err, CT_ERR_INVALID, "optim: weight_decay %g must be >= 0", (double)c->weight_decay);
     if (!(c->clip_norm >= 0.0f))
         return ct_error_set(err, CT_ERR_INVALID, "optim: clip_norm %g must be >= 0", (double)c->clip_norm);
-    if (c->kind == CT_OPTIM_ADAMW &&
+    if ((c->kind == CT_OPTIM_ADAMW || c->kind == CT_OPTIM_ADAM) &&
         !(c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f && c->beta2 < 1.0f && c->eps > 0.0f))
-        return ct_error_set(err, CT_ERR_INVALID, "optim: AdamW needs betas in [0, 1) and eps > 0 (got %g, %g, %g)",
-                            (double)c->beta1, (double)c->beta2, (double)c->eps);
+        return ct_error_set(err, CT_ERR_INVALID, "optim: %s needs betas in [0, 1) and eps > 0 (got %g, %g, %g)",
+                            c->kind == CT_OPTIM_ADAM ? "Adam" : "AdamW", (double)c->beta1, (double)c->beta2,
+                            (double)c->eps);
     if (c->kind == CT_OPTIM_LARS && !(c->trust_coef > 0.0f))
         return ct_error_set(err, CT_ERR_INVALID, "optim: LARS trust_coef %g must be > 0", (double)c->trust_coef);
     return CT_OK;
@@ -91,11 +96,12 @@ ct_optim *ct_optim_new(ct_params *p, const ct_optim_config *cfg, ct_error *err) 
         uint32_t flags;
         ct_tensor *t = ct_params_at(p, i, NULL, &kind, &flags);
         if (kind != CT_PARAM_TRAINABLE) continue;
-        o->e[o->n++] = (ct__opt_entry){t, ct_params_offset(p, t), (flags & CT_PARAM_NO_DECAY) != 0};
+        bool no_decay = (flags & CT_PARAM_NO_DECAY) != 0 && !cfg->decay_all;
+        o->e[o->n++] = (ct__opt_entry){t, ct_params_offset(p, t), no_decay};
     }
     o->numel = ct_params_numel(p);
-    bool stateful = cfg->kind == CT_OPTIM_ADAMW || cfg->momentum > 0.0f;
-    o->state_n = cfg->kind == CT_OPTIM_ADAMW ? 2 * o->numel : stateful ? o->numel : 0;
+    const bool adam = cfg->kind == CT_OPTIM_ADAMW || cfg->kind == CT_OPTIM_ADAM;
+    o->state_n = adam ? 2 * o->numel : cfg->momentum > 0.0f ? o->numel : 0;
     if (o->state_n) {
         o->state = calloc(o->state_n, sizeof(float));
         if (!o->state) {
@@ -145,16 +151,20 @@ static void ct__sgd(const ct_optim_config *c, float *restrict w, const float *re
     }
 }
 
+/* AdamW (decoupled: w shrinks by lr*wd) or, with l2, Adam (wd*w joins the
+ * gradient before the moments, torch.optim.Adam). */
 static void ct__adamw(const ct_optim_config *c, float *restrict w, const float *restrict g, float *restrict m,
-                      float *restrict v, int64_t n, float lr, bool decay, int64_t step) {
+                      float *restrict v, int64_t n, float lr, bool decay, bool l2, int64_t step) {
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     const float bc1 = 1.0f - powf(b1, (float)step), bc2 = 1.0f - powf(b2, (float)step);
     const float step_size = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
-    const float shrink = decay ? 1.0f - lr * c->weight_decay : 1.0f;
+    const float shrink = decay && !l2 ? 1.0f - lr * c->weight_decay : 1.0f;
+    const float wd = decay && l2 ? c->weight_decay : 0.0f;
     for (int64_t i = 0; i < n; i++) {
+        const float d = g[i] + wd * w[i];
         w[i] *= shrink;
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * d;
+        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
         w[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
     }
 }
@@ -205,8 +215,9 @@ float ct_optim_step(ct_optim *o, float lr) {
             ct__sgd(&o->cfg, t->data, t->grad, s, t->numel, lr);
             break;
         case CT_OPTIM_ADAMW:
+        case CT_OPTIM_ADAM:
             ct__adamw(&o->cfg, t->data, t->grad, s, o->state + o->numel + e->off, t->numel, lr, !e->no_decay,
-                      o->steps);
+                      o->cfg.kind == CT_OPTIM_ADAM, o->steps);
             break;
         case CT_OPTIM_LARS:
             ct__lars(&o->cfg, t->data, t->grad, s, t->numel, lr, !e->no_decay);
