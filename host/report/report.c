@@ -22,7 +22,8 @@
 typedef struct report {
     const char *run_dir;
     ct_model *m;              /* may be NULL */
-    const ct_experiment *ex;  /* m->ex or NULL */
+    const ct_experiment *ex;  /* m->ex or NULL; set without m after a stop */
+    int threads;              /* the model's threads (0: unknown) */
     const char *why_no_model;
     ct_run_log log;
     char *config_text;        /* <run_dir>/config.cfg */
@@ -30,6 +31,9 @@ typedef struct report {
     float *map_x, *map_y;
     double share2, participation;
     char embed_error[CT_ERROR_MSG_MAX];
+    ct_chart_mark *marks;     /* the watch's warnings and the stop on the step axis */
+    char (*mark_label)[CT_LOG_STR_MAX + 200];
+    int64_t n_marks;
 } report;
 
 static char *slurp(const char *path, size_t max) {
@@ -152,8 +156,9 @@ static void section_experiment(ct_text *o, const report *r) {
         row(o, "config", r->ex->path);
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)r->ex->seed);
         row(o, "seed", buf);
-        snprintf(buf, sizeof buf, "%s (%lld parameters in the model)", r->ex->encoder_ops ? r->ex->encoder_ops->name : "-",
-                 r->m ? (long long)ct_params_numel(r->m->store) : 0LL);
+        const char *enc = r->ex->encoder_ops ? r->ex->encoder_ops->name : "-";
+        if (r->m) snprintf(buf, sizeof buf, "%s (%lld parameters in the model)", enc, (long long)ct_params_numel(r->m->store));
+        else snprintf(buf, sizeof buf, "%s", enc);
         row(o, "encoder", buf);
         row(o, "architecture", r->ex->arch_ops ? r->ex->arch_ops->name : "-");
     }
@@ -167,7 +172,7 @@ static void section_experiment(ct_text *o, const report *r) {
     row(o, "wall time", buf);
     cpu_model(cpu, sizeof cpu);
     snprintf(buf, sizeof buf, "%s; %ld cores online; %d threads used", cpu, sysconf(_SC_NPROCESSORS_ONLN),
-             r->m ? r->m->threads : 0);
+             r->threads);
     row(o, "machine", buf);
     if (l->bad_lines) {
         snprintf(buf, sizeof buf, "%lld unreadable lines skipped", (long long)l->bad_lines);
@@ -183,23 +188,56 @@ static void section_experiment(ct_text *o, const report *r) {
 
 /* ---- curves ---------------------------------------------------------------------- */
 
-/* A step series of field `f` (0 loss, 1 lr, 2 views/s, 3 data stall). */
-static void step_chart(ct_text *o, const ct_run_log *l, int f, const char *title, const char *ylabel, bool log_y) {
-    double *x = malloc((size_t)(l->n_steps ? l->n_steps : 1) * sizeof *x);
-    double *y = malloc((size_t)(l->n_steps ? l->n_steps : 1) * sizeof *y);
-    if (!x || !y) {
-        free(x), free(y);
+/* Field f of a step line: 0 loss (the weighted sum), 1 lr, 2 views/s,
+ * 3 data stall, 4 + i pipeline i's own loss. */
+static double step_field(const ct_log_step *s, int f) {
+    return f == 0 ? s->loss : f == 1 ? s->lr : f == 2 ? s->views_per_s : f == 3 ? s->data_stall_ms : s->pipe_loss[f - 4];
+}
+
+/* A chart of step fields, one series each (labels[k] for fields[k]), with
+ * the run's watch and stop markers. */
+static void step_chart(ct_text *o, const report *r, const int *fields, const char *const *labels, int n,
+                       const char *title, const char *ylabel) {
+    const ct_run_log *l = &r->log;
+    size_t len = (size_t)(l->n_steps ? l->n_steps : 1);
+    ct_chart c = {title, "step", ylabel, false, 0, {{0}}, r->marks, r->n_marks};
+    double *x = malloc(len * sizeof *x), *y[CT_CHART_MAX_SERIES] = {0};
+    bool ok = x != NULL;
+    for (int k = 0; k < n && k < CT_CHART_MAX_SERIES && ok; k++) ok = (y[k] = malloc(len * sizeof **y)) != NULL;
+    if (ok) {
+        for (int64_t i = 0; i < l->n_steps; i++) x[i] = (double)l->steps[i].step;
+        for (int k = 0; k < n && k < CT_CHART_MAX_SERIES; k++) {
+            for (int64_t i = 0; i < l->n_steps; i++) y[k][i] = step_field(&l->steps[i], fields[k]);
+            c.s[c.n_series++] = (ct_chart_series){labels[k], x, y[k], l->n_steps, false};
+        }
+        ct_svg_line_chart(o, &c);
+    } else {
         o->oom = true;
-        return;
     }
-    for (int64_t i = 0; i < l->n_steps; i++) {
-        const ct_log_step *s = &l->steps[i];
-        x[i] = (double)s->step;
-        y[i] = f == 0 ? s->loss : f == 1 ? s->lr : f == 2 ? s->views_per_s : s->data_stall_ms;
+    free(x);
+    for (int k = 0; k < CT_CHART_MAX_SERIES; k++) free(y[k]);
+}
+
+/* The loss: the total and, with several pipelines, each one's own loss
+ * (before its weight; the total is their weighted sum). */
+static void loss_chart(ct_text *o, const report *r) {
+    int fields[1 + CT_LOG_PIPES] = {0}, n = 1;
+    char names[CT_LOG_PIPES][200];
+    const char *labels[1 + CT_LOG_PIPES] = {r->log.n_pipe_losses > 1 ? "total (weighted sum)" : "loss"};
+    for (int i = 0; i < r->log.n_pipe_losses && r->log.n_pipe_losses > 1 && i < CT_LOG_PIPES; i++) {
+        const ct_pipeline_spec *p = r->ex && i < r->ex->n_pipelines ? &r->ex->pipelines[i] : NULL;
+        if (p) snprintf(names[i], sizeof names[i], "pipeline %d (%s, weight %g)", i, p->data->name, p->weight);
+        else snprintf(names[i], sizeof names[i], "pipeline %d", i);
+        fields[n] = 4 + i;
+        labels[n++] = names[i];
     }
-    ct_chart c = {title, "step", ylabel, log_y, 1, {{ylabel, x, y, l->n_steps, false}}};
-    ct_svg_line_chart(o, &c);
-    free(x), free(y);
+    step_chart(o, r, fields, labels, n, n > 1 ? "training loss per step: total and per pipeline" : "training loss per step",
+               "loss");
+}
+
+static void one_step_chart(ct_text *o, const report *r, int f, const char *title, const char *ylabel) {
+    const char *label[1] = {ylabel};
+    step_chart(o, r, &f, label, 1, title, ylabel);
 }
 
 static int64_t steps_per_epoch(const ct_run_log *l) {
@@ -208,7 +246,7 @@ static int64_t steps_per_epoch(const ct_run_log *l) {
 
 /* Metrics of the evaluations over epochs: one series per name holding `part`. */
 static void eval_chart(ct_text *o, const ct_run_log *l, const char *part, const char *title) {
-    ct_chart c = {title, "epoch", "percent", false, 0, {{0}}};
+    ct_chart c = {title, "epoch", "percent", false, 0, {{0}}, NULL, 0};
     double *xs[CT_CHART_MAX_SERIES] = {0}, *ys[CT_CHART_MAX_SERIES] = {0};
     char names[CT_CHART_MAX_SERIES][CT_METRIC_NAME_MAX];
     int64_t spe = steps_per_epoch(l);
@@ -243,15 +281,76 @@ done:
 static void section_curves(ct_text *o, const report *r) {
     const ct_run_log *l = &r->log;
     ct_text_printf(o, "<h2>Curves</h2><div class='charts'>");
-    step_chart(o, l, 0, "training loss per step", "loss", false);
-    step_chart(o, l, 1, "learning rate", "lr", false);
-    step_chart(o, l, 2, "throughput", "views/s", false);
-    step_chart(o, l, 3, "data stall (time the step waited for its batch)", "ms", false);
+    loss_chart(o, r);
+    one_step_chart(o, r, 1, "learning rate", "lr");
+    one_step_chart(o, r, 2, "throughput", "views/s");
+    one_step_chart(o, r, 3, "data stall (time the step waited for its batch)", "ms");
     eval_chart(o, l, "top1", "evaluation top-1 over epochs");
     eval_chart(o, l, "top5", "evaluation top-5 over epochs");
     ct_text_printf(o, "</div>\n<p class='note'>Series longer than %d points are drawn as bucket means (data-bucket on "
-                      "each line). %lld step lines, %lld evaluations in metrics.jsonl.</p>\n",
-                   CT_CHART_MAX_POINTS, (long long)l->n_steps, (long long)l->n_evals);
+                      "each line). %lld step lines, %lld evaluations in metrics.jsonl.%s</p>\n",
+                   CT_CHART_MAX_POINTS, (long long)l->n_steps, (long long)l->n_evals,
+                   r->n_marks ? " Dashed lines on the step charts: the watch's warnings (orange) and the stop (red); "
+                                "hover for the reason, listed under Run safety." : "");
+}
+
+/* ---- run safety ------------------------------------------------------------------ */
+
+/* The watch's warnings and the stop as step markers (built once). */
+static void build_marks(report *r) {
+    const ct_run_log *l = &r->log;
+    int64_t n = l->n_watches + (l->stop_reason[0] ? 1 : 0);
+    if (n == 0) return;
+    r->marks = calloc((size_t)n, sizeof *r->marks);
+    r->mark_label = calloc((size_t)n, sizeof *r->mark_label);
+    if (!r->marks || !r->mark_label) {
+        free(r->marks), free(r->mark_label);
+        r->marks = NULL, r->mark_label = NULL;
+        return;
+    }
+    for (int64_t i = 0; i < l->n_watches; i++) {
+        const ct_log_watch *w = &l->watches[i];
+        snprintf(r->mark_label[i], sizeof r->mark_label[i], "step %lld: %s for %lld steps%s: %s", (long long)w->step,
+                 w->kind, (long long)w->steps, w->stopping ? " (stops the run)" : "", w->what);
+        r->marks[i] = (ct_chart_mark){(double)w->step, "watch", r->mark_label[i]};
+    }
+    if (l->stop_reason[0]) {
+        snprintf(r->mark_label[n - 1], sizeof r->mark_label[n - 1], "stopped in step %lld (%s): %s",
+                 (long long)l->stop_step, l->stop_kind[0] ? l->stop_kind : "stop", l->stop_reason);
+        r->marks[n - 1] = (ct_chart_mark){(double)l->stop_step, "stop", r->mark_label[n - 1]};
+    }
+    r->n_marks = n;
+}
+
+static void section_safety(ct_text *o, const report *r) {
+    const ct_run_log *l = &r->log;
+    ct_text_printf(o, "<h2>Run safety</h2>");
+    if (l->stop_reason[0]) {
+        ct_text_printf(o, "<p class='bad stop-reason' data-step='%lld'>Training stopped in step %lld (%s): ",
+                       (long long)l->stop_step, (long long)l->stop_step, l->stop_kind[0] ? l->stop_kind : "stop");
+        ct_text_html(o, l->stop_reason);
+        ct_text_printf(o, ". Nothing was saved after it: the newest checkpoint is the last good state.</p>");
+    } else {
+        ct_text_printf(o, "<p class='ok'>No stop: training was not stopped on a non-finite number, divergence or "
+                          "collapse.</p>");
+    }
+    if (l->n_watches == 0) {
+        ct_text_printf(o, "<p class='note'>No warning of the divergence and collapse watch (train.watch_steps, "
+                          "train.stop_on_divergence, train.stop_on_collapse).</p>\n");
+        return;
+    }
+    ct_text_printf(o, "<table class='watch' data-n='%lld'><tr><th>step</th><th>kind</th><th>lasted (steps)</th>"
+                      "<th>stops the run</th><th>what the watch saw</th></tr>", (long long)l->n_watches);
+    for (int64_t i = 0; i < l->n_watches; i++) {
+        const ct_log_watch *w = &l->watches[i];
+        ct_text_printf(o, "<tr><td class='num'>%lld</td><td class='%s'>", (long long)w->step, w->stopping ? "bad" : "warn");
+        ct_text_html(o, w->kind);
+        ct_text_printf(o, "</td><td class='num'>%lld</td><td>%s</td><td>", (long long)w->steps, w->stopping ? "yes" : "no");
+        ct_text_html(o, w->what);
+        ct_text_printf(o, "</td></tr>");
+    }
+    ct_text_printf(o, "</table><p class='note'>The watch's warnings from metrics.jsonl (\"watch\" lines); 0-based "
+                      "steps.</p>\n");
 }
 
 /* ---- metrics table --------------------------------------------------------------- */
@@ -496,13 +595,15 @@ static ct_status write_page(const char *run_dir, const ct_text *o, char *out_pat
     return CT_OK;
 }
 
-ct_status ct_report_write(const char *run_dir, ct_model *m, const char *why_no_model, char *path, size_t n,
-                          ct_error *err) {
+/* The page of run_dir: m may be NULL (ex and threads still shown when given). */
+static ct_status write_report(const char *run_dir, ct_model *m, const ct_experiment *ex, int threads,
+                              const char *why_no_model, char *path, size_t n, ct_error *err) {
     report r;
     memset(&r, 0, sizeof r);
     r.run_dir = run_dir;
     r.m = m;
-    r.ex = m ? m->ex : NULL;
+    r.ex = ex;
+    r.threads = threads;
     r.why_no_model = why_no_model;
     ct_status st = ct_run_log_read(run_dir, &r.log, err);
     if (st != CT_OK) return st;
@@ -510,10 +611,12 @@ ct_status ct_report_write(const char *run_dir, ct_model *m, const char *why_no_m
     snprintf(cfg, sizeof cfg, "%s/config.cfg", run_dir);
     r.config_text = slurp(cfg, 1 << 20);
     gather_embeddings(&r);
+    build_marks(&r);
     ct_text o = {0};
     page_start(&o, &r);
     section_experiment(&o, &r);
     section_curves(&o, &r);
+    section_safety(&o, &r);
     section_metrics(&o, &r);
     section_preview(&o, &r);
     section_map(&o, &r);
@@ -526,13 +629,27 @@ ct_status ct_report_write(const char *run_dir, ct_model *m, const char *why_no_m
     ct_embedding_free(&r.test);
     ct_embedding_free(&r.bank);
     free(r.map_x), free(r.map_y);
+    free(r.marks), free(r.mark_label);
     free(r.config_text);
     ct_run_log_free(&r.log);
     return st;
 }
 
+ct_status ct_report_write(const char *run_dir, ct_model *m, const char *why_no_model, char *path, size_t n,
+                          ct_error *err) {
+    return write_report(run_dir, m, m ? m->ex : NULL, m ? m->threads : 0, why_no_model, path, n, err);
+}
+
 void ct_report_after_training(const char *run_dir, ct_model *m) {
     ct_error err = CT_ERROR_INIT;
     if (ct_report_write(run_dir, m, NULL, NULL, 0, &err) != CT_OK)
+        fprintf(stderr, "contrast: warning: no report: %s\n", err.msg);
+}
+
+void ct_report_after_stop(const char *run_dir, ct_model *m) {
+    ct_error err = CT_ERROR_INIT;
+    if (write_report(run_dir, NULL, m ? m->ex : NULL, m ? m->threads : 0,
+                     "training stopped on a number (see Run safety), so the stopped model's weights are not measured",
+                     NULL, 0, &err) != CT_OK)
         fprintf(stderr, "contrast: warning: no report: %s\n", err.msg);
 }

@@ -3,8 +3,12 @@
  * resource) that shows
  *   - the experiment: resolved config, plugins with versions, machine
  *     (threads, CPU), steps and wall time;
- *   - curves from metrics.jsonl: loss per step, learning rate, views/s,
- *     data stall, evaluation metrics over epochs;
+ *   - curves from metrics.jsonl: loss per step (the total and, with
+ *     several pipelines, each pipeline's), learning rate, views/s, data
+ *     stall, evaluation metrics over epochs; the watch's warnings and a
+ *     stop marked on the step curves;
+ *   - run safety: the watch's warnings and the stop (a non-finite number,
+ *     divergence, collapse) listed with their steps;
  *   - the final metrics beside the baselines of evaluations.jsonl
  *     (`contrast eval --run-dir`: random init, raw pixels);
  *   - the augmentation preview of the first pipeline;
@@ -36,5 +40,11 @@ ct_status ct_report_write(const char *run_dir, ct_model *m, const char *why_no_m
 /* What training calls: the report of its run, a failure reported as one
  * warning line on stderr (a report never fails training). */
 void ct_report_after_training(const char *run_dir, ct_model *m);
+
+/* What training calls after a stop on a number (a NaN, divergence or
+ * collapse): the report from the logs and the experiment, without the
+ * sections that would measure the stopped model's weights (the map and
+ * health measurements say why). A failure is one warning line. */
+void ct_report_after_stop(const char *run_dir, ct_model *m);
 
 #endif

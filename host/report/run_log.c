@@ -70,6 +70,10 @@ static const char *parse_pair(const char *p, ct_log_obj *o) {
         char buf[CT_LOG_STR_MAX];
         p = parse_string(p + 1, buf, sizeof buf);
         if (!p || !(o->str[i] = strdup(buf))) return NULL;
+    } else if (strncmp(p, "null", 4) == 0 || strncmp(p, "true", 4) == 0 || strncmp(p, "false", 5) == 0) {
+        /* null (a non-finite value) stays NaN; booleans as 1 / 0 */
+        o->num[i] = *p == 'n' ? NAN : *p == 't' ? 1 : 0;
+        p += *p == 'f' ? 5 : 4;
     } else {
         char *end;
         o->num[i] = strtod(p, &end); /* also takes the "nan"/"inf" a C printf may write */
@@ -130,6 +134,19 @@ static int64_t num_i(const ct_log_obj *o, const char *key) {
     return isfinite(v) ? (int64_t)v : -1;
 }
 
+/* A step line's "loss_pipeline_<i>" fields (several pipelines): NaN where
+ * absent; n_pipe_losses grows to the most pipelines seen. */
+static void step_pipeline_losses(ct_run_log *l, const ct_log_obj *o, ct_log_step *s) {
+    for (int i = 0; i < CT_LOG_PIPES; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "loss_pipeline_%d", i);
+        s->pipe_loss[i] = ct_log_obj_num(o, key);
+        bool present = false;
+        for (int k = 0; k < o->n && !present; k++) present = strcmp(o->key[k], key) == 0;
+        if (present && i + 1 > l->n_pipe_losses) l->n_pipe_losses = i + 1;
+    }
+}
+
 /* The metrics of an eval line: every numeric field but the bookkeeping. */
 static void eval_metrics(const ct_log_obj *o, ct_log_eval *e) {
     static const char *const skip[] = {"epoch", "step", "seconds", NULL};
@@ -153,9 +170,10 @@ static ct_status add_metrics_line(ct_run_log *l, const ct_log_obj *o) {
     if (!type) return CT_ERR_FORMAT;
     if (strcmp(type, "step") == 0) {
         if (!(l->steps = grow(l->steps, l->n_steps, sizeof *l->steps))) return CT_ERR_NOMEM;
-        l->steps[l->n_steps++] = (ct_log_step){num_i(o, "epoch"), num_i(o, "step"), ct_log_obj_num(o, "loss"),
-                                               ct_log_obj_num(o, "lr"), ct_log_obj_num(o, "views_per_s"),
-                                               ct_log_obj_num(o, "data_stall_ms")};
+        ct_log_step *s = &l->steps[l->n_steps++];
+        *s = (ct_log_step){num_i(o, "epoch"), num_i(o, "step"), ct_log_obj_num(o, "loss"), ct_log_obj_num(o, "lr"),
+                           ct_log_obj_num(o, "views_per_s"), ct_log_obj_num(o, "data_stall_ms"), {0}};
+        step_pipeline_losses(l, o, s);
     } else if (strcmp(type, "epoch") == 0) {
         if (!(l->epochs = grow(l->epochs, l->n_epochs, sizeof *l->epochs))) return CT_ERR_NOMEM;
         l->epochs[l->n_epochs++] = (ct_log_epoch){num_i(o, "epoch"), num_i(o, "steps"), ct_log_obj_num(o, "loss_mean"),
@@ -168,9 +186,19 @@ static ct_status add_metrics_line(ct_run_log *l, const ct_log_obj *o) {
         const char *p = ct_log_obj_str(o, "path");
         l->n_checkpoints++;
         snprintf(l->last_checkpoint, sizeof l->last_checkpoint, "%s", p ? p : "");
+    } else if (strcmp(type, "watch") == 0) {
+        if (!(l->watches = grow(l->watches, l->n_watches, sizeof *l->watches))) return CT_ERR_NOMEM;
+        ct_log_watch *w = &l->watches[l->n_watches++];
+        const char *kind = ct_log_obj_str(o, "kind"), *what = ct_log_obj_str(o, "what");
+        w->step = num_i(o, "step");
+        w->steps = num_i(o, "steps");
+        w->stopping = ct_log_obj_num(o, "stopping") == 1;
+        snprintf(w->kind, sizeof w->kind, "%s", kind ? kind : "?");
+        snprintf(w->what, sizeof w->what, "%s", what ? what : "");
     } else if (strcmp(type, "stop") == 0) {
-        const char *r = ct_log_obj_str(o, "reason");
+        const char *r = ct_log_obj_str(o, "reason"), *kind = ct_log_obj_str(o, "kind");
         snprintf(l->stop_reason, sizeof l->stop_reason, "%s", r ? r : "stopped");
+        snprintf(l->stop_kind, sizeof l->stop_kind, "%s", kind ? kind : "");
         l->stop_step = num_i(o, "step");
     }
     return CT_OK;
@@ -225,5 +253,6 @@ void ct_run_log_free(ct_run_log *l) {
     free(l->epochs);
     free(l->evals);
     free(l->baselines);
+    free(l->watches);
     memset(l, 0, sizeof *l);
 }

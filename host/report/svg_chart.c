@@ -38,6 +38,8 @@ static bool data_range(const ct_chart *c, range *x, range *y) {
             any = true;
         }
     if (!any) return false;
+    for (int64_t i = 0; i < c->n_marks; i++)
+        if (isfinite(c->marks[i].x)) x->lo = fmin(x->lo, c->marks[i].x), x->hi = fmax(x->hi, c->marks[i].x);
     if (x->hi == x->lo) x->lo -= 0.5, x->hi += 0.5;
     double pad = y->hi > y->lo ? 0.05 * (y->hi - y->lo) : fmax(fabs(y->hi) * 0.05, 0.5);
     y->lo -= pad, y->hi += pad;
@@ -123,17 +125,41 @@ static void legend(ct_text *o, const ct_chart *c) {
     }
 }
 
+/* The event markers under the series: a dashed vertical line each, its
+ * label as the tooltip. */
+static void marks(ct_text *o, const ct_chart *c, const range *x) {
+    for (int64_t i = 0; i < c->n_marks; i++) {
+        const ct_chart_mark *k = &c->marks[i];
+        if (!isfinite(k->x)) continue;
+        bool stop = k->kind && strcmp(k->kind, "stop") == 0;
+        ct_text_printf(o, "<g class='mark %s' data-x='%g'><line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s' "
+                       "stroke-width='%s' stroke-dasharray='4 3'/><title>", stop ? "stop" : "watch", k->x, px(x, k->x),
+                       MT, px(x, k->x), H - MB, stop ? "#c00" : "#e08a00", stop ? "2" : "1");
+        ct_text_html(o, k->label ? k->label : "");
+        ct_text_printf(o, "</title></g>");
+    }
+}
+
+static int64_t finite_marks(const ct_chart *c) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < c->n_marks; i++) n += isfinite(c->marks[i].x);
+    return n;
+}
+
 void ct_svg_line_chart(ct_text *o, const ct_chart *c) {
     range x, y;
+    bool any = data_range(c, &x, &y);
     ct_text_printf(o, "<svg class='chart' xmlns='http://www.w3.org/2000/svg' viewBox='0 0 %d %d' width='%d' "
-                   "height='%d' data-series='%d'><text x='%d' y='18' class='title'>", W, H, W, H, c->n_series, ML);
+                   "height='%d' data-series='%d' data-marks='%lld'><text x='%d' y='18' class='title'>", W, H, W, H,
+                   c->n_series, any ? (long long)finite_marks(c) : 0LL, ML);
     ct_text_html(o, c->title ? c->title : "");
     ct_text_printf(o, "</text>");
-    if (!data_range(c, &x, &y)) {
+    if (!any) {
         ct_text_printf(o, "<text x='%d' y='%d' class='label'>no data points</text></svg>", ML, H / 2);
         return;
     }
     axes(o, c, &x, &y);
+    marks(o, c, &x);
     for (int s = 0; s < c->n_series; s++) series(o, c, s, &x, &y);
     legend(o, c);
     ct_text_printf(o, "</svg>");

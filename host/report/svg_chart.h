@@ -2,7 +2,8 @@
  * (loss, learning rate, views/s, data stall, evaluation metrics) and a
  * scatter plot coloured by class (the embedding map). Static SVG, no
  * script: every <polyline> / scatter <g> carries data-n, the number of
- * points it draws, so a test can check a chart against its data. */
+ * points it draws, so a test can check a chart against its data; the
+ * <svg> carries data-marks, the number of markers drawn. */
 #ifndef CONTRAST_HOST_REPORT_SVG_CHART_H
 #define CONTRAST_HOST_REPORT_SVG_CHART_H
 
@@ -22,11 +23,22 @@ typedef struct ct_chart_series {
     bool markers;        /* a dot per point (short series: evaluations) */
 } ct_chart_series;
 
+/* A vertical marker at x: an event on the x axis (a watch warning, a
+ * stop). Drawn as <g class='mark KIND' data-x='X'> holding a dashed line
+ * and a <title> (the browser's tooltip) with the label. */
+typedef struct ct_chart_mark {
+    double x;
+    const char *kind;  /* "watch" (orange) or "stop" (red): the CSS class */
+    const char *label;
+} ct_chart_mark;
+
 typedef struct ct_chart {
     const char *title, *x_label, *y_label;
     bool log_y;          /* logarithmic y axis (positive values only) */
     int n_series;
     ct_chart_series s[CT_CHART_MAX_SERIES];
+    const ct_chart_mark *marks; /* n_marks of them, may be NULL; the x range covers them */
+    int64_t n_marks;
 } ct_chart;
 
 /* Append the line chart as an inline <svg> element. A chart without one

@@ -42,12 +42,18 @@ void ct_metrics_json_string(const char *s, char *buf, size_t n) {
 }
 
 void ct_metrics_log_step(FILE *f, int64_t epoch, int64_t step, double loss, float lr, double views_per_s,
-                         double data_stall_ms) {
-    char line[512];
-    snprintf(line, sizeof line,
-             "{\"type\": \"step\", \"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.6g, "
-             "\"views_per_s\": %.1f, \"data_stall_ms\": %.3f}",
-             (long long)epoch, (long long)step, loss, lr, views_per_s, data_stall_ms);
+                         double data_stall_ms, const double *pipe_loss, int n_pipes) {
+    char line[1024];
+    int k = snprintf(line, sizeof line,
+                     "{\"type\": \"step\", \"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.6g, "
+                     "\"views_per_s\": %.1f, \"data_stall_ms\": %.3f",
+                     (long long)epoch, (long long)step, loss, lr, views_per_s, data_stall_ms);
+    /* 8 pipelines at most (CT_MAX_PIPELINES), ~40 bytes each: always fits. */
+    for (int i = 0; n_pipes > 1 && i < n_pipes && k > 0 && (size_t)k < sizeof line - 64; i++)
+        k += isfinite(pipe_loss[i]) ? snprintf(line + k, sizeof line - (size_t)k, ", \"loss_pipeline_%d\": %.9g", i,
+                                               pipe_loss[i])
+                                    : snprintf(line + k, sizeof line - (size_t)k, ", \"loss_pipeline_%d\": null", i);
+    snprintf(line + k, sizeof line - (size_t)k, "}");
     ct_metrics_write_line(f, line);
 }
 
@@ -100,6 +106,14 @@ void ct_metrics_log_watch(FILE *f, int64_t step, const char *kind, int64_t strea
              "{\"type\": \"watch\", \"step\": %lld, \"kind\": \"%s\", \"steps\": %lld, \"stopping\": %s, "
              "\"what\": \"%s\"}",
              (long long)step, kind, (long long)streak, stopping ? "true" : "false", w);
+    ct_metrics_write_line(f, line);
+}
+
+void ct_metrics_log_stop(FILE *f, int64_t step, const char *kind, const char *reason) {
+    char line[2400], r[2200];
+    json_text(reason, r, sizeof r);
+    snprintf(line, sizeof line, "{\"type\": \"stop\", \"step\": %lld, \"kind\": \"%s\", \"reason\": \"%s\"}",
+             (long long)step, kind, r);
     ct_metrics_write_line(f, line);
 }
 

@@ -163,6 +163,7 @@ typedef struct trainer {
     lr_plan plan;
     int n_pipes;
     ct_pipeline *pipes[CT_MAX_PIPELINES];
+    double pipe_loss[CT_MAX_PIPELINES]; /* the last step's loss of each pipeline, before its weight */
     char run_dir[1024];
     char *config_text;
     FILE *metrics;
@@ -421,12 +422,15 @@ static const char *non_finite_entry(const ct_params *p, bool grads) {
     return NULL;
 }
 
-/* Stop on a non-finite number: nothing is saved after it, so the newest
- * checkpoint on disk is the last good state; say which and what to try. */
-static ct_status numeric_stop(const trainer *t, int64_t epoch, const char *what, ct_error *err) {
+/* Stop on a non-finite number (kind "non_finite") or the watch's verdict
+ * ("divergence", "collapse"): nothing is saved after it, so the newest
+ * checkpoint on disk is the last good state; say which and what to try.
+ * metrics.jsonl gets a "stop" line, so the report can say why. */
+static ct_status numeric_stop(const trainer *t, int64_t epoch, const char *kind, const char *what, ct_error *err) {
     char at[128];
     snprintf(at, sizeof at, "in step %lld of %lld (epoch %lld, 0-based step index %lld)", (long long)t->step + 1,
              (long long)t->total, (long long)epoch + 1, (long long)t->step);
+    ct_metrics_log_stop(t->metrics, t->step, kind, what);
     if (!t->last_ckpt[0])
         return ct_error_set(err, CT_ERR_NUMERIC,
                             "%s %s; stopping. No checkpoint was saved yet: try a lower optimizer.lr or a "
@@ -448,7 +452,7 @@ static ct_status check_store(const trainer *t, int64_t epoch, bool grads, ct_err
         snprintf(what, sizeof what, "the gradient of '%s' is not finite", bad);
     else
         snprintf(what, sizeof what, "'%s' is not finite after the update", bad);
-    return numeric_stop(t, epoch, what, err);
+    return numeric_stop(t, epoch, "non_finite", what, err);
 }
 
 /* Pipeline i's batch as the architecture sees it, on the model's graph;
@@ -481,6 +485,7 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
         st = to_batch(t, i, db[i], &b, err);
         if (st != CT_OK) break;
         ct_tensor *l = t->ex.arch_ops->loss(t->m.arch, g, &b, &info);
+        t->pipe_loss[i] = l ? l->data[0] : NAN;
         if (l && b.weight != 1.0f) l = ct_scale(g, l, b.weight);
         total = (l && total) ? ct_add(g, total, l) : l;
         if (!total) st = ct_error_set(err, ct_graph_status(g) ? ct_graph_status(g) : CT_ERR_INVALID,
@@ -491,7 +496,7 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
         if (!isfinite(*loss_out)) {
             char what[64];
             snprintf(what, sizeof what, "loss is %f", *loss_out);
-            st = numeric_stop(t, epoch, what, err);
+            st = numeric_stop(t, epoch, "non_finite", what, err);
         }
     }
     if (st == CT_OK) {
@@ -536,7 +541,7 @@ static void fmt_eta(double s, char *buf, size_t n) {
 }
 
 static void report_step(trainer *t, int64_t epoch, double loss, float lr, double vps, double stall_ms) {
-    ct_metrics_log_step(t->metrics, epoch, t->step, loss, lr, vps, stall_ms);
+    ct_metrics_log_step(t->metrics, epoch, t->step, loss, lr, vps, stall_ms, t->pipe_loss, t->n_pipes);
     char eta[32];
     fmt_eta(t->step_ema * (double)(t->total - t->step - 1), eta, sizeof eta);
     bool last = t->step + 1 == t->total;
@@ -630,7 +635,7 @@ static ct_status watch_look(trainer *t, int64_t epoch, double loss, ct_error *er
                      "training %s (%s) for %lld steps (train.watch_steps; train.stop_on_%s = false would only warn)",
                      ev[k].kind == CT_WATCH_DIVERGENCE ? "diverged" : "collapsed", ev[k].what, (long long)ev[k].streak,
                      kind);
-            return numeric_stop(t, epoch, what, err);
+            return numeric_stop(t, epoch, kind, what, err);
         }
     }
     return CT_OK;
@@ -815,6 +820,9 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
             ct_watch_begin(t->watch, t->m.store);
             ct_host_set_metric_sink(metric_sink, t);
             st = train_loop(t, err);
+            /* A stop on a number: the report says why (its curves, the
+             * watch lines, the stop) without measuring the bad weights. */
+            if (st == CT_ERR_NUMERIC && ct_dist_rank() == 0) ct_report_after_stop(t->run_dir, &t->m);
             ct_host_set_metric_sink(NULL, NULL);
         }
         if (st == CT_OK) res->signal = g_stop_signal;
