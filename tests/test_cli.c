@@ -73,6 +73,27 @@ START_TEST(check_prints_the_dataset_summary) {
 }
 END_TEST
 
+/* The demo's experiment stays valid (CI never runs the 10-minute demo):
+ * check builds its model and each pipeline's first batch, and
+ * scripts/demo runs exactly that config, without --set overrides. */
+START_TEST(demo_config_is_valid_and_is_the_demos) {
+    int rc = contrast(plugins(), "check configs/demo_fmnist.cfg --set data.train.limit=1000");
+    ck_assert_msg(rc == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "ok: configs/demo_fmnist.cfg is valid"));
+    ck_assert_ptr_nonnull(strstr(out, "semi_supervised"));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/scripts/demo", ct_test_source_dir());
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char demo[1 << 16];
+    demo[fread(demo, 1, sizeof demo - 1, f)] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(demo, "build/contrast eval configs/demo_fmnist.cfg --run-dir \"$run\"\n"));
+    ck_assert_ptr_nonnull(strstr(demo, "build/contrast train configs/demo_fmnist.cfg --run-dir \"$run\"\n"));
+    ck_assert_ptr_null(strstr(demo, "--set"));
+}
+END_TEST
+
 /* Failure modes: args, and a fragment of the single line expected. */
 static const struct {
     const char *args;
@@ -170,6 +191,7 @@ int main(void) {
     tcase_add_test(tc, plugins_lists_idx);
     tcase_add_test(tc, plugins_survives_every_broken_plugin);
     tcase_add_test(tc, check_prints_the_dataset_summary);
+    tcase_add_test(tc, demo_config_is_valid_and_is_the_demos);
     tcase_add_loop_test(tc, failure_exits_nonzero_with_one_line, 0, (int)N_FAILURES);
     tcase_add_loop_test(tc, undeclared_setting_fails_naming_plugin_and_key, 0, (int)N_MISUSES);
     tcase_add_test(tc, no_arguments_prints_usage_and_fails);
