@@ -1,22 +1,17 @@
 /* Moving Fashion-MNIST (see moving_fmnist.h): scenes, rendering, and the
  * folder of encoded videos with its CSVs and split lists. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "data/moving_fmnist.h"
 
-#include <ftw.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
+#include "data/dataset_folder.h"
+#include "data/fmnist_items.h"
 #include "data/video_writer.h"
 
-static const char *const class_names[10] = {"0_tshirt_top", "1_trouser", "2_pullover", "3_dress", "4_coat",
-                                            "5_sandal", "6_shirt", "7_sneaker", "8_bag", "9_ankle_boot"};
 static const char *const direction_names[CT_MFM_DIRECTIONS] = {"right", "up_right", "up", "up_left",
                                                                "left", "down_left", "down", "down_right"};
 
@@ -136,77 +131,6 @@ void ct_mfm_render(const ct_mfm_params *p, const ct_mfm_scene *s, const uint8_t 
     free(acc);
 }
 
-/* ---- Fashion-MNIST ------------------------------------------------------------ */
-
-typedef struct fmnist {
-    uint8_t *images; /* n x 28 x 28 */
-    uint8_t *labels;
-    int64_t n;
-} fmnist;
-
-static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
-
-/* An IDX file (gzipped): magic, dims, then bytes; `dims` 3 (images) or 1. */
-static ct_status read_idx(const char *path, int dims, uint8_t **data, int64_t *n, ct_error *err) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return ct_error_set(err, CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t hdr[16];
-    int hn = 4 + 4 * dims;
-    ct_status st = CT_OK;
-    if (gzread(f, hdr, (unsigned)hn) != hn || be32(hdr) != 0x800u + (uint32_t)dims ||
-        (dims == 3 && (be32(hdr + 8) != CT_MFM_ITEM || be32(hdr + 12) != CT_MFM_ITEM)) || be32(hdr + 4) > 1000000)
-        st = ct_error_set(err, CT_ERR_FORMAT, "%s: not a Fashion-MNIST IDX file", path);
-    size_t per = dims == 3 ? CT_MFM_ITEM * CT_MFM_ITEM : 1;
-    if (st == CT_OK) {
-        *n = be32(hdr + 4);
-        size_t bytes = (size_t)*n * per;
-        if (!(*data = malloc(bytes ? bytes : 1))) st = ct_error_set(err, CT_ERR_NOMEM, "out of memory");
-        else if (gzread(f, *data, (unsigned)bytes) != (int)bytes)
-            st = ct_error_set(err, CT_ERR_FORMAT, "%s: truncated", path);
-    }
-    gzclose(f);
-    return st;
-}
-
-static ct_status load_fmnist(const char *dir, int split, fmnist *d, ct_error *err) {
-    char ip[700], lp[700];
-    const char *pre = split == 0 ? "train" : "t10k";
-    snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, pre);
-    snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, pre);
-    memset(d, 0, sizeof *d);
-    int64_t nl = 0;
-    ct_status st = read_idx(ip, 3, &d->images, &d->n, err);
-    if (st == CT_OK) st = read_idx(lp, 1, &d->labels, &nl, err);
-    if (st == CT_OK && nl != d->n) st = ct_error_set(err, CT_ERR_FORMAT, "%s and %s hold different counts", ip, lp);
-    for (int64_t i = 0; st == CT_OK && i < d->n; i++)
-        if (d->labels[i] > 9) st = ct_error_set(err, CT_ERR_FORMAT, "%s: label %d is not a class 0..9", lp, d->labels[i]);
-    return st;
-}
-
-/* pool/10 items of each class, drawn without replacement (seeded). */
-static ct_status draw_pool(const ct_mfm_params *p, int split, const fmnist *d, int64_t *pool, ct_error *err) {
-    int64_t *perm = malloc((size_t)d->n * sizeof *perm);
-    if (!perm) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < d->n; i++) perm[i] = i;
-    ct_rng r;
-    ct_rng_init_keyed(&r, p->seed, 0x6d666d20u + (uint64_t)split, 0, 0);
-    for (int64_t i = d->n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(ct_rng_u64(&r) % (uint64_t)(i + 1)), t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-    int per = p->pool / 10, taken[10] = {0}, filled = 0;
-    for (int64_t i = 0; i < d->n && filled < p->pool; i++) {
-        int c = d->labels[perm[i]];
-        if (taken[c] == per) continue;
-        /* class-major order: slot c*per + k */
-        pool[c * per + taken[c]++] = perm[i];
-        filled++;
-    }
-    free(perm);
-    if (filled < p->pool) return ct_error_set(err, CT_ERR_INVALID, "--pool %d: the split has too few items of some class", p->pool);
-    return CT_OK;
-}
 
 /* ---- writing -------------------------------------------------------------------- */
 
@@ -218,33 +142,6 @@ static void params_text(const ct_mfm_params *p, char *buf, size_t n) {
              p->distractor, (unsigned long long)p->seed, p->codec, p->fmnist_dir);
 }
 
-static ct_status make_dir(const char *path, ct_error *err) {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) return CT_OK;
-    return ct_error_set(err, CT_ERR_IO, "%s: cannot create the folder: %s", path, strerror(errno));
-}
-
-/* The folders above `path` (mkdir -p of its dirname), so that
- * `make-dataset moving-fmnist data/moving-fmnist` works in a fresh clone. */
-static ct_status make_parents(const char *path, ct_error *err) {
-    char buf[1100];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return ct_error_set(err, CT_ERR_INVALID, "%s: path too long", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        ct_status st = make_dir(buf, err);
-        *p = '/';
-        if (st != CT_OK) return st;
-    }
-    return CT_OK;
-}
-
-static ct_status write_text(const char *path, const char *text, ct_error *err) {
-    FILE *f = fopen(path, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    if (f) ok = fclose(f) == 0 && ok;
-    return ok ? CT_OK : ct_error_set(err, CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-}
 
 static ct_status encode_video(const ct_mfm_params *p, const ct_mfm_scene *s, const uint8_t *images, const char *path,
                               uint8_t *canvas, ct_error *err) {
@@ -288,19 +185,19 @@ static ct_status close_split_files(split_files *f, const char *dir, ct_error *er
 static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, bool verbose, ct_error *err) {
     const char *name = split == 0 ? "train" : "test";
     int64_t count = split == 0 ? p->videos : p->test_videos;
-    fmnist d = {0};
+    ct_fmnist_items d = {0};
     int64_t *pool = malloc((size_t)p->pool * sizeof *pool);
     uint8_t *canvas = malloc((size_t)p->size * p->size);
     split_files f = {0};
-    ct_status st = pool && canvas ? load_fmnist(p->fmnist_dir, split, &d, err) : ct_error_set(err, CT_ERR_NOMEM, "out of memory");
-    if (st == CT_OK) st = draw_pool(p, split, &d, pool, err);
+    ct_status st = pool && canvas ? ct_fmnist_items_load(p->fmnist_dir, split, &d, err) : ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    if (st == CT_OK) st = ct_fmnist_items_pool(&d, p->seed, 0x6d666d20u + (uint64_t)split, p->pool, pool, err);
     char sub[1100];
     snprintf(sub, sizeof sub, "%s/%s", dir, name);
-    if (st == CT_OK) st = make_dir(sub, err);
+    if (st == CT_OK) st = ct_dataset_mkdir(sub, err);
     for (int c = 0; st == CT_OK && c < 10; c++) {
         char cd[1200];
-        snprintf(cd, sizeof cd, "%s/%s", sub, class_names[c]);
-        st = make_dir(cd, err);
+        snprintf(cd, sizeof cd, "%s/%s", sub, ct_fmnist_class_names[c]);
+        st = ct_dataset_mkdir(cd, err);
     }
     if (st == CT_OK) st = open_split_files(dir, name, &f, err);
     const char *ext = ct_video_codec_ext(p->codec);
@@ -309,7 +206,7 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
         ct_mfm_scene_of(p, split, v, pool, &s);
         int cls = d.labels[s.item];
         char rel[256], path[1400];
-        snprintf(rel, sizeof rel, "%s/%s/v%06lld.%s", name, class_names[cls], (long long)v, ext);
+        snprintf(rel, sizeof rel, "%s/%s/v%06lld.%s", name, ct_fmnist_class_names[cls], (long long)v, ext);
         snprintf(path, sizeof path, "%s/%s", dir, rel);
         st = encode_video(p, &s, d.images, path, canvas, err);
         fprintf(f.csv, "%s,%d,%d,%lld,%lld,%d,%.17g,%.17g\n", rel, cls, s.direction, (long long)s.item,
@@ -321,8 +218,7 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
     }
     ct_status cs = close_split_files(&f, dir, st == CT_OK ? err : NULL);
     if (st == CT_OK) st = cs;
-    free(d.images);
-    free(d.labels);
+    ct_fmnist_items_free(&d);
     free(pool);
     free(canvas);
     return st;
@@ -330,70 +226,38 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
 
 static ct_status write_indexes(const char *dir, ct_error *err) {
     char text[1024] = "", path[1200];
-    for (int c = 0; c < 10; c++) snprintf(text + strlen(text), sizeof text - strlen(text), "%d %s\n", c + 1, class_names[c]);
+    for (int c = 0; c < 10; c++) snprintf(text + strlen(text), sizeof text - strlen(text), "%d %s\n", c + 1, ct_fmnist_class_names[c]);
     snprintf(path, sizeof path, "%s/classInd.txt", dir);
-    ct_status st = write_text(path, text, err);
+    ct_status st = ct_dataset_write_text(path, text, err);
     text[0] = '\0';
     for (int k = 0; k < CT_MFM_DIRECTIONS; k++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "%d %s\n", k + 1, direction_names[k]);
     snprintf(path, sizeof path, "%s/directionInd.txt", dir);
-    return st == CT_OK ? write_text(path, text, err) : st;
+    return st == CT_OK ? ct_dataset_write_text(path, text, err) : st;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path) == 0 ? 0 : -1;
-}
 
-/* Remove the partial folder an interrupted make left (our own, by name). */
-static void remove_tree(const char *dir) {
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        fprintf(stderr, "make-dataset: could not remove %s: %s\n", dir, strerror(errno));
-}
 
-/* The params.txt of an existing folder, or "" when it has none. */
-static void existing_params(const char *out, char *buf, size_t n) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/params.txt", out);
-    buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    size_t got = fread(buf, 1, n - 1, f);
-    buf[got] = '\0';
-    fclose(f);
+/* The folder's contents (ct_dataset_fill_fn). */
+typedef struct mfm_fill {
+    const ct_mfm_params *p;
+    bool verbose;
+} mfm_fill;
+
+static ct_status fill(void *ctx, const char *dir, ct_error *err) {
+    const mfm_fill *f = ctx;
+    ct_status st = write_indexes(dir, err);
+    if (st == CT_OK) st = make_split(f->p, 0, dir, f->verbose, err);
+    if (st == CT_OK && f->p->test_videos > 0) st = make_split(f->p, 1, dir, f->verbose, err);
+    return st;
 }
 
 ct_status ct_mfm_make(const char *out, const ct_mfm_params *p, bool verbose, bool *reused, ct_error *err) {
     *reused = false;
     ct_status st = ct_mfm_validate(p, err);
     if (st != CT_OK) return st;
-    char want[2048], have[2048];
+    char want[2048];
     params_text(p, want, sizeof want);
-    struct stat sb;
-    if (stat(out, &sb) == 0) {
-        existing_params(out, have, sizeof have);
-        if (strcmp(want, have) == 0) {
-            *reused = true;
-            return CT_OK;
-        }
-        return ct_error_set(err, CT_ERR_EXISTS,
-                            "%s exists and is not a moving-fmnist set with these parameters; remove it or choose "
-                            "another folder",
-                            out);
-    }
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.partial-%ld", out, (long)getpid());
-    st = make_parents(tmp, err);
-    if (st == CT_OK) st = make_dir(tmp, err);
-    if (st != CT_OK) return st;
-    st = write_indexes(tmp, err);
-    if (st == CT_OK) st = make_split(p, 0, tmp, verbose, err);
-    if (st == CT_OK && p->test_videos > 0) st = make_split(p, 1, tmp, verbose, err);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/params.txt", tmp);
-    if (st == CT_OK) st = write_text(path, want, err);
-    if (st == CT_OK && rename(tmp, out) != 0)
-        st = ct_error_set(err, CT_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-    if (st != CT_OK) remove_tree(tmp);
-    return st;
+    mfm_fill f = {p, verbose};
+    return ct_dataset_folder_make(out, "moving-fmnist", want, fill, &f, reused, err);
 }

@@ -24,7 +24,7 @@
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 
-#include "video_internal.h"
+#include "video_core.h"
 
 struct vd_decoder {
     char *path;

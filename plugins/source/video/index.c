@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "video_internal.h"
+#include "video_core.h"
 
 #define VD_INDEX_HEADER "# contrast video index 1"
 
@@ -93,7 +93,7 @@ static bool parse_entry(char *line, cached *e) {
 
 /* Read the cache; a missing file is an empty cache, a malformed one a
  * warning and an empty cache. */
-static void cache_load(const char *file, cache *c, const ct_host *host) {
+static void cache_load(const char *file, cache *c, const ct_host *host, const char *who) {
     memset(c, 0, sizeof *c);
     FILE *f = fopen(file, "r");
     if (!f) return;
@@ -120,7 +120,7 @@ static void cache_load(const char *file, cache *c, const ct_host *host) {
     }
     fclose(f);
     if (bad) {
-        ct_log(host, CT_LOG_WARN, "video: %s: not a video index (or damaged); probing every file again", file);
+        ct_log(host, CT_LOG_WARN, "%s: %s: not a video index (or damaged); probing every file again", who, file);
         cache_free(c);
         return;
     }
@@ -147,13 +147,14 @@ static void make_parents(const char *file) {
         }
 }
 
-static void cache_save(const char *file, const vd_item *items, int64_t n, char *const *bad, const ct_host *host) {
+static void cache_save(const char *file, const vd_item *items, int64_t n, char *const *bad, const ct_host *host,
+                       const char *who) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", file, (long)getpid());
     make_parents(file);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        ct_log(host, CT_LOG_WARN, "video: cannot write the index %s: %s (it will be rebuilt next time)", tmp,
+        ct_log(host, CT_LOG_WARN, "%s: cannot write the index %s: %s (it will be rebuilt next time)", who, tmp,
                strerror(errno));
         return;
     }
@@ -177,7 +178,7 @@ static void cache_save(const char *file, const vd_item *items, int64_t n, char *
     bool ok = fflush(f) == 0 && !ferror(f);
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, file) != 0) {
-        ct_log(host, CT_LOG_WARN, "video: cannot write the index %s: %s", file, strerror(errno));
+        ct_log(host, CT_LOG_WARN, "%s: cannot write the index %s: %s", who, file, strerror(errno));
         remove(tmp);
     }
 }
@@ -201,9 +202,10 @@ static ct_status probe_file(vd_item *it, const vd_index_opts *o, char **bad) {
 
 ct_status vd_index_build(vd_item *items, int64_t n, const vd_index_opts *o, const ct_host *host, char **bad,
                          int64_t *reused, ct_error *err) {
+    const char *who = o->who ? o->who : "video";
     cache c;
     bool use_cache = o->cache_file && o->cache_file[0];
-    if (use_cache) cache_load(o->cache_file, &c, host);
+    if (use_cache) cache_load(o->cache_file, &c, host, who);
     else memset(&c, 0, sizeof c);
     *reused = 0;
     struct timespec t0, t1;
@@ -229,11 +231,11 @@ ct_status vd_index_build(vd_item *items, int64_t n, const vd_index_opts *o, cons
         st = probe_file(it, o, &bad[i]);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (st == CT_OK && use_cache && *reused != n) cache_save(o->cache_file, items, n, bad, host);
+    if (st == CT_OK && use_cache && *reused != n) cache_save(o->cache_file, items, n, bad, host, who);
     if (st == CT_OK && n - *reused > 0)
-        ct_log(host, CT_LOG_INFO, "video: indexed %lld file(s) in %.1f s (%lld from the cache %s)",
+        ct_log(host, CT_LOG_INFO, "%s: indexed %lld file(s) in %.1f s (%lld from the cache %s)", who,
                (long long)(n - *reused), (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9,
                (long long)*reused, use_cache ? o->cache_file : "(none)");
     cache_free(&c);
-    return st == CT_OK ? CT_OK : ct_error_set(err, st, "video: out of memory while indexing");
+    return st == CT_OK ? CT_OK : ct_error_set(err, st, "%s: out of memory while indexing", who);
 }

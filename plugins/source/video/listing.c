@@ -35,48 +35,6 @@ static ct_status add_item(vd_listing *l, char *path, int32_t label, ct_error *er
     return CT_OK;
 }
 
-static char *join(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Sorted non-hidden entry names of `dir` that are folders (want_dirs) or
- * regular files. */
-static ct_status list_names(const char *dir, bool want_dirs, char ***names, int *n, ct_error *err) {
-    *names = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return ct_error_set(err, CT_ERR_IO, "video: %s: cannot open folder: %s", dir, strerror(errno));
-    int cap = 0;
-    ct_status st = CT_OK;
-    struct dirent *e;
-    while (st == CT_OK && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        char *full = join(dir, e->d_name);
-        struct stat sb;
-        bool keep = full && stat(full, &sb) == 0 && (want_dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
-        free(full);
-        if (!keep) continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **v = realloc(*names, (size_t)cap * sizeof *v);
-            if (!v) {
-                st = ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
-                break;
-            }
-            *names = v;
-        }
-        if (!((*names)[*n] = strdup(e->d_name))) st = ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
-        else (*n)++;
-    }
-    closedir(d);
-    if (*n > 1) qsort(*names, (size_t)*n, sizeof **names, cmp_str);
-    return st;
-}
 
 static void free_names(char **names, int n) {
     for (int i = 0; i < n; i++) free(names[i]);
@@ -87,9 +45,9 @@ static void free_names(char **names, int n) {
 static ct_status add_files(vd_listing *l, const char *dir, int32_t label, ct_error *err) {
     char **files;
     int nf;
-    ct_status st = list_names(dir, false, &files, &nf, err);
+    ct_status st = vd_list_names("video", dir, false, &files, &nf, err);
     for (int i = 0; st == CT_OK && i < nf; i++) {
-        char *p = join(dir, files[i]);
+        char *p = vd_join(dir, files[i]);
         st = p ? add_item(l, p, label, err) : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
     }
     free_names(files, nf);
@@ -100,7 +58,7 @@ ct_status vd_list_folder(const char *root, vd_listing *out, ct_error *err) {
     memset(out, 0, sizeof *out);
     char **dirs;
     int nd;
-    ct_status st = list_names(root, true, &dirs, &nd, err);
+    ct_status st = vd_list_names("video", root, true, &dirs, &nd, err);
     if (st != CT_OK) {
         free_names(dirs, nd);
         return st;
@@ -109,7 +67,7 @@ ct_status vd_list_folder(const char *root, vd_listing *out, ct_error *err) {
     out->classes = dirs;
     out->n_classes = nd;
     for (int c = 0; st == CT_OK && c < nd; c++) {
-        char *dir = join(root, dirs[c]);
+        char *dir = vd_join(root, dirs[c]);
         st = dir ? add_files(out, dir, c, err) : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
         free(dir);
     }
@@ -195,7 +153,7 @@ static ct_status parse_list_line(vd_listing *l, const char *root, const char *li
     if (line[0] == '/' || strstr(line, "../"))
         return ct_error_set(err, CT_ERR_FORMAT, "video: %s:%d: '%s' must be a path relative to root", list, lineno,
                             line);
-    char *p = join(root, line);
+    char *p = vd_join(root, line);
     return p ? add_item(l, p, label, err) : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
 }
 
@@ -254,7 +212,7 @@ static ct_status read_hmdb_file(vd_listing *l, const char *root, const char *pat
         *sp = '\0';
         chomp(line);
         if (mark != want) continue;
-        char *dir = join(root, l->classes[label]), *p = dir ? join(dir, line) : NULL;
+        char *dir = vd_join(root, l->classes[label]), *p = dir ? vd_join(dir, line) : NULL;
         free(dir);
         st = p ? add_item(l, p, label, err) : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
     }
@@ -266,7 +224,7 @@ ct_status vd_list_hmdb(const char *root, const char *splits, int fold, bool test
     memset(out, 0, sizeof *out);
     char **files;
     int nf;
-    ct_status st = list_names(splits, false, &files, &nf, err);
+    ct_status st = vd_list_names("video", splits, false, &files, &nf, err);
     int cap = 0;
     for (int i = 0; st == CT_OK && i < nf; i++) { /* files come sorted, so classes are in name order */
         char *c = hmdb_class(files[i], fold);
@@ -282,7 +240,7 @@ ct_status vd_list_hmdb(const char *root, const char *splits, int fold, bool test
             out->classes = v;
         }
         out->classes[out->n_classes++] = c;
-        char *path = join(splits, files[i]);
+        char *path = vd_join(splits, files[i]);
         st = path ? read_hmdb_file(out, root, path, out->n_classes - 1, test ? 2 : 1, err)
                   : ct_error_set(err, CT_ERR_NOMEM, "video: out of memory");
         free(path);

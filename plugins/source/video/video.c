@@ -216,7 +216,8 @@ static ct_status video_create(const ct_settings *s, const ct_host *host, void **
     char cache[4200];
     vd_index_opts io = {ct_settings_bool(s, "verify"), 1, ct_settings_int(s, "max_frames"), cache,
                         {ct_settings_int(s, "max_pixels"), ct_settings_int(s, "max_decode_frames"),
-                         ct_settings_float(s, "forward_seconds")}};
+                         ct_settings_float(s, "forward_seconds")},
+                        "video"};
     ct_status st = settings_check(s, v, err);
     if (st == CT_OK) st = read_listing(s, &l, err);
     int64_t n_listed = l.count;

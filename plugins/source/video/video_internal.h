@@ -1,42 +1,12 @@
-/* The `video` source's parts, shared by its files:
+/* The `video` source's own parts (the decoding core it shares with
+ * `multiview` is video_core.h):
  *   listing.c   which files and labels (class folders, flat folder, split lists)
- *   decoder.c   one open file: seek by time, decode forward, convert frames
- *   worker_cache.c  per-thread LRUs of open decoders (never one shared context)
- *   index.c     the duration index: probing every file, the cache file
  *   video.c     the plugin: settings, create, get, get_frames, duration
  * Names are prefixed vd_; nothing here is exported from the .so. */
 #ifndef CONTRAST_VIDEO_INTERNAL_H
 #define CONTRAST_VIDEO_INTERNAL_H
 
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-#include <contrast/contrast.h>
-
-#define VD_MSG_MAX 384
-#define VD_CODEC_MAX 32
-
-/* What the index knows about one file (probed once, then cached). */
-typedef struct vd_meta {
-    int64_t size;          /* file size in bytes, for cache invalidation */
-    int64_t mtime_ns;      /* modification time */
-    int64_t frames;        /* decoded frames (verified) or the container's count */
-    double duration;       /* seconds from the first frame to the end of the last */
-    double fps;            /* nominal frame rate */
-    int64_t start_pts;     /* pts of the first decoded frame (stream time base) */
-    int tb_num, tb_den;    /* the stream's time base */
-    int width, height;     /* coded frame size */
-    bool verified;         /* frames and duration come from a full decode */
-    char codec[VD_CODEC_MAX];
-} vd_meta;
-
-/* One item: a file, its label and what the index says about it. */
-typedef struct vd_item {
-    char *path;
-    int32_t label;
-    vd_meta meta;
-} vd_item;
+#include "video_core.h"
 
 /* ---- listing.c ------------------------------------------------------------ */
 
@@ -64,81 +34,5 @@ ct_status vd_list_split(const char *root, const char *class_index, const char *l
 ct_status vd_list_hmdb(const char *root, const char *splits, int fold, bool test, vd_listing *out, ct_error *err);
 
 void vd_listing_free(vd_listing *l);
-
-/* ---- decoder.c ------------------------------------------------------------ */
-
-typedef struct vd_decoder vd_decoder;
-
-/* Limits of one decoder, from the source's settings. */
-typedef struct vd_limits {
-    int64_t max_pixels;        /* refuse frames larger than this (w*h) */
-    int64_t max_decode_frames; /* frames decoded per request before giving up */
-    double forward_s;          /* without an index: decode forward when the target is this close ahead; 0: always seek */
-} vd_limits;
-
-/* Open `path` and its best video stream (one decoding thread). msg gets the
- * reason on failure (no stream, no decoder, unreadable, too large). */
-ct_status vd_decoder_open(const char *path, const vd_limits *lim, vd_decoder **out, char *msg);
-void vd_decoder_close(vd_decoder *d);
-const char *vd_decoder_path(const vd_decoder *d);
-
-/* Probe from the start: fills codec, size, time base, start pts, container
- * frame rate/duration/count; with `full`, decodes every frame and sets
- * frames, duration and verified from the decode (the fallback where the
- * container gives no duration is also a full decode). max_frames bounds
- * the count. Leaves the decoder past what it read (close it after). */
-ct_status vd_decoder_probe(vd_decoder *d, bool full, int64_t max_frames, vd_meta *meta, char *msg);
-
-/* Output format of vd_decoder_frames. */
-typedef struct vd_output {
-    int channels;      /* 1 (gray) or 3 (RGB) */
-    int height, width; /* output size */
-} vd_output;
-
-/* n frames at times t0, t0+step, ... (seconds from the first frame;
- * step >= 0) into dst (n, C, H, W), values in [0,1]. The frame shown at
- * time t is the last frame whose pts is <= t. Seeks to the keyframe before
- * t0 unless the decoder is already just before it; past the end the last
- * frame is repeated. msg names the time on a decode error. */
-ct_status vd_decoder_frames(vd_decoder *d, const vd_meta *meta, double t0, double step, int n,
-                            const vd_output *o, ct_image *dst, char *msg);
-
-/* ---- worker_cache.c ---------------------------------------------------------- */
-
-/* Per-thread LRUs of open decoders: each thread that reads gets its own
- * (thread-specific data), so no decoder context is ever shared between
- * threads. All LRUs are freed by vd_workers_destroy (or at thread exit). */
-typedef struct vd_workers vd_workers;
-
-ct_status vd_workers_new(int files_per_thread, const vd_limits *lim, vd_workers **out);
-void vd_workers_destroy(vd_workers *w);
-
-/* The calling thread's decoder for `path` (opened on first use, the least
- * recently used one closed when the LRU is full). */
-ct_status vd_workers_get(vd_workers *w, const char *path, vd_decoder **out, char *msg);
-
-/* Forget the calling thread's decoder for `path` (after an error). */
-void vd_workers_drop(vd_workers *w, const char *path);
-
-/* Decoders open now over all threads (for tests). */
-int vd_workers_open_count(vd_workers *w);
-
-/* ---- index.c -------------------------------------------------------------- */
-
-typedef struct vd_index_opts {
-    bool verify;            /* decode every file to count its frames */
-    int64_t min_frames;     /* a file with fewer frames is bad ("shorter than one clip") */
-    int64_t max_frames;
-    const char *cache_file; /* NULL or "": no cache */
-    vd_limits limits;
-} vd_index_opts;
-
-/* Fill every item's meta, from the cache file where its size and mtime
- * still match, else by probing (cache rewritten when anything changed).
- * A bad file's reason goes to bad[i] (malloc'd, NULL for good files; the
- * caller frees). Returns an error only for I/O on the listing itself or
- * out-of-memory; *reused counts entries taken from the cache. */
-ct_status vd_index_build(vd_item *items, int64_t n, const vd_index_opts *o, const ct_host *host, char **bad,
-                         int64_t *reused, ct_error *err);
 
 #endif

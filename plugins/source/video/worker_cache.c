@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "video_internal.h"
+#include "video_core.h"
 
 typedef struct vd_lru {
     struct vd_workers *owner;
