@@ -1,5 +1,5 @@
 /* Any structure with any architecture (issue 12): every pairing of a
- * structure {views, jigsaw, cpc} with an architecture {end_to_end,
+ * structure {views, jigsaw, cpc, tcn} with an architecture {end_to_end,
  * memory_bank, momentum, clustering} either trains 3 steps through
  * build/contrast with finite, changing losses and a checkpoint that
  * resumes, or is refused by `contrast check` with one line naming both
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ct_test.h"
+#include "data/multiview_fmnist.h"
 
 #define OUT_MAX (1 << 16)
 
@@ -24,10 +25,14 @@ typedef struct structure_case {
     const char *name, *config, *sets;
 } structure_case;
 
+/* tcn's multi-view sequences, made in main (16 train + 2 test sequences). */
+static char g_tcn_sets[2000];
+
 static const structure_case k_structures[] = {
     {"views", "simclr_fmnist.cfg", ""},
     {"jigsaw", "pirl_fmnist.cfg", ""},
     {"cpc", "cpc_fmnist.cfg", ""},
+    {"tcn", "tcn_fmnist.cfg", g_tcn_sets},
 };
 
 /* An architecture group, sized for 128 items in batches of 16. */
@@ -47,6 +52,10 @@ static const arch_case k_archs[] = {
 static const char *verdict(const char *structure, const char *arch) {
     if (!strcmp(structure, "cpc")) {
         if (!strcmp(arch, "memory_bank")) return "rows are patches, not dataset items";
+        if (!strcmp(arch, "momentum") || !strcmp(arch, "clustering")) return "needs negatives from the same batch";
+    }
+    if (!strcmp(structure, "tcn")) {
+        if (!strcmp(arch, "memory_bank")) return "rows are frames (one per sequence and time), not dataset items";
         if (!strcmp(arch, "momentum") || !strcmp(arch, "clustering")) return "needs negatives from the same batch";
     }
     return NULL;
@@ -139,7 +148,30 @@ START_TEST(structure_group_errors) {
 }
 END_TEST
 
+/* The tcn cells' data: small multi-view Fashion-MNIST (mpeg4 when
+ * FFmpeg is there; without it the cells fail naming the missing source). */
+static void make_tcn_data(void) {
+    char out[600];
+    snprintf(out, sizeof out, "%s/mvf", ct_test_tmpdir());
+#ifdef CONTRAST_HAVE_FFMPEG
+    ct_mvf_params p;
+    ct_mvf_defaults(&p);
+    p.sequences = 16;
+    p.test_sequences = 2;
+    p.frames = 16;
+    p.size = 48;
+    p.pool = 10;
+    ct_error err = CT_ERROR_INIT;
+    bool reused;
+    if (ct_mvf_make(out, &p, false, &reused, &err) != CT_OK) fprintf(stderr, "multiview-fmnist: %s\n", err.msg);
+#endif
+    snprintf(g_tcn_sets, sizeof g_tcn_sets,
+             "--set data.train.root=\"%s/train\" --set data.test.root=\"%s/test\" --set data.train.index_dir=\"\" "
+             "--set data.test.index_dir=\"\"", out, out);
+}
+
 int main(void) {
+    make_tcn_data();
     Suite *s = suite_create("structures");
     TCase *tc = tcase_create("matrix");
     tcase_set_timeout(tc, 600);
