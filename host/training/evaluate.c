@@ -220,6 +220,12 @@ static ct_status env_features(const ct_eval_env *env, const char *split, float *
     return CT_OK;
 }
 
+static const void *env_source_extension(const ct_eval_env *env, const char *split, const char *id) {
+    eval_ctx *c = ((ct_eval_training *)env->host_ctx)->owner;
+    const ct_dataset *d = split && id ? split_data(c->m, split) : NULL;
+    return d && d->self && d->ops->extension ? d->ops->extension(d->self, id) : NULL;
+}
+
 static int num_classes(const ct_experiment *ex) {
     int c = 0;
     if (ex->eval_train && ex->eval_train->info.num_classes > c) c = ex->eval_train->info.num_classes;
@@ -268,6 +274,7 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
     ct_eval_env env = {.size = sizeof env, .host = &m->host, .encoder = &m->encoder, .store = m->store,
                        .num_classes = num_classes(ex), .seed = ex->seed, .features = env_features};
     ct_eval_training_init(&c.tr, &env, m, run_dir, &c);
+    env.source_extension = env_source_extension;
     ct_status st = CT_OK;
     /* Data-parallel: both splits now, in the order the other ranks extract
      * their shards (ct_evaluate_follow), whatever the evaluators ask. */

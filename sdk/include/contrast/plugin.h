@@ -381,6 +381,12 @@ typedef struct ct_eval_env {
      * "checkpoint". */
     ct_status (*save_params)(const struct ct_eval_env *env, const ct_params *store, const char *name,
                              char *path, size_t n, ct_error *err);
+    /* Since 1.2 (multi-view): the extension `id` of split "train" or
+     * "test"'s source (its extension callback), so an evaluator can learn
+     * what the items are, e.g. CT_MULTIVIEW_EXT's sequence, camera and
+     * frame of each item (contrast/video.h). NULL when the source has none
+     * or the split is unknown. Item i of the source is row i of features(). */
+    const void *(*source_extension)(const struct ct_eval_env *env, const char *split, const char *id);
 } ct_eval_env;
 
 #define CT_METRIC_NAME_MAX 64
