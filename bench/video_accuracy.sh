@@ -42,8 +42,8 @@ probe() {
     log="$out/$row-$label.eval.log"
     if [ "$label" = class ]; then sets=""; else
         sets="--set evaluation.train=train_direction --set evaluation.test=test_direction"; fi
-    if [ "$ckpt" = none ]; then ck=""; else ck="--checkpoint $ckpt"; fi
-    /usr/bin/time -v "$contrast" eval configs/cvrl_fmnist.cfg $ck $sets "$@" > "$log" 2>&1
+    if [ "$ckpt" = none ]; then ckarg=""; else ckarg="--checkpoint $ckpt"; fi
+    /usr/bin/time -v "$contrast" eval configs/cvrl_fmnist.cfg $ckarg $sets "$@" > "$log" 2>&1
     knn=$(sed -n 's/^knn.top1 //p' "$log")
     lin=$(sed -n 's/^linear.top1 //p' "$log")
     echo "| $row | $label | $knn | $lin |" | tee -a "$out/results.md"
