@@ -77,12 +77,7 @@ static const ct_param_spec multiview_params[] = {
     CT_PARAM_INT("min_frames", "2", 1, 1e9, "a sequence whose cameras share fewer frames is bad"),
     CT_PARAM_BOOL("verify", "true", "decode every file once at indexing (exact frame counts and durations)"),
     CT_PARAM_BOOL("skip_bad", "false", "leave out sequences with an unreadable, missing or too short camera (and report how many) instead of failing"),
-    CT_PARAM_STRING("index_dir", "\"runs/.video-index\"", "folder of the cached duration index (\"\": no cache)"),
-    CT_PARAM_INT("open_files", "8", 1, 256, "decoders kept open per reading thread (LRU)"),
-    CT_PARAM_INT("max_pixels", "33554432", 1, 1e12, "refuse videos whose frames have more pixels"),
-    CT_PARAM_INT("max_frames", "10000000", 1, 1e12, "refuse videos with more frames"),
-    CT_PARAM_INT("max_decode_frames", "100000", 1, 1e12, "frames one request may decode before failing (keyframe distance bound)"),
-    CT_PARAM_FLOAT("forward_seconds", "2.0", 0.0, 3600.0, "without a keyframe index, decode forward instead of seeking when the target is this close ahead (0: always seek)"),
+    VD_DECODER_PARAMS("8"),
     CT_PARAM_END,
 };
 

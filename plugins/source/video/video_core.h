@@ -126,4 +126,18 @@ typedef struct vd_index_opts {
 ct_status vd_index_build(vd_item *items, int64_t n, const vd_index_opts *o, const ct_host *host, char **bad,
                          int64_t *reused, ct_error *err);
 
+/* The decoder settings every source on this core declares, in this order
+ * (index cache, open decoders, the bounds on hostile files); `open_files`
+ * is the source's default for the per-thread LRU of open decoders. */
+#define VD_DECODER_PARAMS(open_files)                                                                            \
+    CT_PARAM_STRING("index_dir", "\"runs/.video-index\"", "folder of the cached duration index (\"\": no cache)"), \
+    CT_PARAM_INT("open_files", open_files, 1, 256, "decoders kept open per reading thread (LRU)"),                 \
+    CT_PARAM_INT("max_pixels", "33554432", 1, 1e12, "refuse videos whose frames have more pixels"),              \
+    CT_PARAM_INT("max_frames", "10000000", 1, 1e12, "refuse videos with more frames"),                           \
+    CT_PARAM_INT("max_decode_frames", "100000", 1, 1e12,                                                         \
+                 "frames one request may decode before failing (keyframe distance bound)"),                      \
+    CT_PARAM_FLOAT("forward_seconds", "2.0", 0.0, 3600.0,                                                        \
+                   "without a keyframe index, decode forward instead of seeking when the target is this close "  \
+                   "ahead (0: always seek)")
+
 #endif
