@@ -184,6 +184,22 @@ START_TEST(cross_entropy_values) {
 }
 END_TEST
 
+/* The plain-array normalisation agrees with the graph op row for row, and
+ * keeps a zero row zero (no NaN from 0/0). */
+START_TEST(rows_l2_normalize_matches_graph_op) {
+    float x[3 * 4] = {3, 4, 0, 0, 0, 0, 0, 0, -1, 2, -2, 4};
+    ct_graph *g = ct_graph_new(0);
+    ct_tensor *y = ct_l2_normalize(g, tensor2(g, 3, 4, x, false), 1e-12f);
+    ct_rows_l2_normalize(x, 3, 4, 1e-12f);
+    for (int i = 0; i < 12; i++) ck_assert_float_eq(x[i], y->data[i]);
+    ck_assert_float_eq_tol(x[0], 0.6f, 1e-7f);
+    ck_assert_float_eq_tol(x[1], 0.8f, 1e-7f);
+    for (int i = 4; i < 8; i++) ck_assert_float_eq(x[i], 0.0f);
+    ck_assert_float_eq_tol(x[11], 0.8f, 1e-7f);
+    ct_graph_free(g);
+}
+END_TEST
+
 START_TEST(softmax_family_stable) {
     ct_graph *g = ct_graph_new(0);
     const float x[] = {1e4f, 1e4f - 1.0f, -1e4f};
@@ -208,6 +224,7 @@ int main(void) {
     tcase_add_test(tc, info_nce_matches_cross_entropy);
     tcase_add_test(tc, cross_entropy_values);
     tcase_add_test(tc, softmax_family_stable);
+    tcase_add_test(tc, rows_l2_normalize_matches_graph_op);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
 }

@@ -211,7 +211,7 @@ static ct_tensor *swav_loss(void *self, ct_graph *g, const ct_batch *b, const ct
                              "sample (got %d)",
                              a->n_code_views, e.n_sets);
     int n_sets = e.n_sets;
-    arch_normalize_rows(a->protos->data, a->n_protos, a->dim);
+    ct_rows_l2_normalize(a->protos->data, a->n_protos, a->dim, 1e-12f);
     int64_t row_of[CT_MAX_SETS], n = e.rows, kp = a->n_protos;
     /* One head forward per head group (multi-crop sizes apart), as before
      * the seam. */

@@ -143,15 +143,4 @@ static inline bool arch_reserve(void **p, size_t *cap, size_t n, size_t size) {
     return true;
 }
 
-/* Row-wise L2 normalisation in place (rows of d floats). */
-static inline void arch_normalize_rows(float *x, int64_t rows, int64_t d) {
-    for (int64_t i = 0; i < rows; i++) {
-        float *r = x + i * d;
-        double s = 0;
-        for (int64_t j = 0; j < d; j++) s += (double)r[j] * r[j];
-        float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
-        for (int64_t j = 0; j < d; j++) r[j] *= inv;
-    }
-}
-
 #endif

@@ -78,15 +78,6 @@ static void nearest(const alignment *e, const float *a, const float *b, int64_t 
     }
 }
 
-static void l2_normalize_rows(float *x, int64_t n, int64_t d) {
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int64_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
-        float inv = (float)(1.0 / fmax(sqrt(s), 1e-12));
-        for (int64_t j = 0; j < d; j++) x[i * d + j] *= inv;
-    }
-}
-
 /* Per sequence: offset of its first frame item in the gathered layout
  * (camera-major, then time) and its length. */
 typedef struct layout {
@@ -193,7 +184,7 @@ static ct_status alignment_run(void *self, const ct_eval_env *env, ct_metrics *o
     if (st == CT_OK && !(x = malloc((size_t)(n ? n : 1) * (size_t)d * sizeof *x)))
         st = ct_error_set(err, CT_ERR_NOMEM, "alignment: out of memory");
     for (int64_t i = 0; st == CT_OK && i < n; i++) memcpy(x + (size_t)slot[i] * d, feats + (size_t)i * d, (size_t)d * sizeof *x);
-    if (st == CT_OK && !e->euclidean) l2_normalize_rows(x, n, d);
+    if (st == CT_OK && !e->euclidean) ct_rows_l2_normalize(x, n, d, 1e-12f);
     totals tot = {0};
     for (int64_t q = 0; st == CT_OK && q < l.n_seq; q++)
         st = measure_sequence(e, x + (size_t)l.offset[q] * d, l.length[q], l.views, d, &tot, err);

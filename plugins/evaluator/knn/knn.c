@@ -47,15 +47,6 @@ static ct_status knn_create(const ct_settings *s, const ct_host *host, void **se
 
 static void knn_destroy(void *self) { free(self); }
 
-static void l2_normalize_rows(float *x, int64_t n, int64_t d) {
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int64_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
-        float inv = (float)(1.0 / fmax(sqrt(s), 1e-12));
-        for (int64_t j = 0; j < d; j++) x[i * d + j] *= inv;
-    }
-}
-
 /* Work shared by the rows of one chunk. */
 typedef struct chunk_job {
     const knn *e;
@@ -238,8 +229,8 @@ static ct_status knn_run(void *self, const ct_eval_env *env, ct_metrics *out, ct
         return ct_error_set(err, CT_ERR_SHAPE, "knn: train features (%lld x %lld) and test features (%lld x %lld) do not fit",
                             (long long)d.ntr, (long long)d.d, (long long)d.nte, (long long)d.dte);
     }
-    l2_normalize_rows(d.tr, d.ntr, d.d);
-    l2_normalize_rows(d.te, d.nte, d.d);
+    ct_rows_l2_normalize(d.tr, d.ntr, d.d, 1e-12f);
+    ct_rows_l2_normalize(d.te, d.nte, d.d, 1e-12f);
     int classes = count_classes(env, &d);
     int64_t top1 = 0, top5 = 0, labelled = 0;
     for (int64_t i = 0; i < d.nte; i++) labelled += d.yte[i] >= 0;

@@ -182,22 +182,28 @@ static void ct__l2n_backward(ct_graph *g, ct_node *node) {
     }
 }
 
+/* y = x / max(||x||, eps) for one row (y may be x); returns ||x||. */
+static float ct__l2n_row(const float *x, float *y, int64_t d, float eps) {
+    double ss = 0.0;
+    for (int64_t j = 0; j < d; j++) ss += (double)x[j] * x[j];
+    float n = (float)sqrt(ss);
+    float inv = 1.0f / (n > eps ? n : eps);
+    for (int64_t j = 0; j < d; j++) y[j] = x[j] * inv;
+    return n;
+}
+
+void ct_rows_l2_normalize(float *x, int64_t rows, int64_t d, float eps) {
+    if (!x) return;
+    for (int64_t r = 0; r < rows; r++) ct__l2n_row(x + r * d, x + r * d, d, eps);
+}
+
 ct_tensor *ct_l2_normalize(ct_graph *g, ct_tensor *x, float eps) {
     int64_t rows, d;
     if (!x || !ct__rows(g, x, "l2_normalize", &rows, &d)) return NULL;
     ct_tensor *y = ct_tensor_new(g, x->ndim, x->shape);
     float *norms = ct_graph_alloc(g, (size_t)rows * sizeof(float));
     if (!y || !norms) return NULL;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x->data + r * d;
-        double ss = 0.0;
-        for (int64_t j = 0; j < d; j++) ss += (double)xr[j] * xr[j];
-        float n = (float)sqrt(ss);
-        norms[r] = n;
-        float inv = 1.0f / (n > eps ? n : eps);
-        float *yr = y->data + r * d;
-        for (int64_t j = 0; j < d; j++) yr[j] = xr[j] * inv;
-    }
+    for (int64_t r = 0; r < rows; r++) norms[r] = ct__l2n_row(x->data + r * d, y->data + r * d, d, eps);
     ct_node *node = ct_graph_record(g, "l2_normalize", ct__l2n_backward, y, &x, 1);
     if (node) {
         node->iarg[0] = rows;
