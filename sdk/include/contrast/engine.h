@@ -42,6 +42,23 @@ typedef enum ct_simd_level {
     CT_SIMD_AVX512 = 3,  /* x86-64-v4: AVX-512 F, BW, CD, DQ, VL */
 } ct_simd_level;
 
+/* Arithmetic of the convolutions and matrix products (conv2d's im2col and
+ * 1x1 paths, conv3d, linear, matmul; forward and both backward products).
+ * CT_PRECISION_BF16 rounds their operands to bfloat16 (8 significant bits,
+ * float32's exponent range; round to nearest even) and sums the products in
+ * float32; weights, activations and gradients stay float32 tensors
+ * (float32 master weights), and batch norm, group norm, the losses and the
+ * Winograd convolutions (3x3 stride-1 layers with >= 16 channels, already
+ * 4x fewer multiplications) stay float32. It runs on AVX512-BF16
+ * (vdpbf16ps); AMX tiles are not used (no kernel for them yet). Where the
+ * processor, the build or the kernel level (CT_SIMD below avx512) lacks
+ * it, ct_engine_precision answers float32 and says so once per process on
+ * stderr. */
+typedef enum ct_precision {
+    CT_PRECISION_FP32 = 0, /* float32 throughout (the default) */
+    CT_PRECISION_BF16 = 1, /* bfloat16 products, float32 sums (see above) */
+} ct_precision;
+
 /* Options of a graph's ops. Zero-initialised fields mean "automatic", except
  * wino_du_transposed (use ct_engine_opts_init). The tail is reserved so
  * the struct keeps its size within ABI major 1. */
@@ -67,7 +84,8 @@ typedef struct ct_engine_opts {
      * the rounding of double sums. */
     int allreduce_rank;
     ct_simd_level simd;        /* CT_SIMD env: auto | generic | avx2 | avx512 (ABI 1.2; see ct_engine_simd) */
-    uint32_t reserved[2];      /* zero */
+    ct_precision precision;    /* products in float32 or bfloat16 (ABI 1.2; see ct_engine_precision) */
+    uint32_t reserved[1];      /* zero */
 } ct_engine_opts;
 
 /* Defaults: no pool, every choice automatic. */
@@ -106,6 +124,22 @@ bool ct_simd_available(ct_simd_level level);
 
 /* The highest available level: what CT_SIMD_AUTO means. */
 ct_simd_level ct_simd_best(void);
+
+/* Whether bfloat16 products run here: this library holds the AVX512-BF16
+ * kernel and the processor and OS run AVX512-BF16 (cpuid leaf 7.1) with
+ * the AVX-512 level. Detected once. */
+bool ct_bf16_available(void);
+
+/* The precision the ops of a graph with options o compute in: o->precision
+ * when it runs here (CT_PRECISION_BF16 needs ct_bf16_available() and the
+ * kernel level ct_engine_simd(o) to be avx512), else CT_PRECISION_FP32;
+ * the first time bf16 is asked for and cannot run, one line on stderr says
+ * why and that float32 is used. NULL: float32. */
+ct_precision ct_engine_precision(const ct_engine_opts *o);
+
+/* "fp32", "bf16" ("?" for other values): the names of train.precision.
+ * Static. */
+const char *ct_precision_name(ct_precision p);
 
 #ifdef __cplusplus
 }

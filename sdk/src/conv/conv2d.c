@@ -37,6 +37,8 @@
 #include "core/kernels.h"
 #include "conv/stride2.h"
 #include "conv/winograd.h"
+#include "gemm/gemm.h"
+#include "graph/graph_note.h"
 
 /* Target GEMM columns per group (images x output pixels). Measured on the
  * reference model (conv time per step, 1 thread): 384 and 768 equal, 1536
@@ -70,6 +72,25 @@ static int64_t ct__conv_scratch(const ct__conv_geom *q) {
     return q->direct ? 16 : (q->k + q->o) * q->g * q->p + q->ph + 16;
 }
 
+static size_t ct__max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Floats of bfloat16 packing scratch (gemm/gemm.h) for the largest of q's
+ * products in precision p (0 in float32): forward, 1x1 weight and data
+ * gradients, im2col weight gradient (dW^T) and column gradient. */
+static int64_t ct__conv_pack_floats(const ct__conv_geom *q, ct_precision p) {
+    if (p != CT_PRECISION_BF16) return 0;
+    const int64_t K = q->k, O = q->o, P = q->p, L = q->g * q->p;
+    size_t m = ct__gemm_pack_bytes(p, O, q->direct ? P : L, K);
+    if (q->direct) {
+        m = ct__max_size(m, ct__gemm_pack_bytes(p, O, K, P));
+        m = ct__max_size(m, ct__gemm_pack_bytes(p, K, P, O));
+    } else {
+        m = ct__max_size(m, ct__gemm_pack_bytes(p, K, O, L));
+        m = ct__max_size(m, ct__gemm_pack_bytes(p, K, L, O));
+    }
+    return (int64_t)((m + sizeof(float) - 1) / sizeof(float));
+}
+
 /* Threads to split images over, and whether to do so (see the header). */
 static int ct__conv_threads(const ct_graph *g) {
     int t = ct_threadpool_size(ct_graph_pool(g));
@@ -84,31 +105,30 @@ typedef struct ct__conv_fwd {
     const ct__conv_geom *q;
     const float *x, *w, *b;
     float *y;
-    float *scratch; /* per worker: col (K x GP) + tmp (O x GP) */
+    float *scratch; /* per worker: col (K x GP) + tmp (O x GP) + phases, then bf16 packing */
     int64_t scratch_floats;
+    int64_t pack_off; /* floats into a worker's scratch of its bf16 packing; -1: float32 */
     float beta; /* 0: y = conv; 1: y += conv (data gradients) */
 } ct__conv_fwd;
 
 /* Convolve gn images starting at x0 into y0 (y = conv, or y += conv when
- * beta is 1). `col` is scratch of ct__conv_scratch(q) floats. */
+ * beta is 1). `col` is scratch of ct__conv_scratch(q) floats; pack the
+ * products' bf16 packing scratch (NULL: float32, gemm/gemm.h). */
 static void ct__conv_fwd_group(const ct__kernels *k, const ct__conv_geom *q, const float *x0, const float *w,
-                               float *y0, int64_t gn, float *col, float beta) {
+                               float *y0, int64_t gn, float *col, void *pack, float beta) {
     const int64_t K = q->k, P = q->p, O = q->o;
     if (q->direct) {
         for (int64_t i = 0; i < gn; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K,
-                        x0 + i * K * P, (int)P, beta, y0 + i * O * P, (int)P);
+            ct__gemm(pack, false, false, O, P, K, 1.0f, w, K, x0 + i * K * P, P, beta, y0 + i * O * P, P);
     } else if (gn == 1) {
         k->im2col_img(q, x0, col, P, col + (K + O) * q->g * P);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w, (int)K, col,
-                    (int)P, beta, y0, (int)P);
+        ct__gemm(pack, false, false, O, P, K, 1.0f, w, K, col, P, beta, y0, P);
     } else {
         const int64_t ld = gn * P;
         float *tmp = col + K * q->g * P;
         float *ph = col + (K + O) * q->g * P;
         for (int64_t i = 0; i < gn; i++) k->im2col_img(q, x0 + i * q->c * q->h * q->w, col + i * P, ld, ph);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)ld, (int)K, 1.0f, w, (int)K, col,
-                    (int)ld, 0.0f, tmp, (int)ld);
+        ct__gemm(pack, false, false, O, ld, K, 1.0f, w, K, col, ld, 0.0f, tmp, ld);
         /* (O, gn*P) -> gn images of (O, P). */
         for (int64_t i = 0; i < gn; i++)
             for (int64_t o = 0; o < O; o++) {
@@ -128,10 +148,11 @@ static void ct__conv_fwd_range(void *ctx, int64_t begin, int64_t end, int worker
     const ct__conv_geom *q = a->q;
     const int64_t P = q->p, O = q->o;
     float *col = a->scratch + (int64_t)worker * a->scratch_floats;
+    void *pack = a->pack_off >= 0 ? col + a->pack_off : NULL;
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
         float *y0 = a->y + n0 * O * P;
-        ct__conv_fwd_group(a->k, q, a->x + n0 * q->c * q->h * q->w, a->w, y0, gn, col, a->beta);
+        ct__conv_fwd_group(a->k, q, a->x + n0 * q->c * q->h * q->w, a->w, y0, gn, col, pack, a->beta);
         if (a->b) {
             for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < O; o++) {
@@ -156,6 +177,7 @@ typedef struct ct__conv_bwd {
     float *dx_t;
     float *scratch;
     int64_t scratch_floats;
+    int64_t pack_off; /* as in ct__conv_fwd */
 } ct__conv_bwd;
 
 static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
@@ -165,6 +187,7 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
     float *col = a->scratch + (int64_t)worker * a->scratch_floats; /* K x GP */
     float *dyg = col + K * q->g * P;                                  /* O x GP */
     float *ph = dyg + O * q->g * P;                                   /* q->ph */
+    void *pack = a->pack_off >= 0 ? col + a->pack_off : NULL;
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
         const float *x0 = a->x + n0 * CHW;
@@ -174,14 +197,11 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
             /* dW = sum_i dY_i (O,P) x X_i^T (P,C); dX_i = W^T (C,O) x dY_i. */
             for (int64_t i = 0; i < gn; i++) {
                 if (dwg)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)K, (int)P, 1.0f,
-                                dy0 + i * O * P, (int)P, x0 + i * CHW, (int)P, i ? 1.0f : 0.0f, dwg,
-                                (int)K);
+                    ct__gemm(pack, false, true, O, K, P, 1.0f, dy0 + i * O * P, P, x0 + i * CHW, P, i ? 1.0f : 0.0f,
+                             dwg, K);
                 if (a->dx)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)O, 1.0f,
-                                a->w, (int)K, dy0 + i * O * P, (int)P, a->dx_fresh ? 0.0f : 1.0f,
-                                a->dx + (n0 + i) * CHW,
-                                (int)P);
+                    ct__gemm(pack, true, false, K, P, O, 1.0f, a->w, K, dy0 + i * O * P, P, a->dx_fresh ? 0.0f : 1.0f,
+                             a->dx + (n0 + i) * CHW, P);
             }
             continue;
         }
@@ -198,15 +218,13 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
             for (int64_t i = 0; i < gn; i++) a->k->im2col_img(q, x0 + i * CHW, col + i * P, ld, ph);
             /* dW^T (K,O) = col (K,L) x dY^T (L,O): measured 10-40% faster
              * in OpenBLAS than dW = dY x col^T for these shapes. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)K, (int)O, (int)ld, 1.0f, col,
-                        (int)ld, dym, (int)ld, 0.0f, dwg, (int)O);
+            ct__gemm(pack, false, true, K, O, ld, 1.0f, col, ld, dym, ld, 0.0f, dwg, O);
         }
         if (a->tq) /* same images, while their dY is still in cache */
-            ct__conv_fwd_group(a->k, a->tq, dy0, a->wt, a->dx_t + n0 * CHW, gn, col, a->dx_fresh ? 0.0f : 1.0f);
+            ct__conv_fwd_group(a->k, a->tq, dy0, a->wt, a->dx_t + n0 * CHW, gn, col, pack, a->dx_fresh ? 0.0f : 1.0f);
         if (a->dx) {
             /* dcol (K, gn*P) = W^T (K,O) x dY (O, gn*P); reuse col. */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ld, (int)O, 1.0f, a->w,
-                        (int)K, dym, (int)ld, 0.0f, col, (int)ld);
+            ct__gemm(pack, true, false, K, ld, O, 1.0f, a->w, K, dym, ld, 0.0f, col, ld);
             for (int64_t i = 0; i < gn; i++)
                 a->k->col2im_img(q, col + i * P, ld, a->dx + (n0 + i) * CHW, a->dx_fresh, ph);
         }
@@ -250,7 +268,7 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
         ct__kernels_of(g)->wino_backward(g, q->n, q->c, q->h, q->w, q->o, x->data, w->data, dy, dxw, fresh, dww);
         return;
     }
-    ct__conv_bwd a = {ct__kernels_of(g), q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0};
+    ct__conv_bwd a = {ct__kernels_of(g), q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0, -1};
     if (need_dx) {
         /* A gradient nobody wrote yet is overwritten, not zeroed then
          * accumulated: saves a memset and a read of an activation. */
@@ -286,6 +304,10 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
     }
     int64_t sf = ct__conv_scratch(q);
     if (transposed && (tq.k + tq.o) * tq.g * tq.p + 16 > sf) sf = (tq.k + tq.o) * tq.g * tq.p + 16;
+    const ct_precision prec = ct__gemm_precision(g);
+    int64_t pf = ct__conv_pack_floats(q, prec);
+    if (transposed && ct__conv_pack_floats(&tq, prec) > pf) pf = ct__conv_pack_floats(&tq, prec);
+    if (pf) a.pack_off = sf, sf += pf;
     a.scratch_floats = sf;
     if (!(a.scratch = ct_graph_alloc(g, (size_t)(threads * sf) * sizeof(float)))) return;
     if (transposed) a.tq = &tq, a.wt = wt, a.dx_t = a.dx, a.dx = NULL;
@@ -308,8 +330,10 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
 static bool ct__conv_forward_im2col(ct_graph *g, const ct__conv_geom *q, const ct_tensor *x, const ct_tensor *w,
                                     const ct_tensor *b, ct_tensor *y) {
     int threads = ct__conv_threads(g);
-    ct__conv_fwd a = {ct__kernels_of(g), q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, 0.0f};
+    ct__conv_fwd a = {ct__kernels_of(g), q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, -1, 0.0f};
     a.scratch_floats = ct__conv_scratch(q);
+    const int64_t pf = ct__conv_pack_floats(q, ct__gemm_precision(g));
+    if (pf) a.pack_off = a.scratch_floats, a.scratch_floats += pf;
     /* Scratch is taken from the arena; it is dead after this call but the
      * arena only frees at reset, so keep it small relative to activations. */
     if (!(a.scratch = ct_graph_alloc(g, (size_t)(threads * a.scratch_floats) * sizeof(float)))) return false;
@@ -340,6 +364,12 @@ ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, int 
     if (!y) return NULL;
     if (q.n == 0) return y;
     bool wino = ct__wino_use(g, q.c, q.o, q.kh, q.kw, stride, pad);
+    if (!wino && !q.direct && !q.s2 && stride > 1)
+        ct__graph_note(g,
+                       "conv2d %lldx%lld stride %d pad %d on %lldx%lldx%lld (-> %lldx%lld): generic strided im2col/col2im "
+                       "loops (the phase-plane path takes stride 2 with an output of ceil(input/2) columns)",
+                       (long long)q.kh, (long long)q.kw, stride, pad, (long long)q.c, (long long)q.h, (long long)q.w,
+                       (long long)q.ho, (long long)q.wo);
     if (wino) {
         if (!ct__kernels_of(g)->wino_forward(g, q.n, q.c, q.h, q.w, q.o, x->data, w->data, b ? b->data : NULL, y->data))
             return NULL;

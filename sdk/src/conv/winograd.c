@@ -60,6 +60,7 @@
 #include <string.h>
 
 #include "contrast/threadpool.h"
+#include "graph/graph_note.h"
 
 /* Chunk size: about this many floats of V plus M per chunk (768 KB, well
  * inside the 2 MB L2). Conv time per step, 1 thread, reference model:
@@ -212,6 +213,15 @@ bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, i
                       const float *wt, const float *b, float *y) {
     ct__wg q;
     ct__wg_make(&q, ct_graph_engine(g), n, c, h, w, o);
+#if defined(__AVX512F__)
+    /* The vector transforms hold a tile row in one register: wider maps
+     * take the scalar transforms (forward and backward alike). */
+    if ((q.m == 2 && w > CT__WG_SIMD_MAX_W) || (q.m == 4 && !ct__wg4_simd_width(w)))
+        ct__graph_note(g,
+                       "conv2d 3x3 Winograd F(%dx%d,3x3) on %lldx%lldx%lld: scalar tile transforms (the AVX-512 ones "
+                       "take maps up to %d wide)",
+                       (int)q.m, (int)q.m, (long long)c, (long long)h, (long long)w, q.m == 2 ? CT__WG_SIMD_MAX_W : 32);
+#endif
     int threads = ct__wg_threads(g);
     float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));
     float *scratch = ct_graph_alloc(g, (size_t)(threads * q.sf) * sizeof(float));

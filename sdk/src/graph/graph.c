@@ -23,8 +23,10 @@
 #include <string.h>
 
 #include "contrast/tensor.h"
+#include "graph/graph_note.h"
 
 #define CT__ARENA_ALIGN 64
+#define CT__GRAPH_NOTES 64 /* distinct notes remembered per graph */
 #define CT__ARENA_DEFAULT ((size_t)4 << 20)
 #define CT__ARENA_MAX_BLOCKS 64
 
@@ -57,6 +59,8 @@ struct ct_graph {
     void *backward_hook_ctx;
     ct_status status;
     char error[CT_ERROR_MSG_MAX];
+    uint64_t notes[CT__GRAPH_NOTES]; /* hashes of the notes said (graph/graph_note.h); kept by reset */
+    int n_notes;
 };
 
 static size_t ct__round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
@@ -120,6 +124,29 @@ void ct_graph_reset(ct_graph *g) {
 }
 
 void ct_graph_set_engine(ct_graph *g, const ct_engine_opts *o) { g->engine = *o; }
+
+/* FNV-1a: notes are told apart by their text. */
+static uint64_t ct__note_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+bool ct__graph_note(ct_graph *g, const char *fmt, ...) {
+    if (!g) return false;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const uint64_t h = ct__note_hash(msg);
+    for (int i = 0; i < g->n_notes; i++)
+        if (g->notes[i] == h) return false;
+    if (g->n_notes == CT__GRAPH_NOTES) return false; /* the 64 said are the ones to fix first */
+    g->notes[g->n_notes++] = h;
+    fprintf(stderr, "contrast: note: %s\n", msg);
+    return true;
+}
 
 const ct_engine_opts *ct_graph_engine(const ct_graph *g) { return &g->engine; }
 

@@ -1,14 +1,20 @@
-/* Matrix products through OpenBLAS sgemm: matmul and linear. */
-#include <cblas.h>
-
+/* Matrix products: matmul and linear, forward and both backward products
+ * through ct__gemm (gemm/gemm.h): OpenBLAS sgemm, or bfloat16 products with
+ * float32 sums when the graph's engine options say precision bf16. */
+#include "gemm/gemm.h"
 #include "ops/ops_internal.h"
 
 /* C (m,n) = alpha * op(A) op(B) + beta * C, row-major, with op chosen by
- * the transpose flags; lda/ldb are the stored row lengths. */
-static void ct__gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                     const float *b, float beta, float *c) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
-                (int)n, (int)k, alpha, a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, beta, c, (int)n);
+ * the transpose flags (dense operands). In bfloat16 the packing scratch
+ * comes from g's arena; false when that allocation failed (g's error is
+ * then set). */
+static bool ct__mm(ct_graph *g, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                   const float *b, float beta, float *c) {
+    const size_t bytes = ct__gemm_pack_bytes(ct__gemm_precision(g), m, n, k);
+    void *pack = bytes ? ct_graph_alloc(g, bytes) : NULL;
+    if (bytes && !pack) return false;
+    ct__gemm(pack, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+    return true;
 }
 
 /* ---- matmul ------------------------------------------------------------ */
@@ -22,17 +28,17 @@ static void ct__matmul_backward(ct_graph *g, ct_node *node) {
         float *ga = ct_tensor_grad(g, a);
         if (!ga) return;
         if (!ta) /* dA (m,k) = dC op(B)^T */
-            ct__gemm(false, !tb, m, k, n, 1.0f, gc, b->data, 1.0f, ga);
+            ct__mm(g, false, !tb, m, k, n, 1.0f, gc, b->data, 1.0f, ga);
         else /* dA (k,m) = op(B) dC^T */
-            ct__gemm(tb, true, k, m, n, 1.0f, b->data, gc, 1.0f, ga);
+            ct__mm(g, tb, true, k, m, n, 1.0f, b->data, gc, 1.0f, ga);
     }
     if (ct__needs(b)) {
         float *gb = ct_tensor_grad(g, b);
         if (!gb) return;
         if (!tb) /* dB (k,n) = op(A)^T dC */
-            ct__gemm(!ta, false, k, n, m, 1.0f, a->data, gc, 1.0f, gb);
+            ct__mm(g, !ta, false, k, n, m, 1.0f, a->data, gc, 1.0f, gb);
         else /* dB (n,k) = dC^T op(A) */
-            ct__gemm(true, ta, n, k, m, 1.0f, gc, a->data, 1.0f, gb);
+            ct__mm(g, true, ta, n, k, m, 1.0f, gc, a->data, 1.0f, gb);
     }
 }
 
@@ -49,7 +55,7 @@ ct_tensor *ct_matmul(ct_graph *g, ct_tensor *a, ct_tensor *b, bool trans_a, bool
                              CT__SHAPE(a, sa), trans_a ? "^T" : "", CT__SHAPE(b, sb), trans_b ? "^T" : "");
     ct_tensor *c = ct_tensor_new2(g, m, n);
     if (!c) return NULL;
-    ct__gemm(trans_a, trans_b, m, n, k, 1.0f, a->data, b->data, 0.0f, c->data);
+    if (!ct__mm(g, trans_a, trans_b, m, n, k, 1.0f, a->data, b->data, 0.0f, c->data)) return NULL;
     ct_tensor *in[2] = {a, b};
     ct_node *node = ct_graph_record(g, "matmul", ct__matmul_backward, c, in, 2);
     if (node) {
@@ -71,12 +77,12 @@ static void ct__linear_backward(ct_graph *g, ct_node *node) {
     if (ct__needs(x)) { /* dx (n,in) = dy (n,out) W (out,in) */
         float *gx = ct_tensor_grad(g, x);
         if (!gx) return;
-        ct__gemm(false, false, n, in, out, 1.0f, gy, w->data, 1.0f, gx);
+        ct__mm(g, false, false, n, in, out, 1.0f, gy, w->data, 1.0f, gx);
     }
     if (ct__needs(w)) { /* dW (out,in) = dy^T x */
         float *gw = ct_tensor_grad(g, w);
         if (!gw) return;
-        ct__gemm(true, false, out, in, n, 1.0f, gy, x->data, 1.0f, gw);
+        ct__mm(g, true, false, out, in, n, 1.0f, gy, x->data, 1.0f, gw);
     }
     if (ct__needs(b)) { /* db = column sums of dy */
         float *gb = ct_tensor_grad(g, b);
@@ -103,7 +109,7 @@ ct_tensor *ct_linear(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b) {
     if (b)
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < out; j++) y->data[i * out + j] = b->data[j];
-    ct__gemm(false, true, n, out, in, 1.0f, x->data, w->data, b ? 1.0f : 0.0f, y->data);
+    if (!ct__mm(g, false, true, n, out, in, 1.0f, x->data, w->data, b ? 1.0f : 0.0f, y->data)) return NULL;
     ct_tensor *inputs[3] = {x, w, b};
     ct_graph_record(g, "linear", ct__linear_backward, y, inputs, b ? 3 : 2);
     return y;

@@ -1,0 +1,89 @@
+/* The products' precision (engine.h: ct_precision, ct_bf16_available,
+ * ct_engine_precision) and the dispatch between sgemm and the bfloat16
+ * kernel (gemm/gemm.h). Compiled at the baseline: it only reads cpuid. */
+#include "gemm/gemm.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+const char *ct_precision_name(ct_precision p) {
+    switch (p) {
+    case CT_PRECISION_FP32: return "fp32";
+    case CT_PRECISION_BF16: return "bf16";
+    }
+    return "?";
+}
+
+/* CT__BF16_FLAGS: the portable build compiles gemm_bf16.c with
+ * -mavx512bf16 (sdk/CMakeLists.txt); a native build has the flag or not for
+ * every file alike. Defined here, in a file compiled at the baseline, so
+ * that asking runs no AVX-512 instruction. */
+bool ct__bf16_built(void) {
+#if defined(CT__BF16_FLAGS) || (defined(__AVX512BF16__) && defined(__AVX512BW__) && defined(__AVX512VL__))
+    return true;
+#else
+    return false;
+#endif
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+/* AVX512_BF16: cpuid leaf 7 sub-leaf 1, EAX bit 5 (its register state is
+ * the AVX-512 state, checked by ct_simd_cpu(CT_SIMD_AVX512)). */
+static bool ct__bf16_cpuid(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return false;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    return (a >> 5) & 1u;
+}
+#else
+static bool ct__bf16_cpuid(void) { return false; }
+#endif
+
+static pthread_once_t ct__bf16_once = PTHREAD_ONCE_INIT;
+static bool ct__bf16_cpu;
+
+static void ct__bf16_detect(void) { ct__bf16_cpu = ct_simd_cpu(CT_SIMD_AVX512) && ct__bf16_cpuid(); }
+
+bool ct_bf16_available(void) {
+    pthread_once(&ct__bf16_once, ct__bf16_detect);
+    return ct__bf16_built() && ct__bf16_cpu && ct_simd_built(CT_SIMD_AVX512);
+}
+
+/* Why bf16 cannot run with options o (NULL: it can). */
+static const char *ct__bf16_missing(const ct_engine_opts *o) {
+    pthread_once(&ct__bf16_once, ct__bf16_detect);
+    if (!ct__bf16_built()) return "this build has no AVX512-BF16 kernel (the compiler lacked -mavx512bf16, or a CONTRAST_NATIVE build for a processor without it)";
+    if (!ct__bf16_cpu) return "this processor has no AVX512-BF16";
+    if (!ct_simd_built(CT_SIMD_AVX512)) return "this build holds no AVX-512 kernel level";
+    if (ct_engine_simd(o) != CT_SIMD_AVX512) return "the kernel level is below avx512 (CT_SIMD)";
+    return NULL;
+}
+
+static atomic_flag ct__bf16_said = ATOMIC_FLAG_INIT;
+
+ct_precision ct_engine_precision(const ct_engine_opts *o) {
+    if (!o || o->precision != CT_PRECISION_BF16) return CT_PRECISION_FP32;
+    const char *why = ct__bf16_missing(o);
+    if (!why) return CT_PRECISION_BF16;
+    if (!atomic_flag_test_and_set(&ct__bf16_said))
+        fprintf(stderr,
+                "contrast: warning: precision bf16 asked for, but %s: convolutions and matrix products run in "
+                "float32\n",
+                why);
+    return CT_PRECISION_FP32;
+}
+
+ct_precision ct__gemm_precision(const ct_graph *g) { return ct_engine_precision(g ? ct_graph_engine(g) : NULL); }
+
+void ct__gemm(void *pack, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (pack) {
+        ct__gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
