@@ -2,7 +2,7 @@
  *
  *   build/bench/step --threads 2 --batch 256 --steps 12 [--profile | --profile-cpu]
  *                    [--config configs/bench_step.cfg] [--images file.gz]
- *                    [--frames T [--size S]]
+ *                    [--frames T [--size S]] [--precision fp32|bf16]
  *
  * Builds the reference encoder of configs/bench_step.cfg (ResNet, small
  * stem, blocks [1,1,1], widths [32,64,128]) plus the projection head
@@ -21,6 +21,11 @@
  * space), 2 x B clips of T frames (each image drifting one pixel per frame
  * across its canvas), the same head, loss and optimizer; views_per_s then
  * counts clips. The peer is bench/peer_pytorch.py --frames T.
+ *
+ * --precision bf16: the engine option precision (train.precision): the
+ * im2col / 1x1 convolutions and the head's products in bfloat16 with
+ * float32 sums; "precision" in the JSON says what ran (fp32 where the
+ * processor lacks AVX512-BF16, with a line on stderr).
  *
  * OpenBLAS 0.3.21 does not know recent CPUs (Sapphire Rapids) and falls
  * back to its generic "Prescott" kernels, 6x slower than its AVX-512 ones.
@@ -232,6 +237,7 @@ static void profile_conv(const conv_layer *l, int64_t n, double *fwd, double *bw
 int main(int argc, char **argv) {
     int threads = 2, batch = 256, steps = 12, profile = 0, fix = 1, frames = 1, size = 32;
     const char *cfg_path = NULL, *images = DEFAULT_IMAGES;
+    ct_precision precision = CT_PRECISION_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -243,9 +249,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--profile-cpu")) profile = 1, profile_clock = cpu_s;
         else if (!strcmp(argv[i], "--no-blas-fix")) fix = 0;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "fp32")) precision = CT_PRECISION_FP32, i++;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "bf16")) precision = CT_PRECISION_BF16, i++;
         else {
             fprintf(stderr, "usage: step [--threads N] [--batch B] [--steps S] [--profile|--profile-cpu] [--config F]"
-                            " [--images F] [--frames T [--size S]] [--no-blas-fix]\n");
+                            " [--images F] [--frames T [--size S]] [--precision fp32|bf16] [--no-blas-fix]\n");
             return 2;
         }
     }
@@ -274,6 +282,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_engine.pool = pool;
+    bench_engine.precision = precision;
     openblas_set_num_threads(1);
 
     ct_params *store = ct_params_new(0);
@@ -367,10 +376,10 @@ int main(int argc, char **argv) {
     printf("{\"engine\": \"contrast\", \"views_per_s\": %.1f, \"gflops\": %.1f, \"peak_rss_mb\": %.1f, "
            "\"threads\": %d, \"batch\": %d, \"real_data\": %s, \"loss\": %.4f, \"blas_core\": \"%s\", "
            "\"kernels\": \"%s\", \"gflop_per_step\": %.1f, \"cpu_ms_per_step\": %.0f, \"cpu_ms_best_step\": %.0f, "
-           "\"frames\": %d}\n",
+           "\"frames\": %d, \"precision\": \"%s\"}\n",
            (double)views / med, gflop / med, ru.ru_maxrss / 1024.0, threads, batch, real ? "true" : "false",
            loss_v, openblas_get_corename(), ct_simd_name(ct_engine_simd(&bench_engine)), gflop, cpu_med * 1e3,
-           cpu_best * 1e3, frames);
+           cpu_best * 1e3, frames, ct_precision_name(ct_engine_precision(&bench_engine)));
     fflush(stdout);
 
     if (profile) {

@@ -17,8 +17,10 @@
 
 #include <contrast/contrast.h>
 
+#include "config/experiment.h"
 #include "ct_test.h"
 #include "gemm/gemm_bf16.h"
+#include "training/model.h"
 
 static void fill(float *p, int64_t n, uint64_t seed) {
     ct_rng r;
@@ -472,6 +474,52 @@ START_TEST(common_shapes_take_fast_paths) {
 }
 END_TEST
 
+/* ---- train.precision reaches every graph of a model ---- */
+
+/* The model's graph after building `precision` (NULL: the default) into a
+ * config with the test plugins' 4x4 source and a small ResNet. */
+static ct_precision model_precision(const char *precision, const char *simd_env, char *log, size_t n) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/p.cfg", ct_test_tmpdir());
+    char cfg[1536];
+    snprintf(cfg, sizeof cfg,
+             "plugins = { path = [\"%s/tests/plugins\"]; };\n"
+             "name = \"p\";\ndata = { tiny = { type = \"good_source\"; count = 4; }; };\n"
+             "encoder = { type = \"resnet\"; stem = \"small\"; stem_width = 4; blocks = [1]; widths = [4]; in_channels = 1; };\n"
+             "train = { threads = 1; %s%s%s };\n",
+             ct_test_build_dir(), precision ? "precision = \"" : "", precision ? precision : "", precision ? "\";" : "");
+    ck_assert_int_eq(ct_test_write_file(path, cfg, strlen(cfg)), 0);
+    if (simd_env) setenv("CT_SIMD", simd_env, 1);
+    ct_experiment ex;
+    ct_experiment_opts opts;
+    memset(&opts, 0, sizeof opts);
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_experiment_load(&ex, path, &opts, &err) == CT_OK, "%s", err.msg);
+    ct_model m;
+    capture cap;
+    capture_start(&cap);
+    ct_status st = ct_model_build(&m, &ex, 1, false, &err);
+    capture_end(&cap, log, n);
+    ck_assert_msg(st == CT_OK, "%s", err.msg);
+    ct_precision p = ct_graph_engine(m.graph)->precision;
+    ct_model_free(&m);
+    ct_experiment_free(&ex);
+    return p;
+}
+
+START_TEST(train_precision_reaches_the_graph) {
+    char log[2048];
+    ck_assert_int_eq(model_precision(NULL, NULL, log, sizeof log), CT_PRECISION_FP32);
+    ck_assert_int_eq(model_precision("fp32", NULL, log, sizeof log), CT_PRECISION_FP32);
+    ck_assert_int_eq(model_precision("bf16", NULL, log, sizeof log), CT_PRECISION_BF16);
+    ck_assert_msg(strstr(log, "precision bf16") == NULL || !ct_bf16_available(), "%s", log);
+    /* Below avx512 the model still asks for bf16; the line comes at build. */
+    const char *low = ct_simd_available(CT_SIMD_AVX2) ? "avx2" : "generic";
+    ck_assert_int_eq(model_precision("bf16", low, log, sizeof log), CT_PRECISION_BF16);
+    ck_assert_msg(strstr(log, "precision bf16 asked for, but") != NULL, "no fallback line at build: '%s'", log);
+}
+END_TEST
+
 static Suite *bf16_suite(void) {
     Suite *s = suite_create("bf16");
     TCase *tc = tcase_create("core");
@@ -484,6 +532,7 @@ static Suite *bf16_suite(void) {
     tcase_add_test(tc, fallback_is_float32_with_one_line);
     tcase_add_test(tc, generic_loops_say_so_once_per_graph);
     tcase_add_test(tc, common_shapes_take_fast_paths);
+    tcase_add_test(tc, train_precision_reaches_the_graph);
     suite_add_tcase(s, tc);
     return s;
 }

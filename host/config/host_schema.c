@@ -111,6 +111,10 @@ const ct_param_spec ct__train_spec[] = {
                   "data-parallel runs: average the gradients in buckets started during backward (nonblocking MPI; "
                   "the same values bit for bit)"),
     CT_PARAM_INT("grad_bucket_kb", "256", 1, 1 << 20, "data-parallel runs with grad_overlap: gradient bucket size in KiB"),
+    CT_PARAM_CHOICE("precision", "\"fp32\"", "fp32|bf16",
+                    "bf16: convolutions (im2col and 1x1 paths; Winograd layers stay float32) and matrix products in "
+                    "bfloat16 with float32 sums and float32 weights, batch norm and losses in float32 (AVX512-BF16; "
+                    "float32 and a log line where the processor lacks it); also read by contrast eval"),
     CT_PARAM_END,
 };
 

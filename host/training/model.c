@@ -199,6 +199,12 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     ct_engine_opts_init(&eo);
     ct_status st = ct_engine_opts_from_env(&eo, err);
     if (st != CT_OK) return st;
+    /* train.precision: the products of every graph of this model (ct_engine_precision says float32, once, where
+     * bf16 cannot run). */
+    if (ex->train && strcmp(ct_settings_string(ex->train, "precision"), "bf16") == 0) {
+        eo.precision = CT_PRECISION_BF16;
+        (void)ct_engine_precision(&eo); /* the float32 line, if any, at start-up rather than in the first step */
+    }
     m->threads = resolve_threads(threads);
     m->pool = ct_threadpool_new(m->threads, err);
     if (!m->pool) return err ? err->code : CT_ERR_NOMEM;

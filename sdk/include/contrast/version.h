@@ -13,7 +13,8 @@ extern "C" {
 
 #define CT_ABI_MAJOR 1 /* incompatible changes */
 #define CT_ABI_MINOR 2 /* backwards-compatible additions (1.1: safetensors metadata access and exact loading;
-                          1.2: engine options on the graph, the MLP head) */
+                          1.2: engine options on the graph (kernel level, bf16
+                          precision), the MLP head) */
 
 /* Release version of the SDK (independent of the ABI numbers). */
 #define CT_VERSION_STRING "0.2.0"

@@ -25,6 +25,12 @@
  *    about 2x faster per layer on the reference model's 28x28 and 14x14
  *    layers); the graph's engine option conv_algo (CT_CONV_ALGO=im2col|
  *    winograd, read once at start-up) forces the choice.
+ *  - The products go through ct__gemm (gemm/gemm.h): float32 sgemm, or with
+ *    the engine option precision bf16 the bfloat16 kernel, whose packing
+ *    scratch sits at the end of each worker's scratch (Winograd layers
+ *    stay float32).
+ *  - A strided kernel outside the phase-plane path takes the generic
+ *    strided im2col/col2im loops and says so once per graph (graph_note.h).
  * All scratch memory comes from the graph arena: no malloc in a step.
  * The lowering and Winograd kernels come from the graph's SIMD level
  * (core/kernels.h); this file's own loops are the same at every level. */

@@ -24,7 +24,12 @@
  * CT__LEVEL_NAME (ct__im2col_img -> ct__im2col_img_avx2), as zlib's
  * Z_PREFIX renames its symbols, so the copies link into one library. Code
  * outside the kernel files calls them only through the table (the plain
- * names do not exist, so a direct call fails to link). */
+ * names do not exist, so a direct call fails to link).
+ *
+ * The bfloat16 GEMM (gemm/gemm_bf16.c) is not in this table: it needs
+ * AVX512-BF16, which no psABI level includes, so it is compiled once with
+ * -mavx512bf16 and chosen by its own cpuid bit (gemm/gemm.c); a graph whose
+ * level is below avx512 never runs it. */
 #ifndef CT_CORE_KERNELS_H
 #define CT_CORE_KERNELS_H
 
