@@ -132,10 +132,14 @@ static void ct__pack_kcontig(const float *src, int64_t ld, int64_t rows, int64_t
 /* One 8 x 32 tile: C rows [0, mr), columns under masks n0 | n1. */
 static inline void ct__tile(int64_t kpn, const uint32_t *a, const uint32_t *b, float *c, int64_t ldc, int64_t mr,
                             __mmask16 n0, __mmask16 n1, float alpha, float beta) {
+    /* Fully unrolled (whatever -mtune says) so the accumulators stay in
+     * registers. */
     __m512 acc[MR][2];
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t kp = 0; kp < kpn; kp++, a += MR, b += NR) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+#pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
@@ -143,7 +147,9 @@ static inline void ct__tile(int64_t kpn, const uint32_t *a, const uint32_t *b, f
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR && r < mr; r++) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
         float *cr = c + r * ldc;
         __m512 y0 = _mm512_mul_ps(acc[r][0], va), y1 = _mm512_mul_ps(acc[r][1], va);
         if (beta != 0.0f) {
