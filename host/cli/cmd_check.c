@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "data/pipeline.h"
+#include "training/evaluate.h"
 #include "training/model.h"
 
 static void print_used(const ct_experiment *ex, ct_role role, const char *name, const char *where) {
@@ -48,15 +49,20 @@ typedef struct check_report {
 static ct_status check_pipeline(ct_model *m, int k, char *line, size_t n, ct_error *err) {
     const ct_experiment *ex = m->ex;
     const ct_pipeline_spec *spec = &ex->pipelines[k];
-    int64_t bs = ct_settings_int(ex->train, "batch_size");
+    int64_t bs = spec->batch_size;
+    if (spec->weight == 0.0f) {
+        snprintf(line, n, "weight 0: left out of training");
+        return CT_OK;
+    }
     ct_pipeline_opts po = ct_pipeline_opts_default(bs, ex->seed);
     ct_pipeline *p = NULL;
     const ct_data_batch *db = NULL;
     ct_status st = ct_pipeline_new(spec, &po, &p, err);
     if (st != CT_OK) return st; /* its message names the data */
     if (ct_pipeline_steps_per_epoch(p) <= 0)
-        st = ct_error_set(err, CT_ERR_CONFIG, "%lld items, fewer than train.batch_size = %lld",
-                          (long long)ct_pipeline_epoch_size(p), (long long)bs);
+        st = ct_error_set(err, CT_ERR_CONFIG, "%lld items, fewer than its batch (%s = %lld)",
+                          (long long)ct_pipeline_epoch_size(p), spec->own_batch ? "batch_size" : "train.batch_size",
+                          (long long)bs);
     if (st == CT_OK) st = ct_pipeline_start_epoch(p, 0, err);
     if (st == CT_OK) st = ct_pipeline_next(p, &db, err);
     if (st == CT_OK && !db) st = ct_error_set(err, CT_ERR_INVALID, "no first batch");
@@ -71,7 +77,7 @@ static ct_status check_pipeline(ct_model *m, int k, char *line, size_t n, ct_err
         few.n = db->n < CHECK_SAMPLES ? db->n : CHECK_SAMPLES;
         ct_batch b;
         ct_step_info info = {0, 0, 1, 1};
-        st = ct_pipeline_to_batch(&few, m->graph, k, spec->weight, &b, err);
+        st = ct_model_batch(m, &few, k, &b, err);
         ct_tensor *loss = st == CT_OK ? ex->arch_ops->loss(m->arch, m->graph, &b, &info) : NULL;
         if (st == CT_OK && !loss)
             st = ct_error_set(err, ct_graph_status(m->graph) ? ct_graph_status(m->graph) : CT_ERR_INVALID,
@@ -167,12 +173,18 @@ int ct_cmd_check(int argc, char **argv) {
         const ct_pipeline_spec *p = &ex.pipelines[k];
         int views = 0;
         for (int j = 0; j < p->n_groups; j++) views += p->groups[j].count;
-        printf("pipeline %d: data=%s weight=%g views=%d structure=%s parts=%d sets=%d%s%s\n", k, p->data->name,
-               (double)p->weight, views, ct_experiment_structure_name(&ex, k), p->structure.info.n_parts,
+        printf("pipeline %d: data=%s batch=%lld weight=%g views=%d structure=%s parts=%d sets=%d%s%s\n", k,
+               p->data->name, (long long)p->batch_size, (double)p->weight, views, ct_experiment_structure_name(&ex, k),
+               p->structure.info.n_parts,
                p->structure.info.n_sets, rep.pipeline[k][0] ? "; " : "", rep.pipeline[k]);
     }
     if (rep.model[0]) printf("model: %s\n", rep.model);
     if (rep.eval[0]) printf("evaluation: %s\n", rep.eval);
+    if (ex.n_evaluators > 0) {
+        char data[2048];
+        ct_evaluation_data_text(&ex, data, sizeof data);
+        printf("evaluation data: %s\n", data);
+    }
     printf("plugins used:\n");
     for (int k = 0; k < ex.n_data; k++) {
         char w[96];

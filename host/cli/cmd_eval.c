@@ -72,6 +72,9 @@ int ct_cmd_eval(int argc, char **argv) {
         if (st != CT_OK) {
             rc = ct_cli_error("%s", err.msg[0] ? err.msg : ct_status_str(st));
         } else {
+            char data[2048];
+            ct_evaluation_data_text(&ex, data, sizeof data);
+            printf("evaluation data: %s\n", data);
             for (int i = 0; i < res.n; i++) printf("%s %.2f\n", res.name[i], res.value[i]);
             if (o.run_dir) log_evaluation(run_dir, &o, &ex, &res);
         }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/encoder_inputs.h"
 #include "config/host_schema.h"
 #include "config/overrides.h"
 
@@ -334,6 +335,10 @@ static ct_status load_pipelines(ct_experiment *ex, ct_error *err) {
         ct_pipeline_spec *p = &ex->pipelines[ex->n_pipelines++];
         if (!st) st = dataset_ref(ex, s, "data", label, &p->data, err);
         if (!st) p->weight = (float)ct_settings_float(s, "weight");
+        if (!st) {
+            p->own_batch = ct_settings_int(s, "batch_size") > 0;
+            p->batch_size = p->own_batch ? ct_settings_int(s, "batch_size") : ct_settings_int(ex->train, "batch_size");
+        }
         ct_settings_free(s);
         if (!st) st = load_views(ex, pg, p, label, err);
         if (!st) st = load_structure(ex, pg, k, p, label, err);
@@ -459,20 +464,70 @@ static ct_status check_pairings(const ct_experiment *ex, ct_error *err) {
     return CT_OK;
 }
 
-/* evaluation.clips > 1 needs video datasets that can give several clips. */
-static ct_status check_eval_clips(const ct_experiment *ex, const ct_settings *s, ct_error *err) {
-    const ct_dataset *ds[2] = {ex->eval_train, ex->eval_test};
+/* clips > 1 needs video datasets that can give several clips (the
+ * evaluation group's `clips`, or an evaluator's: `key` names it). */
+static ct_status check_eval_clips(const ct_dataset *train, const ct_dataset *test, int clips, const ct_settings *s,
+                                  const char *key, ct_error *err) {
+    const ct_dataset *ds[2] = {train, test};
     for (int i = 0; i < 2; i++) {
         const ct_dataset *d = ds[i];
         if (!d || !d->self) continue;
         const ct_video_clips *vc = d->ops->extension ? d->ops->extension(d->self, CT_VIDEO_CLIPS_EXT) : NULL;
         if (!d->info.is_video || !vc || vc->size < sizeof *vc || !vc->clip)
             return ct_error_set(err, CT_ERR_CONFIG,
-                                "%s: evaluation.clips = %d needs video datasets that give several clips per video, but "
+                                "%s: %s = %d needs video datasets that give several clips per video, but "
                                 "data.%s (source %s) does not",
-                                ct_settings_origin(s, "clips"), ex->eval_clips, d->name, d->ops->name);
+                                ct_settings_origin(s, "clips"), key, clips, d->name, d->ops->name);
     }
     return CT_OK;
+}
+
+/* The keys of an evaluator group that are not the host's: its plugin's
+ * parameters, "type" and the chains (NULL-terminated, malloc'd). */
+static const char **plugin_keys(const ct_registry_entry *e) {
+    const ct_param_spec *ps = ct_registry_entry_params(e);
+    size_t n = 0;
+    while (ps && ps[n].name) n++;
+    const char **keys = malloc((n + 4) * sizeof *keys);
+    if (!keys) return NULL;
+    for (size_t i = 0; i < n; i++) keys[i] = ps[i].name;
+    keys[n] = "type", keys[n + 1] = "transforms", keys[n + 2] = "feature_transforms", keys[n + 3] = NULL;
+    return keys;
+}
+
+/* An evaluator's data: its own train / test / feature_transforms / clips,
+ * else the evaluation group's; its metrics' label. */
+static ct_status load_evaluator_data(ct_experiment *ex, const config_setting_t *eg, const ct_registry_entry *e,
+                                     const char *label, ct_evaluator *ev, ct_error *err) {
+    const char **keys = plugin_keys(e);
+    if (!keys) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    ct_settings *s = NULL;
+    ct_status st = ct_settings_from_config(ct__evaluator_spec, eg, keys, label, &s, err);
+    free(keys);
+    ct_eval_data *d = &ev->data;
+    *d = (ct_eval_data){ex->eval_train, ex->eval_test, &ex->eval_chain, ex->eval_clips};
+    if (!st && *ct_settings_string(s, "train")) st = dataset_ref(ex, s, "train", label, &d->train, err);
+    if (!st && *ct_settings_string(s, "test")) st = dataset_ref(ex, s, "test", label, &d->test, err);
+    if (!st && ct_settings_int(s, "clips") > 0) {
+        ev->own_clips = true;
+        d->clips = (int)ct_settings_int(s, "clips");
+    }
+    char key[96];
+    snprintf(key, sizeof key, "%s.clips", label);
+    if (!st && ev->own_clips && d->clips > 1) st = check_eval_clips(d->train, d->test, d->clips, s, key, err);
+    ct_settings_free(s);
+    const config_setting_t *fl = config_setting_get_member(eg, "feature_transforms");
+    char chain_label[96];
+    snprintf(chain_label, sizeof chain_label, "%s.feature_transforms", label);
+    if (!st && fl) {
+        ev->has_feature_chain = true;
+        st = build_chain(ex, fl, chain_label, &ev->feature_chain, err);
+        d->chain = &ev->feature_chain;
+    }
+    ev->own_data = d->train != ex->eval_train || d->test != ex->eval_test;
+    const char *at = d->test != ex->eval_test ? d->test->name : d->train->name;
+    snprintf(ev->label, sizeof ev->label, "%s%s%s", e->name, ev->own_data ? "@" : "", ev->own_data ? at : "");
+    return st;
 }
 
 static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
@@ -486,7 +541,7 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
     if (!st) ex->eval_clips = (int)ct_settings_int(s, "clips");
     if (!st) ex->eval_shuffle_frames = ct_settings_bool(s, "shuffle_test_frames");
     if (!st && ex->eval_clips > 1)
-        st = check_eval_clips(ex, s, err);
+        st = check_eval_clips(ex->eval_train, ex->eval_test, ex->eval_clips, s, "evaluation.clips", err);
     ct_settings_free(s);
     if (!st)
         st = build_chain(ex, config_setting_get_member(g, "transforms"), "evaluation.transforms",
@@ -507,8 +562,10 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
         const config_setting_t *eg = config_setting_get_elem(list, (unsigned)k);
         /* An evaluator group may carry its own augmentation chain
          * (`transforms`, for the evaluators that train on batches). */
-        static const char *const evaluator_keys[] = {"type", "transforms", NULL};
+        static const char *const evaluator_keys[] = {"type", "transforms", "feature_transforms", "train", "test",
+                                                     "clips", NULL};
         st = plugin_settings_with(ex, eg, CT_ROLE_EVALUATOR, label, evaluator_keys, &e, &ev->settings, err);
+        if (!st) st = load_evaluator_data(ex, eg, e, label, ev, err);
         if (st) return st;
         const config_setting_t *tl = config_setting_get_member(eg, "transforms");
         char chain_label[80];
@@ -642,6 +699,7 @@ ct_status ct_experiment_load(ct_experiment *ex, const char *path, const ct_exper
     }
     if (!st) st = check_pairings(ex, err);
     if (!st) st = load_evaluation(ex, err);
+    if (!st) st = ct_experiment_check_inputs(ex, err);
     if (st) ct_experiment_free(ex);
     return st;
 }
@@ -661,6 +719,7 @@ void ct_experiment_free(ct_experiment *ex) {
         if (ev->self && ev->ops) ev->ops->destroy(ev->self);
         ct_settings_free(ev->settings);
         chain_free(&ev->chain);
+        chain_free(&ev->feature_chain);
     }
     chain_free(&ex->eval_chain);
     for (int k = 0; k < ex->n_pipelines; k++) {

@@ -13,7 +13,7 @@
  *   };
  *   encoder = { type = "resnet"; in_channels = 1; ... };
  *   pipelines = ( {
- *       data = "train"; weight = 1.0;
+ *       data = "train"; weight = 1.0; batch_size = 256;  # default train.batch_size
  *       views = 2;                                      # or a multi-crop list
  *       transforms = ( { type = "random_resized_crop"; size = 28; }, ... );
  *       structure = { type = "jigsaw"; };           # optional; default "views"
@@ -26,7 +26,9 @@
  *     train = "train"; test = "test"; every = 0;
  *     transforms = ( { type = "normalize"; mean = [0.2860]; std = [0.3530]; } );
  *     evaluators = ( { type = "knn"; }, { type = "linear"; },
- *                    { type = "finetune"; transforms = ( ... ); } );  # own augmentation
+ *                    { type = "finetune"; transforms = ( ... ); },   # own augmentation
+ *                    { type = "linear"; train = "clips_train"; test = "clips_test";  # own data
+ *                      feature_transforms = ( ... ); clips = 1; } );
  *   };
  *
  * The host groups' schemas are in config/host_schema.h; applying a chain to
@@ -86,11 +88,22 @@ typedef struct ct_structure_inst {
 
 typedef struct ct_pipeline_spec {
     ct_dataset *data;
-    float weight;
+    float weight;        /* 0: left out of training (its data is not read) */
+    int64_t batch_size;  /* global batch: pipelines[].batch_size, else train.batch_size */
+    bool own_batch;      /* the pipeline gave batch_size */
     int n_groups;
     ct_crop_group groups[CT_MAX_CROP_GROUPS];
     ct_structure_inst structure;
 } ct_pipeline_spec;
+
+/* The data one evaluator measures: its train/test datasets and the
+ * transforms features are extracted with (its own `train`, `test`,
+ * `feature_transforms` and `clips`, else the evaluation group's). */
+typedef struct ct_eval_data {
+    ct_dataset *train, *test;
+    const ct_chain *chain; /* the evaluator's feature_transforms or &ex->eval_chain */
+    int clips;             /* clips averaged per video */
+} ct_eval_data;
 
 typedef struct ct_evaluator {
     const ct_evaluator_ops *ops;
@@ -98,6 +111,14 @@ typedef struct ct_evaluator {
     ct_settings *settings;
     bool has_chain;  /* the group gave `transforms` (its own augmentation) */
     ct_chain chain;  /* those transforms, for ct_eval_env.open_batches(augment) */
+    ct_eval_data data;
+    bool own_data;   /* train or test differ from the evaluation group's */
+    bool has_feature_chain;
+    ct_chain feature_chain; /* feature_transforms, when given (data.chain points here) */
+    bool own_clips;  /* the group gave clips */
+    /* Its metrics' prefix: the evaluator's name, with "@<dataset>" when it
+     * measures data of its own ("linear@test_direction"). */
+    char label[CT_NAME_MAX * 2];
 } ct_evaluator;
 
 typedef struct ct_experiment {

@@ -28,15 +28,19 @@
  *               (training/watch.h): watch_steps (int 20), stop_on_divergence
  *               (bool true), stop_on_collapse (bool true),
  *               watch_weight_growth (float 100), watch_min_std (float 0.01).
- *   pipelines   a list of { data (string, a data.* name), weight (float 1),
- *               views (int 2) | ( { count = N; transforms = (...); }, ... )
- *               for multi-crop, transforms (list of pretext groups; only
- *               with an int views) }.
+ *   pipelines   a list of { data (string, a data.* name), weight (float 1;
+ *               0 leaves the pipeline out), batch_size (int 0 =
+ *               train.batch_size), views (int 2) | ( { count = N;
+ *               transforms = (...); }, ... ) for multi-crop, transforms
+ *               (list of pretext groups; only with an int views) }. The
+ *               first pipeline of nonzero weight defines the epoch; the
+ *               others cycle through their own data (trainer.c).
  *   evaluation  { train (string), test (string): data.* names; every (int
  *               0 = only at the end, else epochs); transforms; evaluators
  *               (list of evaluator groups; a group may hold its own
  *               `transforms`, the augmentation of evaluators that train,
- *               e.g. finetune) }.
+ *               e.g. finetune, and its own data: train, test,
+ *               feature_transforms, clips) }.
  *
  * Plugin groups (data.*, encoder, architecture, transforms, evaluators)
  * select their implementation with `type`; every other key is validated
@@ -120,7 +124,9 @@ const ct_param_spec ct__train_spec[] = {
 
 const ct_param_spec ct__pipeline_spec[] = {
     CT_PARAM_STRING("data", NULL, "name of a dataset in the data group"),
-    CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss"),
+    CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss (0: left out of training, its data unread)"),
+    CT_PARAM_INT("batch_size", "0", 0, 1 << 20,
+                 "samples per step of this pipeline, over all ranks (0: train.batch_size)"),
     CT_PARAM_END,
 };
 const char *const ct__pipeline_groups[] = {"views", "transforms", "structure", NULL};
@@ -144,6 +150,13 @@ const ct_param_spec ct__evaluation_spec[] = {
 };
 const char *const ct__evaluation_groups[] = {"transforms", "evaluators", NULL};
 
+const ct_param_spec ct__evaluator_spec[] = {
+    CT_PARAM_STRING("train", "\"\"", "dataset this evaluator fits on (\"\": evaluation.train)"),
+    CT_PARAM_STRING("test", "\"\"", "dataset this evaluator measures on (\"\": evaluation.test)"),
+    CT_PARAM_INT("clips", "0", 0, 64, "video datasets: clips averaged per video (0: evaluation.clips)"),
+    CT_PARAM_END,
+};
+
 /* ---- for documentation ------------------------------------------------------------ */
 
 const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group) {
@@ -155,6 +168,7 @@ const ct_param_spec *ct_experiment_host_schema(size_t i, const char **group) {
         {"optimizer", ct__optimizer_spec},      {"schedule", ct__schedule_spec},
         {"train", ct__train_spec},              {"pipelines[]", ct__pipeline_spec},
         {"pipelines[].views[]", ct__crop_spec}, {"evaluation", ct__evaluation_spec},
+        {"evaluation.evaluators[]", ct__evaluator_spec},
     };
     if (i >= sizeof schemas / sizeof schemas[0]) return NULL;
     if (group) *group = schemas[i].group;

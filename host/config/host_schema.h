@@ -32,5 +32,8 @@ extern const ct_param_spec ct__crop_spec[];
 extern const char *const ct__crop_groups[];
 extern const ct_param_spec ct__evaluation_spec[];
 extern const char *const ct__evaluation_groups[];
+/* The host's keys of one evaluator group (its data); the rest are the
+ * evaluator plugin's. */
+extern const ct_param_spec ct__evaluator_spec[];
 
 #endif

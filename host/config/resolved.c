@@ -70,8 +70,8 @@ static void emit_plugin_group(text *t, const char *type, const ct_settings *s, i
     emit(t, "%*s}", indent, "");
 }
 
-static void emit_chain(text *t, const ct_chain *c, int indent) {
-    emit(t, "%*stransforms = (", indent, "");
+static void emit_named_chain(text *t, const char *key, const ct_chain *c, int indent) {
+    emit(t, "%*s%s = (", indent, "", key);
     for (int k = 0; k < c->n; k++) {
         emit(t, "%s\n%*s", k ? "," : "", indent + 2, "");
         emit_plugin_group(t, c->t[k].ops->name, c->t[k].settings, indent + 2);
@@ -79,12 +79,17 @@ static void emit_chain(text *t, const ct_chain *c, int indent) {
     emit(t, "%s);\n", c->n ? "\n" : "");
 }
 
+static void emit_chain(text *t, const ct_chain *c, int indent) { emit_named_chain(t, "transforms", c, indent); }
+
 static void emit_pipelines(text *t, const ct_experiment *ex) {
     emit(t, "pipelines = (");
     for (int k = 0; k < ex->n_pipelines; k++) {
         const ct_pipeline_spec *p = &ex->pipelines[k];
         emit(t, "%s\n  {\n    data = \"%s\";\n    weight = %.9g;\n", k ? "," : "", p->data->name,
              (double)p->weight);
+        /* Only when given, so the resolved config of a run from before
+         * per-pipeline batches is unchanged (its --resume still matches). */
+        if (p->own_batch) emit(t, "    batch_size = %lld;\n", (long long)p->batch_size);
         if (p->n_groups == 1) {
             emit(t, "    views = %d;\n", p->groups[0].count);
             emit_chain(t, &p->groups[0].chain, 4);
@@ -118,6 +123,11 @@ static void emit_evaluation(text *t, const ct_experiment *ex) {
         emit(t, "%s\n    {\n      type = \"%s\";\n", k ? "," : "", ev->ops->name);
         emit_settings(t, ev->settings, 6);
         if (ev->has_chain) emit_chain(t, &ev->chain, 6);
+        /* An evaluator's own data, only when given (as batch_size above). */
+        if (ev->data.train != ex->eval_train) emit(t, "      train = \"%s\";\n", ev->data.train->name);
+        if (ev->data.test != ex->eval_test) emit(t, "      test = \"%s\";\n", ev->data.test->name);
+        if (ev->own_clips) emit(t, "      clips = %d;\n", ev->data.clips);
+        if (ev->has_feature_chain) emit_named_chain(t, "feature_transforms", &ev->feature_chain, 6);
         emit(t, "    }");
     }
     emit(t, "%s);\n};\n", ex->n_evaluators ? "\n  " : "");

@@ -15,6 +15,7 @@
 #include "report/run_log.h"
 #include "report/svg_chart.h"
 #include "report/text_buf.h"
+#include "training/evaluate.h"
 
 #define PREVIEW_ROWS 6
 
@@ -378,6 +379,21 @@ static void cell(ct_text *o, double v) {
     else ct_text_printf(o, "<td class='num'>-</td>");
 }
 
+/* The datasets a metric was measured on (its evaluator's), from the
+ * experiment; "-" when it is not one of its evaluators' metrics. */
+static void data_cell(ct_text *o, const report *r, const char *metric) {
+    const ct_evaluator *e = r->ex ? ct_evaluator_of_metric(r->ex, metric) : NULL;
+    ct_text_printf(o, "<td>");
+    if (e) {
+        ct_text_html(o, e->data.train->name);
+        ct_text_printf(o, " &rarr; ");
+        ct_text_html(o, e->data.test->name);
+    } else {
+        ct_text_printf(o, "-");
+    }
+    ct_text_printf(o, "</td>");
+}
+
 static void section_metrics(ct_text *o, const report *r) {
     const ct_run_log *l = &r->log;
     ct_text_printf(o, "<h2>Final metrics</h2>");
@@ -390,7 +406,8 @@ static void section_metrics(ct_text *o, const report *r) {
     for (int64_t b = 0; b < l->n_baselines; b++)
         if (!l->baselines[b].checkpoint[0] && r->ex && strcmp(l->baselines[b].experiment, r->ex->name) == 0)
             random = &l->baselines[b];
-    ct_text_printf(o, "<table><tr><th>metric</th><th>this run (step %lld)</th>", (long long)last->step);
+    ct_text_printf(o, "<table><tr><th>metric</th><th>data (train &rarr; test)</th><th>this run (step %lld)</th>",
+                   (long long)last->step);
     for (int64_t b = 0; b < l->n_baselines; b++) {
         char label[1200];
         baseline_label(&l->baselines[b], label, sizeof label);
@@ -406,6 +423,7 @@ static void section_metrics(ct_text *o, const report *r) {
         ct_text_printf(o, "<tr><th>");
         ct_text_html(o, name);
         ct_text_printf(o, "</th>");
+        data_cell(o, r, name);
         cell(o, last->m.value[k]);
         for (int64_t b = 0; b < l->n_baselines; b++) cell(o, metric_of(&l->baselines[b].m, name));
         if (random) cell(o, last->m.value[k] - metric_of(&random->m, name));

@@ -112,16 +112,16 @@ void ct_clip_shuffle_frames(float *clip, int t, size_t frame_floats, uint64_t se
     }
 }
 
-ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, bool shuffle, float **feats,
-                                   int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
+ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, const ct_chain *chain, int clips, bool shuffle,
+                                   float **feats, int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
     const ct_video_clips *vc = data->ops->extension ? data->ops->extension(data->self, CT_VIDEO_CLIPS_EXT) : NULL;
     if (!vc || vc->size < sizeof *vc || !vc->clip)
-        return ct_error_set(err, CT_ERR_CONFIG, "evaluation.clips = %d: data.%s (source %s) gives no clips", clips,
+        return ct_error_set(err, CT_ERR_CONFIG, "clips = %d: data.%s (source %s) gives no clips", clips,
                             data->name, data->ops->name);
     int workers = ct_threadpool_size(m->pool);
     int64_t count = data->info.count, d = m->encoder.dim;
     int64_t per = CLIP_BATCH / clips > 0 ? CLIP_BATCH / clips : 1; /* videos per forward */
-    clip_job j = {data, vc, &m->ex->eval_chain, m->ex->seed, 0, clips, shuffle, 0, NULL, NULL, NULL, 0, 0, 0, 0,
+    clip_job j = {data, vc, chain, m->ex->seed, 0, clips, shuffle, 0, NULL, NULL, NULL, 0, 0, 0, 0,
                   NULL, NULL};
     j.scratch = calloc((size_t)workers * 3, sizeof *j.scratch);
     j.errs = calloc((size_t)workers, sizeof *j.errs);

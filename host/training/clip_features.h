@@ -8,12 +8,12 @@
 
 #include "training/model.h"
 
-/* Features (n x dim, index order) and labels of `data`, `clips` clips per
- * video averaged; the encoder in eval mode without gradients (the caller
+/* Features (n x dim, index order) and labels of `data` through `chain`,
+ * `clips` clips per video averaged; the encoder in eval mode without gradients (the caller
  * sets the graph's modes). `shuffle`: every clip's frames permuted first
  * (ct_clip_shuffle_frames). Arrays are malloc'd (free()). */
-ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, int clips, bool shuffle, float **feats,
-                                   int32_t **labels, int64_t *n, int64_t *dim, ct_error *err);
+ct_status ct_extract_clip_features(ct_model *m, const ct_dataset *data, const ct_chain *chain, int clips, bool shuffle,
+                                   float **feats, int32_t **labels, int64_t *n, int64_t *dim, ct_error *err);
 
 /* The shuffled-frame control (evaluation.shuffle_test_frames): permutes
  * the t frames of one clip (t x frame_floats floats) in place, a uniform

@@ -14,14 +14,22 @@
 
 static ct_eval_training *state_of(const ct_eval_env *env) { return env->host_ctx; }
 
-static ct_dataset *split_dataset(const ct_model *m, const char *split, ct_error *err) {
-    ct_dataset *d = !split                        ? NULL
-                    : strcmp(split, "train") == 0 ? m->ex->eval_train
-                    : strcmp(split, "test") == 0  ? m->ex->eval_test
-                                                  : NULL;
-    if (!d)
+/* The data of the evaluator running now (its own, or the group's). */
+static ct_eval_data data_of(const ct_eval_training *t) {
+    const ct_experiment *ex = t->m->ex;
+    if (t->ev) return t->ev->data;
+    return (ct_eval_data){ex->eval_train, ex->eval_test, &ex->eval_chain, ex->eval_clips};
+}
+
+static ct_dataset *split_dataset(const ct_eval_training *t, const char *split, ct_error *err) {
+    ct_eval_data d = data_of(t);
+    ct_dataset *ds = !split                        ? NULL
+                     : strcmp(split, "train") == 0 ? d.train
+                     : strcmp(split, "test") == 0  ? d.test
+                                                   : NULL;
+    if (!ds)
         ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split ? split : "(null)");
-    return d;
+    return ds;
 }
 
 /* ---- labels ------------------------------------------------------------ */
@@ -30,7 +38,7 @@ static ct_status env_labels(const ct_eval_env *env, const char *split, int32_t *
                             ct_error *err) {
     *labels = NULL;
     *n = 0;
-    ct_dataset *d = split_dataset(state_of(env)->m, split, err);
+    ct_dataset *d = split_dataset(state_of(env), split, err);
     if (!d) return CT_ERR_INVALID;
     int64_t count = d->info.count;
     int32_t *y = env->host->alloc((size_t)(count ? count : 1) * sizeof *y);
@@ -152,7 +160,7 @@ static ct_status open_batches(const ct_eval_env *env, const ct_eval_batches_opts
     *out = NULL;
     if (!o || o->size < sizeof(size_t) || o->batch_size <= 0)
         return ct_error_set(err, CT_ERR_INVALID, "batches: options without size or batch_size");
-    ct_dataset *d = split_dataset(t->m, o->split, err);
+    ct_dataset *d = split_dataset(t, o->split, err);
     if (!d) return CT_ERR_INVALID;
     ct_status st = check_subset(o, d, err);
     if (st != CT_OK) return st;
@@ -160,7 +168,7 @@ static ct_status open_batches(const ct_eval_env *env, const ct_eval_batches_opts
     if (!it) return ct_error_set(err, CT_ERR_NOMEM, "batches: out of memory");
     int workers = t->m->threads > 1 ? t->m->threads : 1;
     if (!o->augment) {
-        st = ct_pipeline_new_eval(d, &ex->eval_chain, o->batch_size, ex->seed, workers, o->subset, o->subset_n,
+        st = ct_pipeline_new_eval(d, data_of(t).chain, o->batch_size, ex->seed, workers, o->subset, o->subset_n,
                                   &it->p, err);
     } else {
         t->used_chain = true;
@@ -169,7 +177,7 @@ static ct_status open_batches(const ct_eval_env *env, const ct_eval_batches_opts
         spec.weight = 1.0f;
         spec.n_groups = 1;
         spec.groups[0].count = 1;
-        spec.groups[0].chain = t->ev && t->ev->has_chain ? t->ev->chain : ex->eval_chain;
+        spec.groups[0].chain = t->ev && t->ev->has_chain ? t->ev->chain : *data_of(t).chain;
         ct_pipeline_opts po = ct_pipeline_opts_default(o->batch_size, ex->seed ^ EVAL_TRAIN_SALT);
         int64_t items = o->subset_n > 0 ? o->subset_n : d->info.count;
         po.drop_last = items >= o->batch_size;

@@ -21,9 +21,13 @@ static double now_s(void) {
 
 #define EVAL_BATCH 256
 
-static ct_dataset *split_data(const ct_model *m, const char *split) {
-    if (strcmp(split, "train") == 0) return m->ex->eval_train;
-    if (strcmp(split, "test") == 0) return m->ex->eval_test;
+static ct_eval_data group_data(const ct_experiment *ex) {
+    return (ct_eval_data){ex->eval_train, ex->eval_test, &ex->eval_chain, ex->eval_clips};
+}
+
+static ct_dataset *split_data(const ct_eval_data *d, const char *split) {
+    if (strcmp(split, "train") == 0) return d->train;
+    if (strcmp(split, "test") == 0) return d->test;
     return NULL;
 }
 
@@ -107,17 +111,23 @@ int64_t ct_count_non_finite_rows(const float *v, int64_t rows, int64_t dim, int6
 
 ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int32_t **labels,
                               int64_t *n, int64_t *dim, ct_error *err) {
+    ct_eval_data d = group_data(m->ex);
+    return ct_extract_features_of(m, &d, split, feats, labels, n, dim, err);
+}
+
+ct_status ct_extract_features_of(ct_model *m, const ct_eval_data *ed, const char *split, float **feats,
+                                 int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
     *feats = NULL;
     *labels = NULL;
-    ct_dataset *data = split_data(m, split);
+    ct_dataset *data = split_data(ed, split);
     if (!data)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: the evaluation section names no \"%s\" dataset",
                             m->ex->path, split);
     /* the shuffled-frame control applies to the measured split only */
     bool shuffle = m->ex->eval_shuffle_frames && strcmp(split, "test") == 0;
-    if (m->ex->eval_clips > 1) {
+    if (ed->clips > 1) {
         bool prev_grad = ct_graph_set_grad(m->graph, false), prev_train = ct_graph_set_train(m->graph, false);
-        ct_status st = ct_extract_clip_features(m, data, m->ex->eval_clips, shuffle, feats, labels, n, dim, err);
+        ct_status st = ct_extract_clip_features(m, data, ed->chain, ed->clips, shuffle, feats, labels, n, dim, err);
         ct_graph_set_grad(m->graph, prev_grad);
         ct_graph_set_train(m->graph, prev_train);
         if (st != CT_OK) ct_error_prefix(err, "features of \"%s\": ", split);
@@ -128,7 +138,7 @@ ct_status ct_extract_features(ct_model *m, const char *split, float **feats, int
     int64_t *shard = NULL, shard_n = 0;
     ct_status st = shard_items(m, data, &shard, &shard_n, err);
     if (st == CT_OK)
-        st = ct_pipeline_new_eval(data, &m->ex->eval_chain, EVAL_BATCH, m->ex->seed, workers, shard, shard_n, &p, err);
+        st = ct_pipeline_new_eval(data, ed->chain, EVAL_BATCH, m->ex->seed, workers, shard, shard_n, &p, err);
     free(shard);
     if (st != CT_OK) return st;
     int64_t total = ct_pipeline_epoch_size(p), d = m->encoder.dim, at = 0;
@@ -177,35 +187,75 @@ done:
         free(*labels);
         *feats = NULL;
         *labels = NULL;
-        ct_error_prefix(err, "features of \"%s\": ", split);
+        ct_error_prefix(err, "features of \"%s\" (data \"%s\"): ", split, data->name);
     }
     return st;
 }
 
-/* One evaluation round: features cached per split, shared by evaluators. */
+/* Features of one dataset through one chain, shared by the evaluators
+ * that measure the same data. */
+typedef struct feature_set {
+    const ct_dataset *data;
+    const ct_chain *chain;
+    int clips;
+    bool shuffled; /* the shuffled-frame control (test splits only) */
+    float *feats;
+    int32_t *labels;
+    int64_t n, dim;
+} feature_set;
+
+/* One evaluation round: the features cache and the evaluator running. */
 typedef struct eval_ctx {
     ct_model *m;
-    float *feats[2];
-    int32_t *labels[2];
-    int64_t n[2], dim[2];
+    const ct_eval_data *cur; /* the data of the evaluator running now */
+    int n_sets;
+    feature_set sets[2 * CT_MAX_EVALUATORS + 2];
     double feature_s; /* time spent extracting features */
     ct_eval_training tr; /* the env's ABI 1.2 services (eval_training.c) */
 } eval_ctx;
 
+/* Split "train" or "test" of the current evaluator's data, extracted once. */
+static ct_status features_of(eval_ctx *c, const char *split, const feature_set **out, ct_error *err) {
+    const ct_dataset *data = strcmp(split, "train") == 0 || strcmp(split, "test") == 0 ? split_data(c->cur, split)
+                                                                                         : NULL;
+    if (!data) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
+    feature_set key = {data, c->cur->chain, c->cur->clips, c->m->ex->eval_shuffle_frames && !strcmp(split, "test"),
+                       NULL, NULL, 0, 0};
+    for (int i = 0; i < c->n_sets; i++) {
+        const feature_set *f = &c->sets[i];
+        if (f->data == key.data && f->chain == key.chain && f->clips == key.clips && f->shuffled == key.shuffled) {
+            *out = f;
+            return CT_OK;
+        }
+    }
+    if (c->n_sets == (int)(sizeof c->sets / sizeof c->sets[0]))
+        return ct_error_set(err, CT_ERR_INVALID, "more than %d feature sets in one evaluation", c->n_sets);
+    double t0 = now_s();
+    ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
+    ct_status st = ct_extract_features_of(c->m, c->cur, split, &key.feats, &key.labels, &key.n, &key.dim, err);
+    ct_model_wide_blas(c->m, true);
+    c->feature_s += now_s() - t0;
+    if (st != CT_OK) return st;
+    c->sets[c->n_sets] = key;
+    *out = &c->sets[c->n_sets++];
+    return CT_OK;
+}
+
+static void free_sets(eval_ctx *c) {
+    for (int i = 0; i < c->n_sets; i++) {
+        free(c->sets[i].feats);
+        free(c->sets[i].labels);
+    }
+    c->n_sets = 0;
+}
+
 static ct_status env_features(const ct_eval_env *env, const char *split, float **feats,
                               int32_t **labels, int64_t *n, int64_t *dim, ct_error *err) {
     eval_ctx *c = ((ct_eval_training *)env->host_ctx)->owner;
-    int s = strcmp(split, "train") == 0 ? 0 : strcmp(split, "test") == 0 ? 1 : -1;
-    if (s < 0) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
-    if (!c->feats[s]) {
-        double t0 = now_s();
-        ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
-        ct_status st = ct_extract_features(c->m, split, &c->feats[s], &c->labels[s], &c->n[s], &c->dim[s], err);
-        ct_model_wide_blas(c->m, true);
-        c->feature_s += now_s() - t0;
-        if (st != CT_OK) return st;
-    }
-    size_t fb = (size_t)c->n[s] * (size_t)c->dim[s] * sizeof(float), lb = (size_t)c->n[s] * sizeof(int32_t);
+    const feature_set *f = NULL;
+    ct_status st = features_of(c, split, &f, err);
+    if (st != CT_OK) return st;
+    size_t fb = (size_t)f->n * (size_t)f->dim * sizeof(float), lb = (size_t)f->n * sizeof(int32_t);
     *feats = env->host->alloc(fb ? fb : 1);
     *labels = env->host->alloc(lb ? lb : 1);
     if (!*feats || !*labels) {
@@ -213,53 +263,50 @@ static ct_status env_features(const ct_eval_env *env, const char *split, float *
         env->host->free(*labels);
         return ct_error_set(err, CT_ERR_NOMEM, "out of memory copying features");
     }
-    memcpy(*feats, c->feats[s], fb);
-    memcpy(*labels, c->labels[s], lb);
-    *n = c->n[s];
-    *dim = c->dim[s];
+    memcpy(*feats, f->feats, fb);
+    memcpy(*labels, f->labels, lb);
+    *n = f->n;
+    *dim = f->dim;
     return CT_OK;
 }
 
 static const void *env_source_extension(const ct_eval_env *env, const char *split, const char *id) {
     eval_ctx *c = ((ct_eval_training *)env->host_ctx)->owner;
-    const ct_dataset *d = split && id ? split_data(c->m, split) : NULL;
+    const ct_dataset *d = split && id ? split_data(c->cur, split) : NULL;
     return d && d->self && d->ops->extension ? d->ops->extension(d->self, id) : NULL;
 }
 
-static int num_classes(const ct_experiment *ex) {
+static int num_classes(const ct_eval_data *d) {
     int c = 0;
-    if (ex->eval_train && ex->eval_train->info.num_classes > c) c = ex->eval_train->info.num_classes;
-    if (ex->eval_test && ex->eval_test->info.num_classes > c) c = ex->eval_test->info.num_classes;
+    if (d->train && d->train->info.num_classes > c) c = d->train->info.num_classes;
+    if (d->test && d->test->info.num_classes > c) c = d->test->info.num_classes;
     return c;
 }
 
-static ct_status prefetch_splits(const ct_eval_env *env, ct_error *err) {
+/* Every evaluator's train and test features, in evaluator order: what
+ * rank 0 extracts first in a data-parallel job, and what every other rank
+ * extracts its shards of at the same point (ct_evaluate_follow). */
+static ct_status prefetch_all(eval_ctx *c, ct_error *err) {
     static const char *splits[2] = {"train", "test"};
-    for (int s = 0; s < 2; s++) {
-        float *f = NULL;
-        int32_t *l = NULL;
-        int64_t n, d;
-        ct_status st = env_features(env, splits[s], &f, &l, &n, &d, err);
-        env->host->free(f);
-        env->host->free(l);
-        if (st != CT_OK) return st;
-    }
+    const ct_experiment *ex = c->m->ex;
+    for (int i = 0; i < ex->n_evaluators; i++)
+        for (int s = 0; s < 2; s++) {
+            const feature_set *f;
+            c->cur = &ex->evaluators[i].data;
+            ct_status st = features_of(c, splits[s], &f, err);
+            if (st != CT_OK) return st;
+        }
     return CT_OK;
 }
 
 ct_status ct_evaluate_follow(ct_model *m, ct_error *err) {
-    static const char *splits[2] = {"train", "test"};
-    for (int s = 0; s < 2; s++) {
-        float *f = NULL;
-        int32_t *l = NULL;
-        int64_t n, d;
-        ct_model_wide_blas(m, false);
-        ct_status st = ct_extract_features(m, splits[s], &f, &l, &n, &d, err);
-        free(f);
-        free(l);
-        if (st != CT_OK) return st;
-    }
-    return CT_OK;
+    eval_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    c->m = m;
+    ct_status st = prefetch_all(c, err);
+    free_sets(c);
+    free(c);
+    return st;
 }
 
 ct_status ct_evaluate(ct_model *m, ct_metrics *out, ct_error *err) { return ct_evaluate_in(m, NULL, out, err); }
@@ -269,27 +316,30 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
     if (ex->n_evaluators == 0 || !ex->eval_train || !ex->eval_test)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: no evaluation section with train/test data and evaluators",
                             ex->path);
-    eval_ctx c = {0};
-    c.m = m;
+    eval_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    c->m = m;
     ct_eval_env env = {.size = sizeof env, .host = &m->host, .encoder = &m->encoder, .store = m->store,
-                       .num_classes = num_classes(ex), .seed = ex->seed, .features = env_features};
-    ct_eval_training_init(&c.tr, &env, m, run_dir, &c);
+                       .seed = ex->seed, .features = env_features};
+    ct_eval_training_init(&c->tr, &env, m, run_dir, c);
     env.source_extension = env_source_extension;
     ct_status st = CT_OK;
-    /* Data-parallel: both splits now, in the order the other ranks extract
-     * their shards (ct_evaluate_follow), whatever the evaluators ask. */
-    if (m->gather_rows && ct_dist_size() > 1) st = prefetch_splits(&env, err);
+    /* Data-parallel: every evaluator's splits now, in the order the other
+     * ranks extract their shards (ct_evaluate_follow). */
+    if (m->gather_rows && ct_dist_size() > 1) st = prefetch_all(c, err);
     for (int i = 0; i < ex->n_evaluators && st == CT_OK; i++) {
         const ct_evaluator *e = &ex->evaluators[i];
         ct_metrics r = {0};
-        double t0 = now_s(), f0 = c.feature_s;
+        double t0 = now_s(), f0 = c->feature_s;
+        c->cur = &e->data;
+        env.num_classes = num_classes(&e->data);
         /* the evaluator's own host, so its log lines name its plugin */
         const ct_registry_entry *re = ct_plugins_find(ex->plugins, CT_ROLE_EVALUATOR, e->ops->name);
         env.host = re ? ct_plugins_host_for(ex->plugins, re) : &m->host;
         ct_model_wide_blas(m, true);
-        ct_eval_training_begin(&c.tr, i, e);
+        ct_eval_training_begin(&c->tr, i, e);
         st = e->ops->run(e->self, &env, &r, err);
-        ct_status unused = ct_eval_training_end(&c.tr, st == CT_OK ? err : NULL);
+        ct_status unused = ct_eval_training_end(&c->tr, st == CT_OK ? err : NULL);
         if (st == CT_OK) st = unused;
         ct_model_wide_blas(m, false);
         /* An evaluator may keep its settings and read them here: a misuse
@@ -302,26 +352,48 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
             break;
         }
         /* Seconds of the evaluator itself, feature extraction excluded. */
-        if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c.feature_s - f0));
+        if (st == CT_OK) ct_metrics_set(&r, "seconds", now_s() - t0 - (c->feature_s - f0));
         if (st != CT_OK) {
-            ct_error_prefix(err, "evaluator %s: ", e->ops->name);
+            ct_error_prefix(err, "evaluator %s (data \"%s\" -> \"%s\"): ", e->label, e->data.train->name,
+                            e->data.test->name);
             break;
         }
         for (int k = 0; k < r.n && st == CT_OK; k++)
             if (!isfinite(r.value[k]))
                 st = ct_error_set(err, CT_ERR_NUMERIC, "evaluator %s: metric %s is %g, not a number to report",
-                                  e->ops->name, r.name[k], r.value[k]);
+                                  e->label, r.name[k], r.value[k]);
         if (st != CT_OK) break;
         for (int k = 0; k < r.n; k++) {
             char name[CT_METRIC_NAME_MAX];
-            snprintf(name, sizeof name, "%.20s.%.40s", e->ops->name, r.name[k]);
+            snprintf(name, sizeof name, "%.40s.%.20s", e->label, r.name[k]);
             if (ct_metrics_set(out, name, r.value[k]) != CT_OK) break;
         }
     }
-    if (st == CT_OK) ct_metrics_set(out, "features.seconds", c.feature_s);
-    for (int s = 0; s < 2; s++) {
-        free(c.feats[s]);
-        free(c.labels[s]);
-    }
+    if (st == CT_OK) ct_metrics_set(out, "features.seconds", c->feature_s);
+    free_sets(c);
+    free(c);
     return st;
+}
+
+const ct_evaluator *ct_evaluator_of_metric(const ct_experiment *ex, const char *metric) {
+    const ct_evaluator *best = NULL;
+    size_t best_len = 0;
+    for (int i = 0; i < ex->n_evaluators; i++) {
+        const ct_evaluator *e = &ex->evaluators[i];
+        size_t n = strlen(e->label);
+        if (n > best_len && strncmp(metric, e->label, n) == 0 && metric[n] == '.') best = e, best_len = n;
+    }
+    return best;
+}
+
+void ct_evaluation_data_text(const ct_experiment *ex, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; i < ex->n_evaluators && used < n; i++) {
+        const ct_evaluator *e = &ex->evaluators[i];
+        int w = snprintf(buf + used, n - used, "%s%s: %s -> %s", i ? "; " : "", e->label, e->data.train->name,
+                         e->data.test->name);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
 }

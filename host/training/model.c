@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/chain.h"
+#include "config/encoder_inputs.h"
 #include "dist/dist.h"
 
 static const ct_host *plugin_host(const ct_model *m, ct_role role, const char *name) {
@@ -167,18 +167,61 @@ static int resolve_threads(int threads) {
     return n > 0 ? (int)n : 1;
 }
 
-static ct_encoder_input model_input(const ct_experiment *ex) {
-    if (ex->n_pipelines > 0 && ex->pipelines[0].data)
-        return ct_chain_input(&ex->pipelines[0].groups[0].chain, ex->pipelines[0].data);
-    if (ex->eval_train) return ct_chain_input(&ex->eval_chain, ex->eval_train);
-    ct_encoder_input none = {0, 0, 0, 1};
-    return none;
+/* The pipelines as the architecture sees them: batch sizes, datasets and
+ * item ids (each training dataset's ids after the previous ones', a
+ * dataset met again keeping its first base), structure rows, inputs; and
+ * the env's summaries of them. Pipelines of weight 0 are not trained on:
+ * their entry is zero and they take no ids. */
+static void describe_pipelines(ct_model *m) {
+    const ct_experiment *ex = m->ex;
+    ct_arch_env *env = &m->arch_env;
+    const ct_dataset *seen[CT_MAX_PIPELINES];
+    int64_t base_of[CT_MAX_PIPELINES], next = 0;
+    int n_seen = 0;
+    env->batch_size = ct_settings_int(ex->train, "batch_size");
+    env->rows_per_sample = 1;
+    bool first = true;
+    for (int k = 0; k < ex->n_pipelines; k++) {
+        const ct_pipeline_spec *p = &ex->pipelines[k];
+        ct_arch_pipeline *ap = &m->pipelines[k];
+        memset(ap, 0, sizeof *ap);
+        if (p->weight == 0.0f) continue;
+        int d = 0;
+        while (d < n_seen && seen[d] != p->data) d++;
+        if (d == n_seen) {
+            seen[n_seen] = p->data;
+            base_of[n_seen++] = next;
+            next += p->data->info.count;
+        }
+        ap->batch_size = p->batch_size;
+        ap->dataset_size = p->data->info.count;
+        ap->item_base = base_of[d];
+        ap->rows_per_sample = p->structure.info.rows_per_sample;
+        ap->input = ct_experiment_pipeline_input(ex, k);
+        if (first || ap->batch_size < env->batch_size) env->batch_size = ap->batch_size;
+        if (ap->rows_per_sample > env->rows_per_sample) env->rows_per_sample = ap->rows_per_sample;
+        first = false;
+    }
+    env->dataset_size = next;
+    env->n_pipelines = ex->n_pipelines;
+    env->pipelines = m->pipelines;
+}
+
+ct_status ct_model_batch(const ct_model *m, const ct_data_batch *db, int k, ct_batch *out, ct_error *err) {
+    const ct_pipeline_spec *p = &m->ex->pipelines[k];
+    ct_status st = ct_pipeline_to_batch(db, m->graph, k, p->weight, out, err);
+    int64_t base = k < m->arch_env.n_pipelines ? m->pipelines[k].item_base : 0;
+    if (st == CT_OK && base != 0 && out->items) {
+        int64_t *ids = ct_graph_alloc(m->graph, (size_t)out->n * sizeof *ids);
+        if (!ids) return ct_error_set(err, CT_ERR_NOMEM, "out of memory for %d item ids", out->n);
+        for (int i = 0; i < out->n; i++) ids[i] = base + out->items[i];
+        out->items = ids;
+    }
+    return st;
 }
 
 static ct_status build_arch(ct_model *m, ct_error *err) {
     const ct_experiment *ex = m->ex;
-    m->arch_env.batch_size = ct_settings_int(ex->train, "batch_size");
-    m->arch_env.dataset_size = ex->n_pipelines > 0 ? ex->pipelines[0].data->info.count : 0;
     ct_status st = ex->arch_ops->create(ex->arch_settings, &m->arch_env, &m->arch, err);
     /* As for the encoder: a misuse of its settings is the error to report
      * (ct_model_free destroys an instance create made). */
@@ -229,12 +272,12 @@ ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_
     m->arch_env.host = ex->arch_ops ? plugin_host(m, CT_ROLE_ARCHITECTURE, ex->arch_ops->name) : &m->host;
     m->arch_env.store = m->store;
     m->arch_env.encoder = &m->encoder;
-    m->arch_env.input = model_input(ex);
+    m->arch_env.input = ct_experiment_encoder_input(ex);
     m->arch_env.make_encoder = env_make_encoder;
     m->arch_env.host_ctx = m;
     m->arch_env.embed = env_embed;
     m->arch_env.make_key_side = env_make_key_side;
-    m->arch_env.rows_per_sample = ex->n_pipelines > 0 ? ex->pipelines[0].structure.info.rows_per_sample : 1;
+    describe_pipelines(m);
     m->arch_env.rank = ct_dist_rank();
     m->arch_env.ranks = ct_dist_size();
     m->arch_env.gather_batch = env_gather_batch;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "config/experiment.h"
+#include "data/pipeline.h"
 
 #define CT_MODEL_MAX_ENCODERS 4
 
@@ -23,6 +24,7 @@ typedef struct ct_model {
     int n_extra;
     ct_encoder extra[CT_MODEL_MAX_ENCODERS]; /* made by the architecture (make_encoder) */
     ct_arch_env arch_env;
+    ct_arch_pipeline pipelines[CT_MAX_PIPELINES]; /* arch_env.pipelines */
     void *arch;                  /* architecture instance (NULL when none) */
     bool key_side;               /* the structures' key copies are declared */
     /* Shown every query-side embedding an architecture makes through
@@ -45,6 +47,11 @@ typedef struct ct_model {
  * An encoder or architecture create that misused its settings
  * (ct_settings_status) fails the build with that misuse. */
 ct_status ct_model_build(ct_model *m, ct_experiment *ex, int threads, bool with_arch, ct_error *err);
+
+/* Pipeline k's batch db as the architecture sees it (ct_batch on the
+ * model's graph, no copy of the views): item ids moved by the pipeline's
+ * item_base (ct_arch_pipeline) so two datasets' ids never meet. */
+ct_status ct_model_batch(const ct_model *m, const ct_data_batch *db, int k, ct_batch *out, ct_error *err);
 
 /* OpenBLAS threads: all of the model's threads (wide, for evaluators'
  * large matrix products) or one (the default: ops parallelise themselves

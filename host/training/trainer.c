@@ -161,8 +161,11 @@ typedef struct trainer {
     ct_model m;
     ct_optim *opt;
     lr_plan plan;
-    int n_pipes;
-    ct_pipeline *pipes[CT_MAX_PIPELINES];
+    int n_pipes;                        /* ex.n_pipelines */
+    ct_pipeline *pipes[CT_MAX_PIPELINES]; /* NULL: weight 0, left out */
+    int64_t pipe_spe[CT_MAX_PIPELINES];   /* each pipeline's own batches per pass over its data */
+    int64_t pipe_epoch[CT_MAX_PIPELINES]; /* the pass it is in (-1: not started) */
+    int first_pipe;                       /* the first trained pipeline: it defines the epoch */
     double pipe_loss[CT_MAX_PIPELINES]; /* the last step's loss of each pipeline, before its weight */
     char run_dir[1024];
     char *config_text;
@@ -297,28 +300,46 @@ static ct_status setup_run_dir(trainer *t, ct_error *err) {
     return CT_OK;
 }
 
-static ct_status setup_pipelines(trainer *t, ct_error *err) {
-    int64_t bs = ct_settings_int(t->ex.train, "batch_size");
-    if (t->ex.n_pipelines == 0) return ct_error_set(err, CT_ERR_CONFIG, "%s: no pipelines to train on", t->ex.path);
+/* Pipeline i's pipeline (its own batch size, each rank its slice of
+ * every global batch, dist.h) and its batches per pass. */
+static ct_status setup_pipeline(trainer *t, int i, ct_error *err) {
+    const ct_pipeline_spec *spec = &t->ex.pipelines[i];
+    int64_t bs = spec->batch_size;
     int ranks = ct_dist_size();
+    const char *key = spec->own_batch ? "batch_size" : "train.batch_size";
     if (bs % ranks != 0)
-        return ct_error_set(err, CT_ERR_CONFIG, "%s: train.batch_size = %lld (the global batch) does not divide "
-                            "over %d ranks", t->ex.path, (long long)bs, ranks);
-    t->spe = -1;
-    for (int i = 0; i < t->ex.n_pipelines; i++) {
-        /* Each rank its slice of every global batch (dist.h). */
-        ct_pipeline_opts po = ct_pipeline_opts_default(bs / ranks, ct_pipeline_seed(t->ex.seed, i));
-        po.shard = ct_dist_rank();
-        po.shards = ranks;
-        ct_status st = ct_pipeline_new(&t->ex.pipelines[i], &po, &t->pipes[i], err);
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: pipelines[%d] (data \"%s\"): %s = %lld (the global batch) does "
+                            "not divide over %d ranks", t->ex.path, i, spec->data->name, key, (long long)bs, ranks);
+    ct_pipeline_opts po = ct_pipeline_opts_default(bs / ranks, ct_pipeline_seed(t->ex.seed, i));
+    po.shard = ct_dist_rank();
+    po.shards = ranks;
+    ct_status st = ct_pipeline_new(spec, &po, &t->pipes[i], err);
+    if (st != CT_OK) return st;
+    t->pipe_spe[i] = ct_pipeline_steps_per_epoch(t->pipes[i]);
+    if (t->pipe_spe[i] <= 0)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: pipelines[%d] (data \"%s\") has %lld items, fewer than its "
+                            "batch (%s = %lld)", t->ex.path, i, spec->data->name,
+                            (long long)ct_pipeline_epoch_size(t->pipes[i]), key, (long long)bs);
+    return CT_OK;
+}
+
+/* Every pipeline of nonzero weight. The epoch is the first one's pass
+ * over its data: the schedule, checkpoint_every and evaluation.every
+ * count its passes; every other pipeline cycles through its own data
+ * meanwhile, in passes of its own (pipeline_at). */
+static ct_status setup_pipelines(trainer *t, ct_error *err) {
+    t->n_pipes = t->ex.n_pipelines;
+    t->first_pipe = -1;
+    for (int i = 0; i < t->n_pipes; i++) {
+        t->pipe_epoch[i] = -1;
+        if (t->ex.pipelines[i].weight == 0.0f) continue;
+        ct_status st = setup_pipeline(t, i, err);
         if (st != CT_OK) return st;
-        t->n_pipes++;
-        int64_t s = ct_pipeline_steps_per_epoch(t->pipes[i]);
-        if (t->spe < 0 || s < t->spe) t->spe = s;
+        if (t->first_pipe < 0) t->first_pipe = i;
     }
-    if (t->spe <= 0)
-        return ct_error_set(err, CT_ERR_CONFIG, "%s: a pipeline has fewer items than train.batch_size = %lld",
-                            t->ex.path, (long long)bs);
+    if (t->first_pipe < 0)
+        return ct_error_set(err, CT_ERR_CONFIG, "%s: no pipelines to train on (none, or every weight is 0)", t->ex.path);
+    t->spe = t->pipe_spe[t->first_pipe];
     return CT_OK;
 }
 
@@ -455,10 +476,10 @@ static ct_status check_store(const trainer *t, int64_t epoch, bool grads, ct_err
     return numeric_stop(t, epoch, "non_finite", what, err);
 }
 
-/* Pipeline i's batch as the architecture sees it, on the model's graph;
- * a failure names the pipeline by its index and dataset. */
+/* Pipeline i's batch as the architecture sees it (ct_model_batch); a
+ * failure names the pipeline by its index and dataset. */
 static ct_status to_batch(trainer *t, int i, const ct_data_batch *db, ct_batch *b, ct_error *err) {
-    ct_status st = ct_pipeline_to_batch(db, t->m.graph, i, t->ex.pipelines[i].weight, b, err);
+    ct_status st = ct_model_batch(&t->m, db, i, b, err);
     if (st != CT_OK) ct_error_prefix(err, "pipeline %d (data \"%s\"): ", i, t->ex.pipelines[i].data->name);
     return st;
 }
@@ -474,10 +495,12 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
     *views = 0;
     *stall = 0;
     for (int i = 0; i < t->n_pipes && st == CT_OK; i++) {
+        t->pipe_loss[i] = NAN;
+        if (!t->pipes[i]) continue; /* weight 0 */
         st = ct_pipeline_next(t->pipes[i], &db[i], err);
         if (st == CT_OK && !db[i])
-            st = ct_error_set(err, CT_ERR_INVALID, "pipeline %d (data \"%s\") ended early in epoch %lld", i,
-                              t->ex.pipelines[i].data->name, (long long)epoch);
+            st = ct_error_set(err, CT_ERR_INVALID, "pipeline %d (data \"%s\") ended early in its pass %lld", i,
+                              t->ex.pipelines[i].data->name, (long long)t->pipe_epoch[i]);
         if (st != CT_OK) break;
         *stall += db[i]->stall_s;
         *views += (int64_t)db[i]->n * db[i]->n_views * ct_dist_size(); /* every rank's */
@@ -519,6 +542,7 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
         ct_optim_step(t->opt, plan_lr(&t->plan, t->step));
         if (t->ex.arch_ops->after_step) {
             for (int i = 0; i < t->n_pipes && st == CT_OK; i++) {
+                if (!t->pipes[i]) continue;
                 ct_batch b;
                 st = to_batch(t, i, db[i], &b, err);
                 if (st == CT_OK) t->ex.arch_ops->after_step(t->m.arch, &b, &info);
@@ -528,7 +552,8 @@ static ct_status train_step(trainer *t, int64_t epoch, double *loss_out, int64_t
         if (st == CT_OK) st = check_store(t, epoch, false, err);
     }
     ct_graph_reset(g);
-    for (int i = 0; i < t->n_pipes; i++) ct_pipeline_release(t->pipes[i], db[i]);
+    for (int i = 0; i < t->n_pipes; i++)
+        if (t->pipes[i]) ct_pipeline_release(t->pipes[i], db[i]);
     return st;
 }
 
@@ -593,6 +618,8 @@ static ct_status evaluate_now(trainer *t, int64_t epoch, ct_error *err) {
     for (int i = 0; i < m.n && used > 0 && (size_t)used < sizeof line; i++)
         used += snprintf(line + used, sizeof line - (size_t)used, " %s %.2f", m.name[i], m.value[i]);
     say(t, "%s\n", line);
+    ct_evaluation_data_text(&t->ex, line, sizeof line);
+    say(t, "evaluation data: %s\n", line);
     ct_report_after_training(t->run_dir, &t->m); /* the report after each evaluation */
     return CT_OK;
 }
@@ -644,23 +671,34 @@ static ct_status watch_look(trainer *t, int64_t epoch, double loss, ct_error *er
 /* Why the loop stopped. */
 typedef enum stop_reason { RUN_DONE = 0, RUN_SIGNAL, RUN_STOP_AFTER } stop_reason;
 
+/* Pipeline i positioned for global step `step`: one batch per step, so it
+ * is in its pass step / pipe_spe[i] at batch step % pipe_spe[i]. A new
+ * pass starts its own shuffled order (keyed by its pass number); resuming
+ * mid-pass skips the batches already trained on, which gives the same
+ * stream (the order and every view are functions of seed, pass, item). */
+static ct_status pipeline_at(trainer *t, int i, int64_t step, ct_error *err) {
+    int64_t pass = step / t->pipe_spe[i];
+    if (t->pipe_epoch[i] == pass) return CT_OK;
+    ct_status st = ct_pipeline_start_epoch(t->pipes[i], pass, err);
+    if (st == CT_OK) t->pipe_epoch[i] = pass;
+    for (int64_t skip = step % t->pipe_spe[i]; st == CT_OK && skip > 0; skip--) {
+        const ct_data_batch *b;
+        st = ct_pipeline_next(t->pipes[i], &b, err);
+        ct_pipeline_release(t->pipes[i], b);
+    }
+    return st;
+}
+
 static ct_status run_epoch(trainer *t, int64_t epoch, stop_reason *why, ct_error *err) {
     ct_status st = CT_OK;
-    for (int i = 0; i < t->n_pipes && st == CT_OK; i++) st = ct_pipeline_start_epoch(t->pipes[i], epoch, err);
-    /* Resuming mid-epoch: the data order is a function of (seed, epoch),
-     * so skipping the batches already trained on gives the same stream. */
-    for (int64_t skip = t->step - epoch * t->spe; st == CT_OK && skip > 0; skip--)
-        for (int i = 0; i < t->n_pipes && st == CT_OK; i++) {
-            const ct_data_batch *b;
-            st = ct_pipeline_next(t->pipes[i], &b, err);
-            ct_pipeline_release(t->pipes[i], b);
-        }
     epoch_acc acc = {0, 0, now_s(), 0, 0};
     while (st == CT_OK && t->step < (epoch + 1) * t->spe && t->step < t->total) {
         double t0 = now_s(), loss = 0, stall = 0;
         int64_t views;
         float lr = plan_lr(&t->plan, t->step);
-        st = train_step(t, epoch, &loss, &views, &stall, err);
+        for (int i = 0; i < t->n_pipes && st == CT_OK; i++)
+            if (t->pipes[i]) st = pipeline_at(t, i, t->step, err);
+        if (st == CT_OK) st = train_step(t, epoch, &loss, &views, &stall, err);
         if (st != CT_OK) break;
         double dt = now_s() - t0;
         t->steps_this_session++;
@@ -690,8 +728,13 @@ static void write_summary(const trainer *t, double secs) {
     FILE *f = fopen(path, "w");
     if (!f) return;
     fprintf(f, "experiment   %s (%s)\n", t->ex.name, t->ex.path);
-    fprintf(f, "steps        %lld of %lld (%lld per epoch, batch %lld)\n", (long long)t->step,
-            (long long)t->total, (long long)t->spe, (long long)ct_settings_int(t->ex.train, "batch_size"));
+    fprintf(f, "steps        %lld of %lld (%lld per epoch, batch %lld)\n", (long long)t->step, (long long)t->total,
+            (long long)t->spe, (long long)t->ex.pipelines[t->first_pipe].batch_size);
+    for (int i = 0; t->n_pipes > 1 && i < t->n_pipes; i++)
+        if (t->pipes[i])
+            fprintf(f, "pipeline %d   data %s, batch %lld, %lld steps per pass, weight %g\n", i,
+                    t->ex.pipelines[i].data->name, (long long)t->ex.pipelines[i].batch_size,
+                    (long long)t->pipe_spe[i], (double)t->ex.pipelines[i].weight);
     fprintf(f, "this session %lld steps in %.1f s, %d threads\n", (long long)t->steps_this_session, secs,
             t->m.threads);
     fprintf(f, "final loss   %.4f\n", t->last_loss);
@@ -780,6 +823,22 @@ static ct_status agree_setup(trainer *t, ct_status st, ct_error *err) {
     return st;
 }
 
+/* With several pipelines: what each trains on and how often it passes
+ * over its data in one epoch (the first trained pipeline's pass). */
+static void say_pipelines(trainer *t) {
+    for (int i = 0; t->n_pipes > 1 && i < t->n_pipes; i++) {
+        const ct_pipeline_spec *p = &t->ex.pipelines[i];
+        if (!t->pipes[i]) {
+            say(t, "pipeline %d (data %s): weight 0, left out\n", i, p->data->name);
+            continue;
+        }
+        say(t, "pipeline %d (data %s, structure %s): batch %lld, weight %g, %lld steps per pass over its data (%.2f "
+            "passes per epoch)%s\n", i, p->data->name, ct_experiment_structure_name(&t->ex, i), (long long)p->batch_size,
+            (double)p->weight, (long long)t->pipe_spe[i], (double)t->spe / (double)t->pipe_spe[i],
+            i == t->first_pipe ? ": defines the epoch" : "");
+    }
+}
+
 static void metric_sink(void *ctx, const char *owner, const char *name, double value) {
     const trainer *t = ctx;
     ct_metrics_log_value(t->metrics, t->step, owner, name, value);
@@ -811,10 +870,11 @@ ct_status ct_train_run(const ct_train_opts *o, ct_train_result *res, ct_error *e
             say(t, "run %s: %lld steps (%lld per epoch), %d threads, %s kernels, %lld parameters\n", t->run_dir,
                 (long long)t->total, (long long)t->spe, t->m.threads,
                 ct_simd_name(ct_engine_simd(ct_graph_engine(t->m.graph))), (long long)ct_params_numel(t->m.store));
+            say_pipelines(t);
             if (ct_dist_size() > 1)
                 say(t, "data-parallel: %d ranks x batch %lld (global batch %lld)%s%s\n", ct_dist_size(),
-                    (long long)(ct_settings_int(t->ex.train, "batch_size") / ct_dist_size()),
-                    (long long)ct_settings_int(t->ex.train, "batch_size"),
+                    (long long)(t->ex.pipelines[t->first_pipe].batch_size / ct_dist_size()),
+                    (long long)t->ex.pipelines[t->first_pipe].batch_size,
                     t->m.sync_bn ? ", batch norm synchronised" : "",
                     t->buckets ? ", gradients averaged in buckets during backward" : "");
             ct_watch_begin(t->watch, t->m.store);

@@ -3,7 +3,11 @@
  * an image checkpoint's trunk loads), then temporal residual blocks of 3-D
  * convolutions over the last stage's maps see the frame order, then the
  * mean over time and space. Images (N,C,H,W) are one-frame clips, so one
- * encoder can serve image and video pipelines.
+ * encoder (one set of weights, one checkpoint) serves image and video
+ * pipelines at once: on one frame the temporal convolutions' zero padding
+ * leaves only their centre tap, so an image sees the trunk, then
+ * relu(bn(W_centre x) + x) per temporal block, then the spatial mean, and
+ * every weight it uses is one the clips train too.
  *
  * A thin wrapper over ct_clip_resnet (contrast/models.h). */
 #include <string.h>
@@ -93,6 +97,7 @@ static const ct_encoder_ops clip_ops = {
     .destroy = clip_destroy,
     .out_dim = clip_out_dim,
     .forward = clip_forward,
+    .inputs = CT_ENCODER_IMAGES | CT_ENCODER_CLIPS,
 };
 
 static ct_status clip_init(ct_registry *reg, const ct_host *host, ct_error *err) {

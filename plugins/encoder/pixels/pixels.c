@@ -50,6 +50,7 @@ static const ct_encoder_ops pixels_ops = {
     .destroy = pixels_destroy,
     .out_dim = pixels_out_dim,
     .forward = pixels_forward,
+    .inputs = CT_ENCODER_IMAGES | CT_ENCODER_CLIPS,
 };
 
 static ct_status pixels_init(ct_registry *reg, const ct_host *host, ct_error *err) {

@@ -87,6 +87,7 @@ static const ct_encoder_ops resnet_ops = {
     .destroy = resnet_destroy,
     .out_dim = resnet_out_dim,
     .forward = resnet_forward,
+    .inputs = CT_ENCODER_IMAGES,
 };
 
 static ct_status resnet_init(ct_registry *reg, const ct_host *host, ct_error *err) {

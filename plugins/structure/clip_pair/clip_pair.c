@@ -78,12 +78,13 @@ static ct_status clip_pair_create(const ct_settings *s, const ct_structure_env *
 static void clip_pair_destroy(void *self) { free(self); }
 
 static void clip_pair_info(void *self, ct_structure_info *out) {
-    (void)self;
+    const clip_pair *c = self;
     memset(out, 0, sizeof *out);
     out->n_parts = 2;
     out->n_sets = 2;
     out->rows_per_sample = 1;
     out->row_kind = "clips";
+    out->frames = c->frames; /* frames = 1: single frames, images to the encoder */
 }
 
 /* Frames of the item: the source's per-item count ("video.frames") when

@@ -72,6 +72,7 @@ static void tcn_info(void *self, ct_structure_info *out) {
     out->rows_per_sample = c->times;
     out->flags = CT_STRUCT_ROWS_NOT_ITEMS | CT_STRUCT_NEEDS_BATCH_NEGATIVES;
     out->row_kind = "frames (one per sequence and time)";
+    out->frames = 1; /* each part is one camera's frame: images to the encoder */
 }
 
 /* The source's multi-camera interface, or NULL. */

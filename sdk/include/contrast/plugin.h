@@ -158,10 +158,21 @@ typedef struct ct_pretext_ops {
 
 /* ---- role: encoder ------------------------------------------------------ */
 
+/* What the encoder is built for: the inputs of every training pipeline
+ * (the evaluation's when there is none). A field that differs between
+ * pipelines is 0 (say image pipelines at 28x28 and clips at 32x32: height
+ * and width 0; images and 8-frame clips: frames 0); channels never differ
+ * (the host refuses that at load). */
 typedef struct ct_encoder_input {
     int channels, height, width;
-    int frames; /* 1 for images */
+    int frames; /* 1 for images; 0 where pipelines differ */
 } ct_encoder_input;
+
+/* Input kinds an encoder takes (ct_encoder_ops.inputs). */
+typedef enum ct_encoder_inputs {
+    CT_ENCODER_IMAGES = 1u << 0, /* (N, C, H, W) */
+    CT_ENCODER_CLIPS = 1u << 1,  /* (N, T, C, H, W), T > 1 */
+} ct_encoder_inputs;
 
 typedef struct ct_encoder_ops {
     size_t struct_size;
@@ -175,9 +186,15 @@ typedef struct ct_encoder_ops {
     void (*destroy)(void *self);
     /* Feature dimension of forward()'s output. */
     int64_t (*out_dim)(void *self);
-    /* x (N,C,H,W) -> (N,D). Batch norm follows ct_graph_is_train(g). */
+    /* x (N,C,H,W), or (N,T,C,H,W) clips when `inputs` says so -> (N,D).
+     * Batch norm follows ct_graph_is_train(g). */
     ct_tensor *(*forward)(void *self, ct_graph *g, ct_tensor *x);
     const void *(*extension)(void *self, const char *id);
+    /* Since 1.2: the input kinds forward() takes (CT_ENCODER_*), checked
+     * by the host against every pipeline and evaluator dataset at load
+     * (`contrast check` names the pipeline or evaluator and its dataset).
+     * 0 (an older plugin): images only. */
+    uint32_t inputs;
 } ct_encoder_ops;
 
 /* An encoder instance: its ops, state and output size. */
@@ -201,7 +218,10 @@ typedef struct ct_batch {
     int n;
     int n_views;
     ct_tensor *views[CT_MAX_VIEWS];
-    const int64_t *items;  /* dataset index of each sample (n) */
+    /* Item id of each sample (n): its dataset index plus its dataset's
+     * ct_arch_pipeline.item_base, so ids of two training datasets never
+     * meet (one dataset: the dataset index itself). */
+    const int64_t *items;
     const int32_t *labels; /* class of each sample or -1; never needed for training */
     int pipeline;          /* which pipeline produced it */
     float weight;          /* that pipeline's loss weight */
@@ -212,6 +232,16 @@ typedef struct ct_step_info {
     int64_t epoch, step, total_steps, steps_per_epoch;
 } ct_step_info;
 
+/* One training pipeline, as an architecture may size per-pipeline or
+ * per-item state by it (ABI 1.2, ct_arch_env.pipelines). */
+typedef struct ct_arch_pipeline {
+    int64_t batch_size;      /* its global batch (pipelines[].batch_size or train.batch_size) */
+    int64_t dataset_size;    /* items of its dataset */
+    int64_t item_base;       /* its batches' item ids are item_base + dataset index */
+    int rows_per_sample;     /* of its structure */
+    ct_encoder_input input;  /* what its views give the encoder (frames > 1: clips) */
+} ct_arch_pipeline;
+
 /* What the host gives an architecture at creation. */
 typedef struct ct_arch_env {
     size_t size;
@@ -219,8 +249,11 @@ typedef struct ct_arch_env {
     ct_params *store;          /* declare heads, banks, queues (as buffers) here */
     ct_encoder *encoder;       /* the shared encoder, declared under "encoder." */
     ct_encoder_input input;
-    int64_t dataset_size;      /* items of the (first) training source */
-    int64_t batch_size;
+    /* Item ids in use: the items of every training dataset, each dataset
+     * once (two pipelines over one dataset share its ids), so a per-item
+     * state of dataset_size rows (a memory bank) never mixes two sources. */
+    int64_t dataset_size;
+    int64_t batch_size;        /* the smallest pipeline batch (global, over ranks) */
     /* Make another encoder of the experiment's type and settings under
      * `prefix` (e.g. "key_encoder."); the env owns it. */
     ct_status (*make_encoder)(const struct ct_arch_env *env, const char *prefix, ct_encoder **out,
@@ -238,7 +271,7 @@ typedef struct ct_arch_env {
      * encoder; a momentum architecture calls it in create(). */
     ct_status (*make_key_side)(const struct ct_arch_env *env, ct_error *err);
     /* Since 1.2: the pipelines' structures, for architectures that size
-     * per-row state (rows per sample of the first pipeline). */
+     * per-row state (the largest rows per sample of any pipeline). */
     int rows_per_sample;
     /* Since 1.2, data-parallel jobs (docs/cluster.md): this process's rank
      * and the number of processes (ranks 0 reads as a process alone). The
@@ -259,6 +292,10 @@ typedef struct ct_arch_env {
      * backward hands each rank its rows of the gradient summed over ranks
      * (PyTorch's GatherLayer). Ranks may give different n_r. */
     ct_tensor *(*gather_rows)(const struct ct_arch_env *env, ct_graph *g, ct_tensor *x);
+    /* Since 1.2 (mixed pipelines): each training pipeline's batch size,
+     * dataset, item ids and input, indexed like ct_batch.pipeline. */
+    int n_pipelines;
+    const ct_arch_pipeline *pipelines;
 } ct_arch_env;
 
 typedef struct ct_arch_ops {

@@ -68,6 +68,10 @@ typedef struct ct_structure_info {
     int rows_per_sample; /* rows of every set per sample (>= 1) */
     uint32_t flags;      /* CT_STRUCT_* */
     const char *row_kind; /* for messages: "patches", "clips"; NULL: "samples" */
+    /* Frames of each part: T > 1 clips (N, T, C, H, W), 1 images; 0: as
+     * the source's items (ct_source_info.frames). The host checks it
+     * against the encoder's input kinds (ct_encoder_ops.inputs) at load. */
+    int frames;
 } ct_structure_info;
 
 /* What the host gives a structure at creation (when the config is loaded,
