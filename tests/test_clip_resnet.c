@@ -1,7 +1,8 @@
 /* The clip encoder (ct_clip_resnet, plugin clip_resnet): shapes, PyTorch
  * names, frame order matters (shuffled or reversed frames change a clip's
  * embedding, and only that clip's), the control without a temporal part
- * (order does not matter), images as one-frame clips, training mode's
+ * (order does not matter), images as one-frame clips that reach only the
+ * temporal convolutions' centre tap, training mode's
  * gradients reaching the temporal weights, and bad configurations. */
 #include <math.h>
 #include <stdlib.h>
@@ -163,6 +164,35 @@ START_TEST(images_are_one_frame_clips) {
 }
 END_TEST
 
+/* One encoder for images and clips (mixed pipelines): an image reaches
+ * only the centre tap of a temporal convolution (the others meet its zero
+ * padding), so zeroing the outer taps leaves images' embeddings as they
+ * were while clips' change; the image path uses the clips' weights. */
+START_TEST(images_use_the_centre_tap) {
+    model md;
+    model_new(&md, 1, 3);
+    float *x = malloc(sizeof(float) * N * T * C * H * W);
+    make_clips(x);
+    int64_t s4[4] = {N, C, H, W}, s5[5] = {N, T, C, H, W};
+    float img0[N * 8], img1[N * 8], clip0[N * 8], clip1[N * 8];
+    embed(&md, x, 4, s4, img0); /* the first N frames as images */
+    embed(&md, x, 5, s5, clip0);
+    ct_tensor *w = ct_params_find(md.store, "encoder.temporal.0.conv.weight");
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(w->ndim, 5);
+    int64_t kt = w->shape[2], taps = w->shape[3] * w->shape[4], per = kt * taps;
+    for (int64_t oi = 0; oi < w->shape[0] * w->shape[1]; oi++)
+        for (int64_t t = 0; t < kt; t++)
+            if (t != kt / 2) memset(w->data + oi * per + t * taps, 0, sizeof(float) * (size_t)taps);
+    embed(&md, x, 4, s4, img1);
+    embed(&md, x, 5, s5, clip1);
+    ck_assert_mem_eq(img0, img1, sizeof img0);
+    ck_assert_msg(max_diff(clip0, clip1, N * 8) > 1e-4, "clips ignored the outer taps (%g)", max_diff(clip0, clip1, N * 8));
+    free(x);
+    model_free(&md);
+}
+END_TEST
+
 START_TEST(training_reaches_temporal_weights) {
     model md;
     model_new(&md, 1, 3);
@@ -234,6 +264,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, frame_order_changes_the_embedding);
     tcase_add_test(tc, no_temporal_part_ignores_order);
     tcase_add_test(tc, images_are_one_frame_clips);
+    tcase_add_test(tc, images_use_the_centre_tap);
     tcase_add_test(tc, training_reaches_temporal_weights);
     tcase_add_test(tc, bad_configs_and_inputs);
     suite_add_tcase(s, tc);

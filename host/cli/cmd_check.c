@@ -58,7 +58,11 @@ static ct_status check_pipeline(ct_model *m, int k, char *line, size_t n, ct_err
     ct_pipeline *p = NULL;
     const ct_data_batch *db = NULL;
     ct_status st = ct_pipeline_new(spec, &po, &p, err);
-    if (st != CT_OK) return st; /* its message names the data */
+    if (st != CT_OK) { /* its message names the data */
+        ct_error_prefix(err, "%s: pipelines[%d] (%s = %lld): ", ex->path, k,
+                        spec->own_batch ? "batch_size" : "train.batch_size", (long long)bs);
+        return st;
+    }
     if (ct_pipeline_steps_per_epoch(p) <= 0)
         st = ct_error_set(err, CT_ERR_CONFIG, "%lld items, fewer than its batch (%s = %lld)",
                           (long long)ct_pipeline_epoch_size(p), spec->own_batch ? "batch_size" : "train.batch_size",

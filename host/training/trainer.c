@@ -314,7 +314,10 @@ static ct_status setup_pipeline(trainer *t, int i, ct_error *err) {
     po.shard = ct_dist_rank();
     po.shards = ranks;
     ct_status st = ct_pipeline_new(spec, &po, &t->pipes[i], err);
-    if (st != CT_OK) return st;
+    if (st != CT_OK) {
+        ct_error_prefix(err, "%s: pipelines[%d] (%s = %lld): ", t->ex.path, i, key, (long long)bs);
+        return st;
+    }
     t->pipe_spe[i] = ct_pipeline_steps_per_epoch(t->pipes[i]);
     if (t->pipe_spe[i] <= 0)
         return ct_error_set(err, CT_ERR_CONFIG, "%s: pipelines[%d] (data \"%s\") has %lld items, fewer than its "
