@@ -93,10 +93,46 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+/* How several pipelines share a run (the trainer's rules, trainer.c). */
+static void write_mixed_pipelines(FILE *f) {
+    fputs("\n### Several pipelines (mixed image and video training)\n\n"
+          "Every pipeline of nonzero `weight` gives one batch per step, of its own `batch_size`\n"
+          "(default `train.batch_size`), through its own structure; the losses are summed with\n"
+          "their weights, and one encoder (one set of weights, one checkpoint) is trained by all.\n"
+          "`weight = 0` leaves a pipeline out (its data is not read): an ablation from the same\n"
+          "config, e.g. `--set pipelines.[1].weight=0`.\n\n"
+          "**The epoch is the first trained pipeline's pass over its data** (its items / its\n"
+          "batch): `train.epochs`, `schedule.warmup_epochs` and `step_epochs`,\n"
+          "`train.checkpoint_every` and `evaluation.every` count those passes, and\n"
+          "`train.max_steps` cuts the run at the same step whatever the pipelines. Every other\n"
+          "pipeline cycles through its own data meanwhile: at step s it is in its pass\n"
+          "s / P (P its batches per pass) at batch s % P, each pass in an order of its own, so\n"
+          "no item of a larger dataset is left unseen by an epoch cut to the smallest, the\n"
+          "schedule keeps meaning passes over the main dataset, and `--resume` continues\n"
+          "exactly from the step alone.\n\n"
+          "Each pipeline's input (images (N,C,H,W), or clips (N,T,C,H,W) when its structure or\n"
+          "source gives more than one frame) is checked at load against the encoder's input\n"
+          "kinds, as are the evaluators' datasets: an image-only encoder (`resnet`) refuses a\n"
+          "clip pipeline; `clip_resnet` takes both, an image being a one-frame clip (its\n"
+          "temporal convolutions reduce to their centre tap). Pipelines and evaluation data\n"
+          "that disagree on channels are refused, naming both.\n\n"
+          "Item ids are per dataset: a memory bank has one row per item of every training\n"
+          "dataset (each dataset once), the second dataset's rows after the first's, so two\n"
+          "sources never share a row. Momentum queues and clustering prototypes hold no\n"
+          "per-item state and take the rows of every pipeline.\n\n"
+          "An evaluator may name its own data (`train`, `test`, `feature_transforms`, `clips`;\n"
+          "defaults: the evaluation group's). Its metrics are then named\n"
+          "`<evaluator>@<test dataset>.<metric>` (`linear@clips_test_direction.top1`), and the\n"
+          "run log (`evaluation data: ...`), `contrast eval` and the report say which datasets\n"
+          "each evaluator measured.\n",
+          f);
+}
+
 static void write_host_groups(FILE *f) {
     fputs("\n## Host groups\n\n"
           "Groups the host reads itself. Every key is optional unless marked required.\n",
           f);
+    write_mixed_pipelines(f);
     const char *group = NULL;
     const ct_param_spec *spec;
     for (size_t i = 0; (spec = ct_experiment_host_schema(i, &group)) != NULL; i++) {
