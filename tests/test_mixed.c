@@ -278,6 +278,9 @@ START_TEST(bad_combinations_refused_at_check) {
     ck_assert_msg(strstr(g_out, "pipelines[1] (batch_size = 100): pipeline (data \"clips\"): 8 samples make no full "
                                 "batch of 100"),
                   "%s", g_out);
+    /* a batch the architecture has no negatives in, named by its pipeline */
+    contrast(1, "check %s --set pipelines.[1].batch_size=1", config_path());
+    ck_assert_msg(strstr(g_out, "end_to_end: the batch of pipelines[1] = 1 leaves NT-Xent no negatives"), "%s", g_out);
     /* nothing left to train */
     contrast(1, "train %s --run-dir %s/none --set pipelines.[0].weight=0 --set pipelines.[1].weight=0", config_path(),
              g_dir);

@@ -12,7 +12,10 @@ static bool is_clips(int frames, const ct_dataset *d) { return frames > 1 || (fr
 
 int ct_experiment_pipeline_frames(const ct_experiment *ex, int k) {
     const ct_pipeline_spec *p = &ex->pipelines[k];
-    if (p->structure.info.frames > 0) return p->structure.info.frames;
+    /* Clips are read from a video source; over images such a structure
+     * refuses the source itself, which names the real cause. */
+    bool clips_from_images = p->structure.info.frames > 1 && !p->data->info.is_video;
+    if (p->structure.info.frames > 0 && !clips_from_images) return p->structure.info.frames;
     return p->data->info.frames;
 }
 

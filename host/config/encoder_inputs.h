@@ -11,7 +11,9 @@
 
 /* Frames of each part pipeline k gives the encoder: its structure's
  * (ct_structure_info.frames), else its dataset's items' (1: images;
- * T > 1, or 0 for a video source of varying length: clips). */
+ * T > 1, or 0 for a video source of varying length: clips). A structure's
+ * clips over an image source count as the source's images: the structure
+ * refuses that source itself, with the better message. */
 int ct_experiment_pipeline_frames(const ct_experiment *ex, int k);
 
 /* Pipeline k's encoder input: its first view group's chain applied to its

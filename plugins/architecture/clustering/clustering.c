@@ -85,9 +85,12 @@ static void swav_destroy(void *self);
 static ct_status swav_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
     if (!env->encoder || env->encoder->dim <= 0)
         return ct_error_set(err, CT_ERR_INVALID, "clustering: the encoder has no output size");
-    if (env->batch_size < 2) /* Sinkhorn's equipartition of one sample is the uniform code */
-        return ct_error_set(err, CT_ERR_CONFIG, "clustering: train.batch_size = %lld gives every sample the uniform "
-                            "Sinkhorn code (nothing to predict): use at least 2", (long long)env->batch_size);
+    if (env->batch_size < 2) { /* Sinkhorn's equipartition of one sample is the uniform code */
+        char what[96];
+        arch_batch_setting(env, what, sizeof what);
+        return ct_error_set(err, CT_ERR_CONFIG, "clustering: %s gives every sample the uniform Sinkhorn code (nothing "
+                            "to predict): use at least 2", what);
+    }
     swav *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "clustering: out of memory");
     a->host = env->host;

@@ -26,6 +26,20 @@ static inline void arch_copy_env(ct_arch_env *dst, const ct_arch_env *src) {
     dst->size = n;
 }
 
+/* The setting behind env->batch_size (the smallest pipeline batch), for
+ * messages: "train.batch_size = 1", or with several pipelines "the batch
+ * of pipelines[1] = 1" (its batch_size, or train.batch_size). */
+static inline void arch_batch_setting(const ct_arch_env *env, char *buf, size_t n) {
+    int k = -1;
+    bool known = env->size >= offsetof(ct_arch_env, pipelines) + sizeof env->pipelines && env->pipelines;
+    for (int i = 0; known && env->n_pipelines > 1 && i < env->n_pipelines && k < 0; i++)
+        if (env->pipelines[i].batch_size == env->batch_size) k = i;
+    if (k >= 0)
+        snprintf(buf, n, "the batch of pipelines[%d] = %lld", k, (long long)env->batch_size);
+    else
+        snprintf(buf, n, "train.batch_size = %lld", (long long)env->batch_size);
+}
+
 /* The feature sets `sets` of a batch through `enc` (side: query encoder or
  * key encoder): the host's embedding seam, which knows the batch's
  * pipeline's structure (contrast/structure.h), or the default structure

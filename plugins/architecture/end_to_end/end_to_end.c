@@ -41,9 +41,12 @@ static const ct_param_spec e2e_params[] = {
 static ct_status e2e_create(const ct_settings *s, const ct_arch_env *env, void **self, ct_error *err) {
     if (!env->encoder || env->encoder->dim <= 0)
         return ct_error_set(err, CT_ERR_INVALID, "end_to_end: the encoder has no output size");
-    if (env->batch_size < 2) /* the negatives are the batch's other samples */
-        return ct_error_set(err, CT_ERR_CONFIG, "end_to_end: train.batch_size = %lld leaves NT-Xent no negatives (they "
-                            "are the batch's other samples): use at least 2", (long long)env->batch_size);
+    if (env->batch_size < 2) { /* the negatives are the batch's other samples */
+        char what[96];
+        arch_batch_setting(env, what, sizeof what);
+        return ct_error_set(err, CT_ERR_CONFIG, "end_to_end: %s leaves NT-Xent no negatives (they are the batch's "
+                            "other samples): use at least 2", what);
+    }
     e2e *a = calloc(1, sizeof *a);
     if (!a) return ct_error_set(err, CT_ERR_NOMEM, "end_to_end: out of memory");
     a->host = env->host;
