@@ -49,7 +49,8 @@ ct_tensor *ct_l2_normalize(ct_graph *g, ct_tensor *x, float eps);
 /* Since 1.2. The same rule on a plain row-major array in place, outside any
  * graph (evaluator features, cluster prototypes): each of the `rows` rows of
  * d floats becomes row / max(||row||, eps); a zero row stays zero. The norm
- * is summed in double, as ct_l2_normalize does. */
+ * is summed in double, as ct_l2_normalize does, and the reciprocal taken in
+ * double too, so a row may differ from the graph op's by one rounding. */
 void ct_rows_l2_normalize(float *x, int64_t rows, int64_t d, float eps);
 
 /* ---- activations and elementwise -------------------------------------- */

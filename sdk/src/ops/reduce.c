@@ -192,9 +192,19 @@ static float ct__l2n_row(const float *x, float *y, int64_t d, float eps) {
     return n;
 }
 
+/* The plain-array form takes the reciprocal in double, as the three
+ * private copies it replaced did (knn, alignment, SwAV's prototypes), so
+ * their numbers stay those recorded before it; it agrees with the graph op
+ * to within one rounding. */
 void ct_rows_l2_normalize(float *x, int64_t rows, int64_t d, float eps) {
     if (!x) return;
-    for (int64_t r = 0; r < rows; r++) ct__l2n_row(x + r * d, x + r * d, d, eps);
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + r * d;
+        double ss = 0.0;
+        for (int64_t j = 0; j < d; j++) ss += (double)row[j] * row[j];
+        float inv = (float)(1.0 / fmax(sqrt(ss), (double)eps));
+        for (int64_t j = 0; j < d; j++) row[j] *= inv;
+    }
 }
 
 ct_tensor *ct_l2_normalize(ct_graph *g, ct_tensor *x, float eps) {
