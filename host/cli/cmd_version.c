@@ -1,8 +1,10 @@
 /* `contrast version`: the program, SDK and plugin ABI versions, the SIMD
  * kernels this run would use (the level CT_SIMD or the processor chooses,
- * what the processor runs, what the build holds), and whether
- * data-parallel training (MPI) is built in. */
+ * what the processor runs, what the build holds), the OpenBLAS kernels
+ * (after main's re-execution, contrast/blas.h), and whether data-parallel
+ * training (MPI) is built in. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -35,6 +37,8 @@ int ct_cmd_version(int argc, char **argv) {
     printf("kernels %s (%s; processor runs: %s; build holds: %s)\n", ct_simd_name(ct_engine_simd(&eo)),
            eo.simd == CT_SIMD_AUTO ? "the best available" : "forced by CT_SIMD", level_list(ct_simd_cpu, cpu, sizeof cpu),
            level_list(ct_simd_built, built, sizeof built));
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    printf("OpenBLAS kernels %s%s%s\n", ct_blas_corename(), forced ? ", OPENBLAS_CORETYPE=" : "", forced ? forced : "");
     if (ct_dist_built_with_mpi())
         printf("MPI: built in (%s): mpirun -np P contrast train CONFIG trains data-parallel\n", ct_dist_backend());
     else
