@@ -124,7 +124,15 @@ static void write_mixed_pipelines(FILE *f) {
           "defaults: the evaluation group's). Its metrics are then named\n"
           "`<evaluator>@<test dataset>.<metric>` (`linear@clips_test_direction.top1`), and the\n"
           "run log (`evaluation data: ...`), `contrast eval` and the report say which datasets\n"
-          "each evaluator measured.\n",
+          "each evaluator measured.\n\n"
+          "Batch norm: each pipeline's forward normalises with its own batch's statistics, but\n"
+          "the encoder keeps one set of running statistics, an average over every pipeline's\n"
+          "batches (images and clip frames alike), and evaluation normalises with it.\n"
+          "`evaluation.precise_bn_batches = N` re-estimates them before each evaluator on N\n"
+          "batches of 256 items of that evaluator's own train data through its feature\n"
+          "transforms (the plain mean of the batches' statistics, with the final weights: the\n"
+          "precise BN of pycls and VISSL); the checkpoint's statistics are put back after the\n"
+          "round, so training, `--resume` and the checkpoint files are unchanged.\n",
           f);
 }
 

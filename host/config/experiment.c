@@ -540,6 +540,7 @@ static ct_status load_evaluation(ct_experiment *ex, ct_error *err) {
     if (!st) ex->eval_every = (int)ct_settings_int(s, "every");
     if (!st) ex->eval_clips = (int)ct_settings_int(s, "clips");
     if (!st) ex->eval_shuffle_frames = ct_settings_bool(s, "shuffle_test_frames");
+    if (!st) ex->eval_precise_bn = (int)ct_settings_int(s, "precise_bn_batches");
     if (!st && ex->eval_clips > 1)
         st = check_eval_clips(ex->eval_train, ex->eval_test, ex->eval_clips, s, "evaluation.clips", err);
     ct_settings_free(s);

@@ -149,6 +149,7 @@ typedef struct ct_experiment {
     int eval_every;
     int eval_clips;               /* clips averaged per video (evaluation.clips) */
     bool eval_shuffle_frames;     /* test clips' frames permuted (evaluation.shuffle_test_frames) */
+    int eval_precise_bn;          /* batches batch norm is re-estimated on per evaluator (evaluation.precise_bn_batches) */
     int n_evaluators;
     ct_evaluator evaluators[CT_MAX_EVALUATORS];
 } ct_experiment;

@@ -146,6 +146,12 @@ const ct_param_spec ct__evaluation_spec[] = {
     CT_PARAM_BOOL("shuffle_test_frames", "false",
                   "control: the frames of every test clip in a random (seeded) order, so a probe that reads motion "
                   "drops towards chance while one that reads appearance does not"),
+    CT_PARAM_INT("precise_bn_batches", "0", 0, 100000,
+                 "precise batch norm: before each evaluator, the encoder's batch-norm running statistics are "
+                 "re-estimated on this many batches of 256 items of its own train data through its feature "
+                 "transforms (the plain mean of the batches' statistics, the final weights; the checkpoint's are "
+                 "put back after the round); 0: the checkpoint's statistics. For encoders shared by pipelines "
+                 "of different inputs, whose running statistics mix theirs"),
     CT_PARAM_END,
 };
 const char *const ct__evaluation_groups[] = {"transforms", "evaluators", NULL};

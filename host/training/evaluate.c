@@ -12,6 +12,7 @@
 #include "dist/dist.h"
 #include "training/clip_features.h"
 #include "training/eval_training.h"
+#include "training/precise_bn.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -193,12 +194,15 @@ done:
 }
 
 /* Features of one dataset through one chain, shared by the evaluators
- * that measure the same data. */
+ * that measure the same data (and, with precise batch norm, whose
+ * statistics come from the same data). */
 typedef struct feature_set {
     const ct_dataset *data;
     const ct_chain *chain;
     int clips;
     bool shuffled; /* the shuffled-frame control (test splits only) */
+    const ct_dataset *bn_data; /* precise batch norm's data and chain (NULL: the checkpoint's statistics) */
+    const ct_chain *bn_chain;
     float *feats;
     int32_t *labels;
     int64_t n, dim;
@@ -210,29 +214,61 @@ typedef struct eval_ctx {
     const ct_eval_data *cur; /* the data of the evaluator running now */
     int n_sets;
     feature_set sets[2 * CT_MAX_EVALUATORS + 2];
-    double feature_s; /* time spent extracting features */
+    double feature_s; /* time spent extracting features (and re-estimating batch norm) */
+    /* Precise batch norm: the data and chain the encoder's statistics are
+     * estimated on now (NULL: the checkpoint's), and those to put back. */
+    const ct_dataset *bn_data;
+    const ct_chain *bn_chain;
+    ct_bn_saved bn_saved;
     ct_eval_training tr; /* the env's ABI 1.2 services (eval_training.c) */
 } eval_ctx;
+
+/* evaluation.precise_bn_batches: the encoder's batch-norm statistics
+ * re-estimated on the current evaluator's train data and feature chain,
+ * unless they already are; the checkpoint's are saved the first time. */
+static ct_status calibrate(eval_ctx *c, ct_error *err) {
+    const ct_experiment *ex = c->m->ex;
+    if (ex->eval_precise_bn <= 0 || (c->bn_data == c->cur->train && c->bn_chain == c->cur->chain)) return CT_OK;
+    ct_status st = c->bn_saved.values ? CT_OK : ct_bn_save(c->m, &c->bn_saved, err);
+    double t0 = now_s();
+    ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
+    if (st == CT_OK) st = ct_precise_bn(c->m, c->cur->train, c->cur->chain, ex->eval_precise_bn, EVAL_BATCH, err);
+    c->feature_s += now_s() - t0;
+    c->bn_data = st == CT_OK ? c->cur->train : NULL;
+    c->bn_chain = st == CT_OK ? c->cur->chain : NULL;
+    return st;
+}
+
+/* The end of a round: the checkpoint's batch-norm statistics back. */
+static void end_round(eval_ctx *c) {
+    ct_bn_restore(c->m, &c->bn_saved);
+    c->bn_data = NULL;
+    c->bn_chain = NULL;
+}
 
 /* Split "train" or "test" of the current evaluator's data, extracted once. */
 static ct_status features_of(eval_ctx *c, const char *split, const feature_set **out, ct_error *err) {
     const ct_dataset *data = strcmp(split, "train") == 0 || strcmp(split, "test") == 0 ? split_data(c->cur, split)
                                                                                          : NULL;
     if (!data) return ct_error_set(err, CT_ERR_INVALID, "unknown split \"%s\" (train or test)", split);
+    const bool precise = c->m->ex->eval_precise_bn > 0;
     feature_set key = {data, c->cur->chain, c->cur->clips, c->m->ex->eval_shuffle_frames && !strcmp(split, "test"),
-                       NULL, NULL, 0, 0};
+                       precise ? c->cur->train : NULL, precise ? c->cur->chain : NULL, NULL, NULL, 0, 0};
     for (int i = 0; i < c->n_sets; i++) {
         const feature_set *f = &c->sets[i];
-        if (f->data == key.data && f->chain == key.chain && f->clips == key.clips && f->shuffled == key.shuffled) {
+        if (f->data == key.data && f->chain == key.chain && f->clips == key.clips && f->shuffled == key.shuffled &&
+            f->bn_data == key.bn_data && f->bn_chain == key.bn_chain) {
             *out = f;
             return CT_OK;
         }
     }
     if (c->n_sets == (int)(sizeof c->sets / sizeof c->sets[0]))
         return ct_error_set(err, CT_ERR_INVALID, "more than %d feature sets in one evaluation", c->n_sets);
+    ct_status st = calibrate(c, err);
+    if (st != CT_OK) return st;
     double t0 = now_s();
     ct_model_wide_blas(c->m, false); /* the encoder's ops use the pool */
-    ct_status st = ct_extract_features_of(c->m, c->cur, split, &key.feats, &key.labels, &key.n, &key.dim, err);
+    st = ct_extract_features_of(c->m, c->cur, split, &key.feats, &key.labels, &key.n, &key.dim, err);
     ct_model_wide_blas(c->m, true);
     c->feature_s += now_s() - t0;
     if (st != CT_OK) return st;
@@ -304,6 +340,7 @@ ct_status ct_evaluate_follow(ct_model *m, ct_error *err) {
     if (!c) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
     c->m = m;
     ct_status st = prefetch_all(c, err);
+    end_round(c);
     free_sets(c);
     free(c);
     return st;
@@ -336,6 +373,11 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
         /* the evaluator's own host, so its log lines name its plugin */
         const ct_registry_entry *re = ct_plugins_find(ex->plugins, CT_ROLE_EVALUATOR, e->ops->name);
         env.host = re ? ct_plugins_host_for(ex->plugins, re) : &m->host;
+        /* an evaluator that copies the encoder copies these statistics */
+        if ((st = calibrate(c, err)) != CT_OK) {
+            ct_error_prefix(err, "evaluator %s: ", e->label);
+            break;
+        }
         ct_model_wide_blas(m, true);
         ct_eval_training_begin(&c->tr, i, e);
         st = e->ops->run(e->self, &env, &r, err);
@@ -370,6 +412,7 @@ ct_status ct_evaluate_in(ct_model *m, const char *run_dir, ct_metrics *out, ct_e
         }
     }
     if (st == CT_OK) ct_metrics_set(out, "features.seconds", c->feature_s);
+    end_round(c);
     free_sets(c);
     free(c);
     return st;

@@ -114,6 +114,16 @@ bool ct_graph_set_grad(ct_graph *g, bool enabled);
 bool ct_graph_set_train(ct_graph *g, bool train);
 bool ct_graph_is_train(const ct_graph *g);
 
+/* Since ABI 1.2: the momentum every batch norm of this graph updates its
+ * running statistics with in training mode, in place of the momentum the
+ * op was given (0, the default, or a value outside (0, 1]: each op's
+ * own). Kept across ct_graph_reset. Precise batch norm (evaluation.
+ * precise_bn_batches) sets 1/(k+1) for its k-th batch, so the running
+ * statistics end as the plain mean of the batches' statistics whatever
+ * momentum the encoder was built with. Returns the previous setting. */
+float ct_graph_set_bn_momentum(ct_graph *g, float momentum);
+float ct_graph_bn_momentum(const ct_graph *g);
+
 /* Sticky error: the first failing op stores its status and message, returns
  * NULL, and every later op given a NULL input returns NULL. Check once after
  * building the loss. */

@@ -53,6 +53,7 @@ struct ct_graph {
     int64_t cap_nodes;
     bool grad_enabled;
     bool train;
+    float bn_momentum; /* ct_graph_set_bn_momentum (0: each batch norm's own) */
     bool poison; /* CT_ARENA_POISON: fill every allocation with NaN bytes */
     ct_engine_opts engine; /* pool and algorithm choices of this graph's ops */
     ct_backward_hook_fn backward_hook; /* after each tape position in backward */
@@ -167,6 +168,14 @@ bool ct_graph_set_train(ct_graph *g, bool train) {
 }
 
 bool ct_graph_is_train(const ct_graph *g) { return g->train; }
+
+float ct_graph_set_bn_momentum(ct_graph *g, float momentum) {
+    float old = g->bn_momentum;
+    g->bn_momentum = momentum > 0.0f && momentum <= 1.0f ? momentum : 0.0f;
+    return old;
+}
+
+float ct_graph_bn_momentum(const ct_graph *g) { return g->bn_momentum; }
 
 ct_status ct_graph_status(const ct_graph *g) { return g->status; }
 

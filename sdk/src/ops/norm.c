@@ -156,7 +156,9 @@ static ct_tensor *ct__batchnorm(ct_graph *g, const char *op, bool relu, ct_tenso
     a.rmean = running_mean ? running_mean->data : NULL;
     a.rvar = running_var ? running_var->data : NULL;
     if (train && running_mean) a.run_mean = running_mean->data, a.run_var = running_var->data;
-    a.momentum = momentum, a.eps = eps;
+    /* the graph's override (precise batch norm's running mean of batches) */
+    const float over = ct_graph_bn_momentum(g);
+    a.momentum = train && over > 0.0f ? over : momentum, a.eps = eps;
     a.n = x->shape[0], a.c = C, a.s = x->numel / (a.n * C);
     a.train = train, a.relu = relu;
     a.res = res ? res->data : NULL;
