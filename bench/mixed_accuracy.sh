@@ -12,7 +12,11 @@
 #   bench/mixed_accuracy.sh [BUILD_DIR] [OUT_DIR] [ROW...]   # from the repository root
 #
 # ROWs default to "random images clips mixed". A row whose run already has
-# its final checkpoint is not retrained. Results go to OUT_DIR/results.md
+# its final checkpoint is not retrained. The config evaluates with precise
+# batch norm (evaluation.precise_bn_batches = 32); EVAL_ARGS adds options
+# to every `contrast eval`, e.g. EVAL_ARGS="--set evaluation.precise_bn_batches=0"
+# for the checkpoints' own running statistics (use another OUT_DIR's
+# results.md, or the rows are appended to the same table). Results go to OUT_DIR/results.md
 # (one markdown row per ROW) and OUT_DIR/*.log (with /usr/bin/time -v).
 set -eu
 build=${1:-build}
@@ -47,7 +51,7 @@ probe() {
     row=$1 ckpt=$2
     log="$out/$row.eval.log"
     if [ "$ckpt" = none ]; then ckarg=""; else ckarg="--checkpoint $ckpt"; fi
-    /usr/bin/time -v "$contrast" eval "$cfg" $ckarg > "$log" 2>&1
+    /usr/bin/time -v "$contrast" eval "$cfg" $ckarg ${EVAL_ARGS:-} > "$log" 2>&1
     line="| $row |"
     for m in knn linear knn@clips_test linear@clips_test knn@clips_test_direction linear@clips_test_direction; do
         line="$line $(sed -n "s/^$m\.top1 //p" "$log") |"

@@ -247,6 +247,44 @@ START_TEST(evaluators_measure_their_own_datasets) {
 }
 END_TEST
 
+/* Every tensor of two checkpoints, bit for bit. */
+static void same_checkpoints(const char *a, const char *b) {
+    ct_safetensors *f = NULL, *g = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_msg(ct_safetensors_open(a, &f, &err) == CT_OK, "%s", err.msg);
+    ck_assert_msg(ct_safetensors_open(b, &g, &err) == CT_OK, "%s", err.msg);
+    size_t n = 0;
+    for (const ct_safetensors_tensor *t; (t = ct_safetensors_at(f, n)) != NULL; n++) {
+        const ct_safetensors_tensor *u = ct_safetensors_find(g, t->name);
+        ck_assert_msg(u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0, "%s differs in %s",
+                      t->name, b);
+    }
+    ck_assert(n > 0 && ct_safetensors_at(g, n) == NULL);
+    ct_safetensors_close(f);
+    ct_safetensors_close(g);
+}
+
+/* Precise batch norm (evaluation.precise_bn_batches) in a mixed run: an
+ * evaluation after every epoch, each evaluator's statistics re-estimated
+ * on its own data (images, direction clips), leaves training as it was:
+ * the final checkpoint (weights, running statistics, batch counts) is
+ * that of the run without evaluation, and `contrast eval` reports both. */
+START_TEST(precise_bn_leaves_training_alone) {
+    setup_data(e2e);
+    contrast(0, "train %s --run-dir %s/plain --set 'evaluation.evaluators=()'", config_path(), g_dir);
+    contrast(0, "train %s --run-dir %s/pbn --set evaluation.every=1 --set evaluation.precise_bn_batches=2",
+             config_path(), g_dir);
+    ck_assert_msg(strstr(g_out, " knn.top1 ") && strstr(g_out, " knn@test_direction.top1 "), "%s", g_out);
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/plain/checkpoint-s00000008.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/pbn/checkpoint-s00000008.safetensors", g_dir);
+    same_checkpoints(a, b);
+    contrast(0, "eval %s --checkpoint %s --run-dir %s/eval --set evaluation.precise_bn_batches=1", config_path(), a,
+             g_dir);
+    ck_assert_msg(strstr(g_out, "\nknn.top1 ") && strstr(g_out, "\nknn@test_direction.top1 "), "%s", g_out);
+}
+END_TEST
+
 static const char *resnet = "--set 'encoder={ type = \"resnet\"; in_channels = 1; stem = \"small\"; stem_width = 8; "
                             "blocks = [1, 1]; widths = [8, 16]; }'";
 
@@ -297,6 +335,7 @@ int main(void) {
     tcase_add_test(tc, memory_bank_keeps_datasets_apart);
     tcase_add_test(tc, momentum_and_clustering_train_on_both);
     tcase_add_test(tc, evaluators_measure_their_own_datasets);
+    tcase_add_test(tc, precise_bn_leaves_training_alone);
     tcase_add_test(tc, bad_combinations_refused_at_check);
     suite_add_tcase(s, tc);
     return ct_test_main(s);
