@@ -25,10 +25,11 @@
  *    about 2x faster per layer on the reference model's 28x28 and 14x14
  *    layers); the graph's engine option conv_algo (CT_CONV_ALGO=im2col|
  *    winograd, read once at start-up) forces the choice.
- *  - The products go through ct__gemm (gemm/gemm.h): float32 sgemm, or with
- *    the engine option precision bf16 the bfloat16 kernel, whose packing
+ *  - The products go through ct__gemm (gemm/gemm.h): float32 (our AVX-512
+ *    kernel at kernel level avx512, else OpenBLAS sgemm), or with the
+ *    engine option precision bf16 the bfloat16 kernel; their packing
  *    scratch sits at the end of each worker's scratch (Winograd layers
- *    stay float32).
+ *    stay float32 OpenBLAS).
  *  - A strided kernel outside the phase-plane path takes the generic
  *    strided im2col/col2im loops and says so once per graph (graph_note.h).
  * All scratch memory comes from the graph arena: no malloc in a step.
@@ -80,11 +81,11 @@ static int64_t ct__conv_scratch(const ct__conv_geom *q) {
 
 static size_t ct__max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Floats of bfloat16 packing scratch (gemm/gemm.h) for the largest of q's
- * products in precision p (0 in float32): forward, 1x1 weight and data
+/* Floats of packing scratch (gemm/gemm.h) for the largest of q's products
+ * with kernel p (0 for OpenBLAS): forward, 1x1 weight and data
  * gradients, im2col weight gradient (dW^T) and column gradient. */
-static int64_t ct__conv_pack_floats(const ct__conv_geom *q, ct_precision p) {
-    if (p != CT_PRECISION_BF16) return 0;
+static int64_t ct__conv_pack_floats(const ct__conv_geom *q, ct__gemm_kind p) {
+    if (p == CT__GEMM_OPENBLAS) return 0;
     const int64_t K = q->k, O = q->o, P = q->p, L = q->g * q->p;
     size_t m = ct__gemm_pack_bytes(p, O, q->direct ? P : L, K);
     if (q->direct) {
@@ -113,8 +114,9 @@ typedef struct ct__conv_fwd {
     float *y;
     float *scratch; /* per worker: col (K x GP) + tmp (O x GP) + phases, then bf16 packing */
     int64_t scratch_floats;
-    int64_t pack_off; /* floats into a worker's scratch of its bf16 packing; -1: float32 */
+    int64_t pack_off; /* floats into a worker's scratch of its GEMM packing; -1: OpenBLAS */
     float beta; /* 0: y = conv; 1: y += conv (data gradients) */
+    ct__gemm_kind kind; /* the products' kernel (gemm/gemm.h) */
 } ct__conv_fwd;
 
 /* Convolve gn images starting at x0 into y0 (y = conv, or y += conv when
@@ -155,6 +157,7 @@ static void ct__conv_fwd_range(void *ctx, int64_t begin, int64_t end, int worker
     const int64_t P = q->p, O = q->o;
     float *col = a->scratch + (int64_t)worker * a->scratch_floats;
     void *pack = a->pack_off >= 0 ? col + a->pack_off : NULL;
+    if (pack) ct__gemm_pack_init(pack, a->kind);
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
         float *y0 = a->y + n0 * O * P;
@@ -184,6 +187,7 @@ typedef struct ct__conv_bwd {
     float *scratch;
     int64_t scratch_floats;
     int64_t pack_off; /* as in ct__conv_fwd */
+    ct__gemm_kind kind;
 } ct__conv_bwd;
 
 static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) {
@@ -194,6 +198,7 @@ static void ct__conv_bwd_range(void *ctx, int64_t begin, int64_t end, int worker
     float *dyg = col + K * q->g * P;                                  /* O x GP */
     float *ph = dyg + O * q->g * P;                                   /* q->ph */
     void *pack = a->pack_off >= 0 ? col + a->pack_off : NULL;
+    if (pack) ct__gemm_pack_init(pack, a->kind);
     for (int64_t grp = begin; grp < end; grp++) {
         int64_t n0 = grp * q->g, gn = q->n - n0 < q->g ? q->n - n0 : q->g;
         const float *x0 = a->x + n0 * CHW;
@@ -274,7 +279,7 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
         ct__kernels_of(g)->wino_backward(g, q->n, q->c, q->h, q->w, q->o, x->data, w->data, dy, dxw, fresh, dww);
         return;
     }
-    ct__conv_bwd a = {ct__kernels_of(g), q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0, -1};
+    ct__conv_bwd a = {ct__kernels_of(g), q, x->data, w->data, dy, NULL, false, NULL, NULL, NULL, NULL, NULL, 0, -1, CT__GEMM_OPENBLAS};
     if (need_dx) {
         /* A gradient nobody wrote yet is overwritten, not zeroed then
          * accumulated: saves a memset and a read of an activation. */
@@ -310,7 +315,7 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
     }
     int64_t sf = ct__conv_scratch(q);
     if (transposed && (tq.k + tq.o) * tq.g * tq.p + 16 > sf) sf = (tq.k + tq.o) * tq.g * tq.p + 16;
-    const ct_precision prec = ct__gemm_precision(g);
+    const ct__gemm_kind prec = a.kind = ct__gemm_kind_of(g);
     int64_t pf = ct__conv_pack_floats(q, prec);
     if (transposed && ct__conv_pack_floats(&tq, prec) > pf) pf = ct__conv_pack_floats(&tq, prec);
     if (pf) a.pack_off = sf, sf += pf;
@@ -336,9 +341,10 @@ static void ct__conv_backward(ct_graph *g, ct_node *node) {
 static bool ct__conv_forward_im2col(ct_graph *g, const ct__conv_geom *q, const ct_tensor *x, const ct_tensor *w,
                                     const ct_tensor *b, ct_tensor *y) {
     int threads = ct__conv_threads(g);
-    ct__conv_fwd a = {ct__kernels_of(g), q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, -1, 0.0f};
+    ct__conv_fwd a = {ct__kernels_of(g), q, x->data, w->data, b ? b->data : NULL, y->data, NULL, 0, -1, 0.0f, CT__GEMM_OPENBLAS};
     a.scratch_floats = ct__conv_scratch(q);
-    const int64_t pf = ct__conv_pack_floats(q, ct__gemm_precision(g));
+    a.kind = ct__gemm_kind_of(g);
+    const int64_t pf = ct__conv_pack_floats(q, a.kind);
     if (pf) a.pack_off = a.scratch_floats, a.scratch_floats += pf;
     /* Scratch is taken from the arena; it is dead after this call but the
      * arena only frees at reset, so keep it small relative to activations. */

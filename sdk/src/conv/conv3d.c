@@ -8,8 +8,9 @@
  * Samples are split into a fixed number of groups (not one per thread),
  * each with its own columns and weight-gradient slot, summed in group
  * order: results do not depend on the thread count. The products go
- * through ct__gemm (gemm/gemm.h): float32 sgemm or, with the engine
- * option precision bf16, bfloat16 products with float32 sums.
+ * through ct__gemm (gemm/gemm.h): float32 (our AVX-512 kernel or OpenBLAS
+ * sgemm) or, with the engine option precision bf16, bfloat16 products
+ * with float32 sums.
  *
  * Unit width stride (every clip encoder's kernel: (3,1,1) temporal,
  * (3,3,3) spatio-temporal) unfolds each output row as a zeroed border and
@@ -30,7 +31,8 @@ typedef struct ct__c3 {
     int64_t to, ho, wo;       /* output */
     int64_t k, p;             /* GEMM sizes: C*kt*kh*kw, TO*HO*WO */
     int64_t groups;
-    int64_t pack;             /* floats of bf16 packing scratch per group (0: float32) */
+    int64_t pack;             /* floats of packing scratch per group (0: OpenBLAS, gemm/gemm.h) */
+    ct__gemm_kind kind;       /* the products' kernel */
 } ct__c3;
 
 /* Output columns [*lo, *hi) of tap j whose input column ow*sw - pw + j
@@ -135,8 +137,8 @@ static void ct__col2vol(const ct__c3 *q, const float *col, float *dx) {
                 }
 }
 
-/* Floats of bf16 packing scratch for q's three products in precision p. */
-static int64_t ct__c3_pack_floats(const ct__c3 *q, ct_precision p) {
+/* Floats of packing scratch for q's three products with kernel p. */
+static int64_t ct__c3_pack_floats(const ct__c3 *q, ct__gemm_kind p) {
     size_t m = ct__gemm_pack_bytes(p, q->o, q->p, q->k), b = ct__gemm_pack_bytes(p, q->o, q->k, q->p),
            d = ct__gemm_pack_bytes(p, q->k, q->p, q->o);
     if (b > m) m = b;
@@ -164,6 +166,7 @@ static void ct__c3_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     for (int64_t grp = begin; grp < end; grp++) {
         float *col = a->scratch + grp * (q->k * q->p + q->pack);
         void *pack = q->pack ? col + q->k * q->p : NULL;
+        if (pack) ct__gemm_pack_init(pack, q->kind);
         int64_t lo, hi;
         ct__c3_group(q, grp, &lo, &hi);
         for (int64_t n = lo; n < hi; n++) {
@@ -183,6 +186,7 @@ static void ct__c3_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     for (int64_t grp = begin; grp < end; grp++) {
         float *col = a->scratch + grp * (2 * q->k * q->p + q->pack), *dcol = col + q->k * q->p;
         void *pack = q->pack ? dcol + q->k * q->p : NULL;
+        if (pack) ct__gemm_pack_init(pack, q->kind);
         float *dw = a->need_dw ? a->dw_slots + grp * q->o * q->k : NULL;
         if (dw) memset(dw, 0, (size_t)(q->o * q->k) * sizeof *dw);
         int64_t lo, hi;
@@ -258,14 +262,15 @@ ct_tensor *ct_conv3d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b, cons
         return ct_graph_fail(g, CT_ERR_SHAPE, "conv3d: bias has %lld elements, expected %lld", (long long)b->numel,
                              (long long)w->shape[0]);
     ct__c3 q = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], x->shape[4], w->shape[0], w->shape[2],
-                w->shape[3], w->shape[4], stride[0], stride[1], stride[2], pad[0], pad[1], pad[2], 0, 0, 0, 0, 0, 0, 0};
+                w->shape[3], w->shape[4], stride[0], stride[1], stride[2], pad[0], pad[1], pad[2], 0, 0, 0, 0, 0, 0, 0, CT__GEMM_OPENBLAS};
     q.to = (q.t + 2 * q.pt - q.kt) / q.st + 1;
     q.ho = (q.h + 2 * q.ph - q.kh) / q.sh + 1;
     q.wo = (q.w + 2 * q.pw - q.kw) / q.sw + 1;
     q.k = q.c * q.kt * q.kh * q.kw;
     q.p = q.to * q.ho * q.wo;
     q.groups = q.n < CT__C3_MAX_GROUPS ? q.n : CT__C3_MAX_GROUPS;
-    q.pack = ct__c3_pack_floats(&q, ct__gemm_precision(g));
+    q.kind = ct__gemm_kind_of(g);
+    q.pack = ct__c3_pack_floats(&q, q.kind);
     if (q.sw > 1)
         ct__graph_note(g,
                        "conv3d %lldx%lldx%lld stride (%lld,%lld,%lld) on %lldx%lldx%lldx%lld: a per-element vol2col/col2vol "

@@ -1,12 +1,15 @@
 /* The products' precision (engine.h: ct_precision, ct_bf16_available,
- * ct_engine_precision) and the dispatch between sgemm and the bfloat16
- * kernel (gemm/gemm.h). Compiled at the baseline: it only reads cpuid. */
+ * ct_engine_precision) and the dispatch between OpenBLAS sgemm, our
+ * AVX-512 float32 kernel and the bfloat16 kernel (gemm/gemm.h). Compiled
+ * at the baseline: it only reads cpuid and the environment. */
 #include "gemm/gemm.h"
 
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *ct_precision_name(ct_precision p) {
     switch (p) {
@@ -76,13 +79,63 @@ ct_precision ct_engine_precision(const ct_engine_opts *o) {
     return CT_PRECISION_FP32;
 }
 
-ct_precision ct__gemm_precision(const ct_graph *g) { return ct_engine_precision(g ? ct_graph_engine(g) : NULL); }
+/* CT__SGEMM_FLAGS: the portable build compiles sgemm_avx512.c with
+ * -march=x86-64-v4 (sdk/CMakeLists.txt); a native build has AVX-512F for
+ * every file or for none. */
+bool ct__sgemm_built(void) {
+#if defined(CT__SGEMM_FLAGS) || defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* CT_GEMM=openblas: float32 products through OpenBLAS whatever the kernel
+ * level (read once, so one process measures one choice). */
+static pthread_once_t ct__gemm_env_once = PTHREAD_ONCE_INIT;
+static bool ct__gemm_env_blas;
+
+static void ct__gemm_env_read(void) {
+    const char *e = getenv("CT_GEMM");
+    ct__gemm_env_blas = e && !strcmp(e, "openblas");
+    if (e && *e && !ct__gemm_env_blas && strcmp(e, "auto"))
+        fprintf(stderr, "contrast: warning: CT_GEMM=%s is neither auto nor openblas: auto\n", e);
+}
+
+ct__gemm_kind ct__gemm_kind_opts(const ct_engine_opts *o) {
+    if (ct_engine_precision(o) == CT_PRECISION_BF16) return CT__GEMM_BF16;
+    pthread_once(&ct__gemm_env_once, ct__gemm_env_read);
+    if (ct__gemm_env_blas || !ct__sgemm_built() || ct_engine_simd(o) != CT_SIMD_AVX512) return CT__GEMM_OPENBLAS;
+    return CT__GEMM_F32_AVX512;
+}
+
+ct__gemm_kind ct__gemm_kind_of(const ct_graph *g) { return ct__gemm_kind_opts(g ? ct_graph_engine(g) : NULL); }
+
+/* Whether our float32 kernel takes an (m x k)(k x n) product. Measured
+ * against OpenBLAS 0.3.21's Cooperlake kernels (its best here) on an AMD
+ * EPYC Zen 5, one thread, the reference step's shapes: ours 0.96-1.55x
+ * wherever m and k are at least 16, but 0.69x on the stem's k = 9 forward
+ * and 0.37x on its m = 9 weight gradient (the 8-row panels and the
+ * per-call packing dominate there). When OpenBLAS runs several threads the
+ * caller relies on them (conv2d.c loops serially then), and ours has one. */
+static bool ct__sgemm_takes(int64_t m, int64_t n, int64_t k) {
+    (void)n;
+    return m >= 16 && k >= 16 && openblas_get_num_threads() == 1;
+}
 
 void ct__gemm(void *pack, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (pack) {
-        ct__gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack);
-        return;
+        const ct__gemm_kind kind = (ct__gemm_kind) * (const int32_t *)pack;
+        void *scratch = (char *)pack + CT__GEMM_PACK_HEAD;
+        if (kind == CT__GEMM_BF16) {
+            ct__gemm_bf16(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch);
+            return;
+        }
+        if (kind == CT__GEMM_F32_AVX512 && ct__sgemm_takes(m, n, k)) {
+            ct__sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch);
+            return;
+        }
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);

@@ -1,18 +1,21 @@
 /* Matrix products: matmul and linear, forward and both backward products
- * through ct__gemm (gemm/gemm.h): OpenBLAS sgemm, or bfloat16 products with
- * float32 sums when the graph's engine options say precision bf16. */
+ * through ct__gemm (gemm/gemm.h): float32 (our AVX-512 kernel or OpenBLAS
+ * sgemm), or bfloat16 products with float32 sums when the graph's engine
+ * options say precision bf16. */
 #include "gemm/gemm.h"
 #include "ops/ops_internal.h"
 
 /* C (m,n) = alpha * op(A) op(B) + beta * C, row-major, with op chosen by
- * the transpose flags (dense operands). In bfloat16 the packing scratch
- * comes from g's arena; false when that allocation failed (g's error is
+ * the transpose flags (dense operands). The packing scratch comes from g's
+ * arena; false when that allocation failed (g's error is
  * then set). */
 static bool ct__mm(ct_graph *g, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                    const float *b, float beta, float *c) {
-    const size_t bytes = ct__gemm_pack_bytes(ct__gemm_precision(g), m, n, k);
+    const ct__gemm_kind kind = ct__gemm_kind_of(g);
+    const size_t bytes = ct__gemm_pack_bytes(kind, m, n, k);
     void *pack = bytes ? ct_graph_alloc(g, bytes) : NULL;
     if (bytes && !pack) return false;
+    if (pack) ct__gemm_pack_init(pack, kind);
     ct__gemm(pack, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
     return true;
 }
