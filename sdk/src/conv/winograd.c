@@ -60,6 +60,7 @@
 #include <string.h>
 
 #include "contrast/threadpool.h"
+#include "gemm/gemm.h"
 #include "graph/graph_note.h"
 
 /* Chunk size: about this many floats of V plus M per chunk (768 KB, well
@@ -106,6 +107,33 @@ static void ct__wg_make(ct__wg *q, const ct_engine_opts *eo, int64_t n, int64_t 
     q->chunks = (n + q->gi - 1) / q->gi;
     /* V (np C T) + M (np O T) + padded plane + 4 transformed rows + slack */
     q->sf = q->np * (c + o) * q->gi * q->tp + q->hp * q->wp + 4 * q->wp + 64;
+}
+
+/* The products' float32 kernel (ct__gemm: our AVX-512 GEMM at kernel
+ * level avx512, else OpenBLAS; Winograd stays float32 in precision bf16
+ * too) and its packing scratch, appended to each
+ * worker's sf floats: the largest of the forward (O x T x C), weight
+ * gradient (C x O x T or O x C x T) and data gradient (C x T x O) products
+ * of a chunk (T = gi tiles' worth). */
+static void ct__wg_gemm_setup(ct__wg *q, const ct_graph *g) {
+    const ct__gemm_kind kind = ct__gemm_f32_kind_of(g);
+    const int64_t T = q->gi * q->tp, C = q->c, O = q->o;
+    size_t b = ct__gemm_pack_bytes(kind, O, T, C), d;
+    if ((d = ct__gemm_pack_bytes(kind, C, O, T)) > b) b = d;
+    if ((d = ct__gemm_pack_bytes(kind, O, C, T)) > b) b = d;
+    if ((d = ct__gemm_pack_bytes(kind, C, T, O)) > b) b = d;
+    q->kind = (int)kind;
+    q->pf = (int64_t)((b + sizeof(float) - 1) / sizeof(float));
+    q->sf += q->pf;
+}
+
+/* A worker's packing scratch (its scratch starting at v), stamped; NULL
+ * for OpenBLAS. */
+static void *ct__wg_pack(const ct__wg *q, float *v) {
+    if (!q->pf) return NULL;
+    void *p = v + q->sf - q->pf;
+    ct__gemm_pack_init(p, (ct__gemm_kind)q->kind);
+    return p;
 }
 
 static int ct__wg_threads(const ct_graph *g) {
@@ -192,6 +220,7 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     float *m = v + q->np * C * q->gi * TP;
     float *pad = m + q->np * O * q->gi * TP, *rows = pad + q->hp * q->wp;
     memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
+    void *pack = ct__wg_pack(q, v);
     ct__wg_tx tx;
     ct__wg_tx_init(q, &tx);
     for (int64_t ch = begin; ch < end; ch++) {
@@ -199,8 +228,7 @@ static void ct__wg_fwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
         for (int64_t c = 0; c < C; c++)
             ct__wg_in(q, &tx, a->x + (n0 * C + c) * HW, C * HW, gn, pad, rows, v + c * T, C * T);
         for (int xi = 0; xi < q->np; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)T, (int)C, 1.0f, a->u + xi * O * C,
-                        (int)C, v + xi * C * T, (int)T, 0.0f, m + xi * O * T, (int)T);
+            ct__gemm(pack, false, false, O, T, C, 1.0f, a->u + xi * O * C, C, v + xi * C * T, T, 0.0f, m + xi * O * T, T);
         for (int64_t k = 0; k < O; k++)
             ct__wg_out(q, &tx, m + k * T, O * T, pad, a->y + (n0 * O + k) * HW, O * HW, gn, a->b ? a->b[k] : 0.0f);
         /* out_plane used pad as its output buffer: restore the zero border
@@ -213,6 +241,7 @@ bool ct__wino_forward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, i
                       const float *wt, const float *b, float *y) {
     ct__wg q;
     ct__wg_make(&q, ct_graph_engine(g), n, c, h, w, o);
+    ct__wg_gemm_setup(&q, g);
 #if defined(__AVX512F__)
     /* The vector transforms hold a tile row in one register: wider maps
      * take the scalar transforms (forward and backward alike). */
@@ -301,7 +330,7 @@ static bool ct__wg_du_transposed(const ct__wg *q, const ct_engine_opts *eo) {
 
 /* One chunk (see ct__wg_du_transposed for mt). */
 static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, float *du, bool first, float *v,
-                             float *m, float *pad, float *rows, float *obuf, float *mt) {
+                             float *m, float *pad, float *rows, float *obuf, float *mt, void *pack) {
     const ct__wg *q = a->q;
     const int64_t C = q->c, O = q->o, HW = q->h * q->w, TP = q->tp;
     int64_t n0 = ch * q->gi, gn = q->n - n0 < q->gi ? q->n - n0 : q->gi, T = gn * TP;
@@ -312,18 +341,17 @@ static void ct__wg_bwd_chunk(ct__wg_bwd *a, const ct__wg_tx *tx, int64_t ch, flo
         for (int xi = 0; xi < q->np; xi++) {
             if (a->du_t) {
                 ct__wg_transpose(m + xi * O * T, O, T, T, mt, O);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)C, (int)O, (int)T, 1.0f, v + xi * C * T,
-                            (int)T, mt, (int)O, first ? 0.0f : 1.0f, du + xi * O * C, (int)O);
+                ct__gemm(pack, false, false, C, O, T, 1.0f, v + xi * C * T, T, mt, O, first ? 0.0f : 1.0f, du + xi * O * C,
+                         O);
             } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)C, (int)T, 1.0f, m + xi * O * T,
-                            (int)T, v + xi * C * T, (int)T, first ? 0.0f : 1.0f, du + xi * O * C, (int)C);
+                ct__gemm(pack, false, true, O, C, T, 1.0f, m + xi * O * T, T, v + xi * C * T, T, first ? 0.0f : 1.0f,
+                         du + xi * O * C, C);
             }
         }
     }
     if (a->dx) {
         for (int xi = 0; xi < q->np; xi++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)T, (int)O, 1.0f, a->u + xi * O * C,
-                        (int)C, m + xi * O * T, (int)T, 0.0f, v + xi * C * T, (int)T);
+            ct__gemm(pack, true, false, C, T, O, 1.0f, a->u + xi * O * C, C, m + xi * O * T, T, 0.0f, v + xi * C * T, T);
         for (int64_t c = 0; c < C; c++)
             ct__wg_din(q, tx, v + c * T, C * T, rows, a->dx + (n0 * C + c) * HW, C * HW, gn, a->dx_fresh);
     }
@@ -343,12 +371,14 @@ static void ct__wg_bwd_range(void *ctx, int64_t begin, int64_t end, int worker) 
     float *mt = obuf + q->m * q->m * q->tp;                                       /* T x O */
     memset(pad, 0, (size_t)(q->hp * q->wp) * sizeof(float));
     memset(obuf, 0, (size_t)(q->m * q->m * q->tp) * sizeof(float));
+    void *pack = ct__wg_pack(q, v);
     ct__wg_tx tx;
     ct__wg_tx_init(q, &tx);
     for (int64_t p = begin; p < end; p++) {
         int64_t c0 = p * q->chunks / a->parts, c1 = (p + 1) * q->chunks / a->parts;
         float *du = a->du_slots ? a->du_slots + p * q->np * q->o * q->c : NULL;
-        for (int64_t ch = c0; ch < c1; ch++) ct__wg_bwd_chunk(a, &tx, ch, du, ch == c0, v, m, pad, rows, obuf, mt);
+        for (int64_t ch = c0; ch < c1; ch++)
+            ct__wg_bwd_chunk(a, &tx, ch, du, ch == c0, v, m, pad, rows, obuf, mt, pack);
     }
 }
 
@@ -360,6 +390,7 @@ bool ct__wino_backward(ct_graph *g, int64_t n, int64_t c, int64_t h, int64_t w, 
     /* Backward scratch: V, M, pad, a second hp x wp plane (>= 4 wp rows),
      * the m th x m tw output-gradient plane and dM[xi]^T. */
     q.sf = q.np * (c + o) * q.gi * q.tp + 2 * q.hp * q.wp + 4 * q.wp + q.m * q.m * q.tp + q.gi * q.tp * o + 64;
+    ct__wg_gemm_setup(&q, g);
     int threads = ct__wg_threads(g);
     int64_t parts = q.chunks < CT__WINO_PARTS ? q.chunks : CT__WINO_PARTS;
     float *u = ct_graph_alloc(g, (size_t)(q.np * o * c) * sizeof(float));

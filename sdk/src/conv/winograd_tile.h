@@ -27,6 +27,8 @@ typedef struct ct__wg {
     int64_t gi;         /* images per chunk */
     int64_t chunks;
     int64_t sf; /* scratch floats per worker */
+    int64_t pf; /* of which GEMM packing, at the end (0: OpenBLAS; gemm/gemm.h) */
+    int kind;   /* the products' ct__gemm_kind */
 } ct__wg;
 
 /* The interior of a zero-bordered (h+2) x wp padded plane -> dx (h, w),

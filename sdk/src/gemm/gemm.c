@@ -104,12 +104,18 @@ static void ct__gemm_env_read(void) {
 
 ct__gemm_kind ct__gemm_kind_opts(const ct_engine_opts *o) {
     if (ct_engine_precision(o) == CT_PRECISION_BF16) return CT__GEMM_BF16;
+    return ct__gemm_f32_kind_opts(o);
+}
+
+ct__gemm_kind ct__gemm_f32_kind_opts(const ct_engine_opts *o) {
     pthread_once(&ct__gemm_env_once, ct__gemm_env_read);
     if (ct__gemm_env_blas || !ct__sgemm_built() || ct_engine_simd(o) != CT_SIMD_AVX512) return CT__GEMM_OPENBLAS;
     return CT__GEMM_F32_AVX512;
 }
 
 ct__gemm_kind ct__gemm_kind_of(const ct_graph *g) { return ct__gemm_kind_opts(g ? ct_graph_engine(g) : NULL); }
+
+ct__gemm_kind ct__gemm_f32_kind_of(const ct_graph *g) { return ct__gemm_f32_kind_opts(g ? ct_graph_engine(g) : NULL); }
 
 /* Whether our float32 kernel takes an (m x k)(k x n) product. Measured
  * against OpenBLAS 0.3.21's Cooperlake kernels (its best here) on an AMD

@@ -37,6 +37,11 @@ ct__gemm_kind ct__gemm_kind_of(const ct_graph *g);
 /* The kernel engine options o select (ct__gemm_kind_of's rule). */
 ct__gemm_kind ct__gemm_kind_opts(const ct_engine_opts *o);
 
+/* The float32 kernel of g (of options o): what products that stay float32
+ * whatever the precision (Winograd's) run with. */
+ct__gemm_kind ct__gemm_f32_kind_of(const ct_graph *g);
+ct__gemm_kind ct__gemm_f32_kind_opts(const ct_engine_opts *o);
+
 /* Packing scratch header: the kernel, so ct__gemm needs no other argument. */
 #define CT__GEMM_PACK_HEAD 64
 
