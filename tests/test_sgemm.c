@@ -2,7 +2,8 @@
  * reference on sizes around its 8 x 32 tiles and 256-step k blocks, every
  * transpose, beta 0 / 1 / other, rows longer than the matrix (lda > cols);
  * beta 0 never reading C; and ct__gemm's choice of kernel (kernel level,
- * CT_GEMM=openblas, the shapes it leaves to OpenBLAS).
+ * CT_GEMM=openblas, the shapes it leaves to OpenBLAS where OpenBLAS runs
+ * AVX-512 kernels itself).
  *
  * The gradient tests (test_ops_grad, test_conv, ...) run the kernel at the
  * default level and OpenBLAS again at CT_SIMD=avx2 / generic (ctest), so
@@ -147,9 +148,15 @@ START_TEST(gemm_picks_the_kernel_by_level_and_shape) {
     openblas_set_num_threads(2);
     if (openblas_get_num_threads() == 2) check_dispatch(64, 100, 40, false);
     openblas_set_num_threads(1);
+    ck_assert(ct__sgemm_takes(64, 100, 40) && ct__sgemm_takes(128, 784, 576));
     check_dispatch(64, 100, 40, true);
-    check_dispatch(32, 784, 9, false); /* the stem's k = 9 forward */
-    check_dispatch(9, 32, 784, false); /* its m = 9 weight gradient */
+    /* The stem's k = 9 forward, its m = 9 weight gradient, a 32-channel
+     * product: OpenBLAS's where it runs AVX-512 kernels itself. */
+    check_dispatch(32, 784, 9, ct__sgemm_takes(32, 784, 9));
+    check_dispatch(9, 32, 784, ct__sgemm_takes(9, 32, 784));
+    check_dispatch(32, 784, 32, ct__sgemm_takes(32, 784, 32));
+    if (!strcmp(openblas_get_corename(), "Cooperlake")) ck_assert(!ct__sgemm_takes(32, 784, 32));
+    if (!strcmp(openblas_get_corename(), "Haswell")) ck_assert(ct__sgemm_takes(32, 784, 9));
 }
 END_TEST
 

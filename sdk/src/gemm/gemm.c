@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *ct_precision_name(ct_precision p) {
     switch (p) {
@@ -117,16 +118,32 @@ ct__gemm_kind ct__gemm_kind_of(const ct_graph *g) { return ct__gemm_kind_opts(g 
 
 ct__gemm_kind ct__gemm_f32_kind_of(const ct_graph *g) { return ct__gemm_f32_kind_opts(g ? ct_graph_engine(g) : NULL); }
 
-/* Whether our float32 kernel takes an (m x k)(k x n) product. Measured
- * against OpenBLAS 0.3.21's Cooperlake kernels (its best here) on an AMD
- * EPYC Zen 5, one thread, the reference step's shapes: ours 0.96-1.55x
- * wherever m and k are at least 16, but 0.69x on the stem's k = 9 forward
- * and 0.37x on its m = 9 weight gradient (the 8-row panels and the
- * per-call packing dominate there). When OpenBLAS runs several threads the
- * caller relies on them (conv2d.c loops serially then), and ours has one. */
-static bool ct__sgemm_takes(int64_t m, int64_t n, int64_t k) {
+/* Whether OpenBLAS itself runs AVX-512 kernels (its core name), read once:
+ * not when OPENBLAS_CORETYPE pins it lower (the shell of the AMD EPYC in
+ * bench/README.md sets Haswell). */
+static pthread_once_t ct__blas512_once = PTHREAD_ONCE_INIT;
+static bool ct__blas512;
+
+static void ct__blas512_read(void) {
+    static const char *const names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof names / sizeof *names; i++)
+        if (!strcasecmp(core, names[i])) ct__blas512 = true;
+}
+
+/* Measured on an AMD EPYC Zen 5, one thread, the reference step's shapes
+ * (im2col, 1x1, Winograd and head products; bench/README.md): against
+ * OpenBLAS 0.3.21's AVX2 (Haswell) kernels ours is 1.3-2.7x on every
+ * shape; against its AVX-512 (Cooperlake) kernels 0.97-1.5x wherever m is
+ * at least 64, but 0.54-0.76x at m = 32 (the 32-channel layers' forward
+ * and data-gradient products: OpenBLAS's wider-m kernel) and 0.41x at the
+ * stem's m = 9. When OpenBLAS runs several threads the caller relies on
+ * them (conv2d.c loops serially then), and ours has one. */
+bool ct__sgemm_takes(int64_t m, int64_t n, int64_t k) {
     (void)n;
-    return m >= 16 && k >= 16 && openblas_get_num_threads() == 1;
+    if (openblas_get_num_threads() != 1) return false;
+    pthread_once(&ct__blas512_once, ct__blas512_read);
+    return !ct__blas512 || (m >= 64 && k >= 16);
 }
 
 void ct__gemm(void *pack, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

@@ -60,6 +60,10 @@ static inline size_t ct__gemm_pack_bytes(ct__gemm_kind kind, int64_t m, int64_t 
  * aligned) with kind before handing it to ct__gemm. */
 static inline void ct__gemm_pack_init(void *pack, ct__gemm_kind kind) { *(int32_t *)pack = (int32_t)kind; }
 
+/* Whether ct__gemm gives an (m x k)(k x n) product stamped for our float32
+ * kernel to it rather than to OpenBLAS (by measurement, see gemm.c). */
+bool ct__sgemm_takes(int64_t m, int64_t n, int64_t k);
+
 /* C (m x n, ldc) = alpha op(A) op(B) + beta C, row-major as cblas_sgemm
  * (lda, ldb: the stored row lengths). pack NULL: float32 sgemm (OpenBLAS,
  * its own threads as configured); else the kernel it was stamped with
