@@ -16,6 +16,7 @@
 typedef struct synth {
     int64_t fail_item; /* get() fails for this item (-1: never) */
     bool vary;         /* odd items are smaller */
+    bool unlabelled;   /* info says no labels */
 } synth;
 
 static ct_status synth_get(void *self, int64_t index, ct_image *dst, int32_t *label, ct_error *err) {
@@ -33,14 +34,14 @@ static ct_status synth_get(void *self, int64_t index, ct_image *dst, int32_t *la
 }
 
 static void synth_info(void *self, ct_source_info *info) {
-    (void)self;
+    const synth *s = self;
     memset(info, 0, sizeof *info);
     info->count = N_ITEMS;
     info->channels = 3;
     info->height = info->width = SIDE;
     info->frames = 1;
     info->num_classes = 10;
-    info->has_labels = true;
+    info->has_labels = !(s && s->unlabelled);
 }
 
 static const ct_source_ops synth_ops = {sizeof(ct_source_ops), "synth", "test source", NULL, NULL, NULL,
@@ -65,6 +66,7 @@ static void setup(void) {
     dt_load_plugin(reg, "geometric");
     src_state.fail_item = -1;
     src_state.vary = false;
+    src_state.unlabelled = false;
     memset(&data, 0, sizeof data);
     snprintf(data.name, sizeof data.name, "synth");
     data.ops = &synth_ops;
@@ -263,6 +265,63 @@ START_TEST(batches_cover_the_epoch_without_repeats) {
     free(d.views);
     ct_pipeline_free(keep);
     ct_pipeline_free(drop);
+}
+END_TEST
+
+/* label_runs: the epoch still visits every item once, but in runs of up
+ * to G samples sharing a label (synth's label is item % 10: labels 0-2
+ * have 11 items, 3-9 have 10, so 3 * 3 + 7 * 3 = 30 runs of 4). */
+START_TEST(label_runs_group_samples_sharing_a_label) {
+    spec.label_runs = 4;
+    ct_pipeline *p = new_pipeline(16, 2, 3, false, 5);
+    epoch_dump d = run_epoch(p, 0);
+    check_cover(&d, N_ITEMS);
+    int changes = 0, stretch = 1, longest = 1;
+    for (int i = 1; i < d.n_items; i++) {
+        ck_assert_int_eq(d.labels[i], (int32_t)(d.items[i] % 10));
+        bool same = d.labels[i] == d.labels[i - 1];
+        changes += !same;
+        stretch = same ? stretch + 1 : 1;
+        if (stretch > longest) longest = stretch;
+    }
+    /* at most one label change per run boundary; a plain shuffle of 103
+     * items over 10 labels changes label about 93 times */
+    ck_assert_int_le(changes, 29);
+    ck_assert_int_ge(longest, 4);
+    /* deterministic: the same order again, with other thread counts */
+    ct_pipeline *q = new_pipeline(16, 1, 2, false, 5);
+    epoch_dump e = run_epoch(q, 0);
+    ck_assert_mem_eq(d.items, e.items, sizeof d.items);
+    /* another epoch, another order */
+    epoch_dump f = run_epoch(q, 1);
+    check_cover(&f, N_ITEMS);
+    ck_assert(memcmp(d.items, f.items, sizeof d.items) != 0);
+    free(d.views), free(e.views), free(f.views);
+    ct_pipeline_free(p);
+    ct_pipeline_free(q);
+    /* G = 1 is the plain shuffle */
+    spec.label_runs = 1;
+    p = new_pipeline(16, 2, 3, false, 5);
+    spec.label_runs = 0;
+    q = new_pipeline(16, 2, 3, false, 5);
+    d = run_epoch(p, 0);
+    e = run_epoch(q, 0);
+    ck_assert_mem_eq(d.items, e.items, sizeof d.items);
+    free(d.views), free(e.views);
+    ct_pipeline_free(p);
+    ct_pipeline_free(q);
+}
+END_TEST
+
+START_TEST(label_runs_need_labels) {
+    src_state.unlabelled = true;
+    spec.label_runs = 4;
+    ct_pipeline_opts o = ct_pipeline_opts_default(16, 0);
+    ct_pipeline *p = NULL;
+    ct_error err = CT_ERROR_INIT;
+    ck_assert_int_eq(ct_pipeline_new(&spec, &o, &p, &err), CT_ERR_CONFIG);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err.msg, "label_runs") && strstr(err.msg, "synth"), "%s", err.msg);
 }
 END_TEST
 
@@ -470,6 +529,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, shards_make_the_global_batch);
     tcase_add_test(tc, views_of_a_sample_differ);
     tcase_add_test(tc, batches_cover_the_epoch_without_repeats);
+    tcase_add_test(tc, label_runs_group_samples_sharing_a_label);
+    tcase_add_test(tc, label_runs_need_labels);
     tcase_add_test(tc, early_free_does_not_deadlock);
     tcase_add_test(tc, eval_iterator_is_ordered_and_complete);
     tcase_add_test(tc, source_errors_name_the_item);

@@ -136,6 +136,7 @@ START_TEST(csv_and_lists) {
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
     ck_assert_str_eq(line, "file,class,direction,item,distractor_item,distractor_direction,x0,y0\n");
     int rows = 0, dir_count[10][8] = {{0}};
+    long long items[40];
     while (fgets(line, sizeof line, f)) {
         char file[256];
         int cls, direction;
@@ -146,6 +147,8 @@ START_TEST(csv_and_lists) {
         ck_assert_int_ge(direction, 0);
         ck_assert_int_lt(direction, 8);
         dir_count[cls][direction]++;
+        ck_assert_int_lt(rows, 40);
+        items[rows] = item;
         char full[1100];
         snprintf(full, sizeof full, "%s/m/%s", dir, file);
         struct stat sb;
@@ -169,6 +172,25 @@ START_TEST(csv_and_lists) {
     open_ok(extra, &d);
     ck_assert_int_eq(d.info.count, 40);
     ck_assert_int_eq(d.info.num_classes, 8);
+    dt_dataset_free(&d);
+    /* The item lists label each video by its pool slot: two videos share
+     * an item label exactly when the CSV gives them the same image. */
+    snprintf(extra, sizeof extra,
+             "root = \"%s/m/train\"; class_index = \"%s/m/itemInd.txt\"; split_list = \"%s/m/trainlist_item.txt\"; frames = 2;",
+             dir, dir, dir);
+    open_ok(extra, &d);
+    ck_assert_int_eq(d.info.count, 40);
+    ck_assert_int_eq(d.info.num_classes, 10);
+    int32_t item_label[40];
+    ct_image img = CT_IMAGE_INIT;
+    for (int v = 0; v < 40; v++) {
+        ct_error e = CT_ERROR_INIT;
+        ck_assert_msg(d.ops->get(d.self, v, &img, &item_label[v], &e) == CT_OK, "%s", e.msg);
+        ck_assert_int_eq(item_label[v], v % 10);
+    }
+    for (int a = 0; a < 40; a++)
+        for (int b = 0; b < 40; b++) ck_assert_int_eq(item_label[a] == item_label[b], items[a] == items[b]);
+    ct_image_free(&img);
     dt_dataset_free(&d);
     /* Reuse with the same parameters, refusal with others. */
     char out[700];

@@ -338,6 +338,10 @@ static ct_status load_pipelines(ct_experiment *ex, ct_error *err) {
         if (!st) {
             p->own_batch = ct_settings_int(s, "batch_size") > 0;
             p->batch_size = p->own_batch ? ct_settings_int(s, "batch_size") : ct_settings_int(ex->train, "batch_size");
+            p->label_runs = (int)ct_settings_int(s, "label_runs");
+            if (p->label_runs > 1 && p->data->info.count > 0 && !p->data->info.has_labels)
+                st = ct_error_set(err, CT_ERR_CONFIG, "%s: %s.label_runs = %d needs labelled data, and data \"%s\" has none",
+                                  ct_settings_origin(s, "label_runs"), label, p->label_runs, p->data->name);
         }
         ct_settings_free(s);
         if (!st) st = load_views(ex, pg, p, label, err);

@@ -91,6 +91,7 @@ typedef struct ct_pipeline_spec {
     float weight;        /* 0: left out of training (its data is not read) */
     int64_t batch_size;  /* global batch: pipelines[].batch_size, else train.batch_size */
     bool own_batch;      /* the pipeline gave batch_size */
+    int label_runs;      /* > 1: batches made of runs of samples sharing a label (pipeline.h) */
     int n_groups;
     ct_crop_group groups[CT_MAX_CROP_GROUPS];
     ct_structure_inst structure;

@@ -127,6 +127,11 @@ const ct_param_spec ct__pipeline_spec[] = {
     CT_PARAM_FLOAT("weight", "1.0", 0, 1e6, "weight of this pipeline's loss (0: left out of training, its data unread)"),
     CT_PARAM_INT("batch_size", "0", 0, 1 << 20,
                  "samples per step of this pipeline, over all ranks (0: train.batch_size)"),
+    CT_PARAM_INT("label_runs", "0", 0, 1 << 20,
+                 "hard negatives: each epoch's shuffled order is regrouped into runs of up to this many samples "
+                 "sharing their dataset label, the runs in random order, so a batch holds several samples of one "
+                 "label (label the pipeline's data by what must not tell negatives apart, e.g. moving "
+                 "Fashion-MNIST's itemInd.txt; needs a labelled dataset; 0 or 1: plain shuffle)"),
     CT_PARAM_END,
 };
 const char *const ct__pipeline_groups[] = {"views", "transforms", "structure", NULL};

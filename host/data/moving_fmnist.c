@@ -136,7 +136,7 @@ void ct_mfm_render(const ct_mfm_params *p, const ct_mfm_scene *s, const uint8_t 
 
 static void params_text(const ct_mfm_params *p, char *buf, size_t n) {
     snprintf(buf, n,
-             "moving-fmnist 1\nvideos = %lld\ntest_videos = %lld\nframes = %d\nsize = %d\npool = %d\nfps = %d\n"
+             "moving-fmnist 2\nvideos = %lld\ntest_videos = %lld\nframes = %d\nsize = %d\npool = %d\nfps = %d\n"
              "speed = %.17g\ndistractor = %.17g\nseed = %llu\ncodec = %s\nfmnist = %s\n",
              (long long)p->videos, (long long)p->test_videos, p->frames, p->size, p->pool, p->fps, p->speed,
              p->distractor, (unsigned long long)p->seed, p->codec, p->fmnist_dir);
@@ -155,28 +155,30 @@ static ct_status encode_video(const ct_mfm_params *p, const ct_mfm_scene *s, con
     return st != CT_OK ? st : cs;
 }
 
-/* Open the split's CSV and two split lists under dir. */
+/* Open the split's CSV and three split lists under dir. */
 typedef struct split_files {
-    FILE *csv, *by_class, *by_dir;
+    FILE *csv, *by_class, *by_dir, *by_item;
 } split_files;
 
 static ct_status open_split_files(const char *dir, const char *name, split_files *f, ct_error *err) {
-    char a[1100], b[1100], c[1100];
+    char a[1100], b[1100], c[1100], d[1100];
     snprintf(a, sizeof a, "%s/%s.csv", dir, name);
     snprintf(b, sizeof b, "%s/%slist_class.txt", dir, name);
     snprintf(c, sizeof c, "%s/%slist_direction.txt", dir, name);
+    snprintf(d, sizeof d, "%s/%slist_item.txt", dir, name);
     f->csv = fopen(a, "w");
     f->by_class = fopen(b, "w");
     f->by_dir = fopen(c, "w");
-    if (!f->csv || !f->by_class || !f->by_dir) return ct_error_set(err, CT_ERR_IO, "%s: cannot write: %s", dir, strerror(errno));
+    f->by_item = fopen(d, "w");
+    if (!f->csv || !f->by_class || !f->by_dir || !f->by_item) return ct_error_set(err, CT_ERR_IO, "%s: cannot write: %s", dir, strerror(errno));
     fprintf(f->csv, "file,class,direction,item,distractor_item,distractor_direction,x0,y0\n");
     return CT_OK;
 }
 
 static ct_status close_split_files(split_files *f, const char *dir, ct_error *err) {
     bool ok = true;
-    FILE *all[3] = {f->csv, f->by_class, f->by_dir};
-    for (int i = 0; i < 3; i++)
+    FILE *all[4] = {f->csv, f->by_class, f->by_dir, f->by_item};
+    for (int i = 0; i < 4; i++)
         if (all[i]) ok = fclose(all[i]) == 0 && ok;
     memset(f, 0, sizeof *f);
     return ok ? CT_OK : ct_error_set(err, CT_ERR_IO, "%s: writing the lists failed", dir);
@@ -214,6 +216,7 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
         /* split lists are relative to their root, here OUT/<split>/ */
         fprintf(f.by_class, "%s %d\n", strchr(rel, '/') + 1, cls + 1);
         fprintf(f.by_dir, "%s %d\n", strchr(rel, '/') + 1, s.direction + 1);
+        fprintf(f.by_item, "%s %lld\n", strchr(rel, '/') + 1, (long long)(v % p->pool) + 1);
         if (verbose && (v + 1) % 500 == 0) fprintf(stderr, "make-dataset: %s: %lld/%lld videos\n", name, (long long)v + 1, (long long)count);
     }
     ct_status cs = close_split_files(&f, dir, st == CT_OK ? err : NULL);
@@ -221,6 +224,21 @@ static ct_status make_split(const ct_mfm_params *p, int split, const char *dir, 
     ct_fmnist_items_free(&d);
     free(pool);
     free(canvas);
+    return st;
+}
+
+/* itemInd.txt: one class per pool slot ("1 pool0000"), the label of the
+ * *list_item.txt lists: which pool image a video shows (a slot names a
+ * train image in the train split, a test image in the test split). */
+static ct_status write_item_index(const ct_mfm_params *p, const char *dir, ct_error *err) {
+    size_t n = (size_t)p->pool * 24 + 1;
+    char *text = malloc(n), path[1200];
+    if (!text) return ct_error_set(err, CT_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    for (int k = 0; k < p->pool; k++) at += (size_t)snprintf(text + at, n - at, "%d pool%04d\n", k + 1, k);
+    snprintf(path, sizeof path, "%s/itemInd.txt", dir);
+    ct_status st = ct_dataset_write_text(path, text, err);
+    free(text);
     return st;
 }
 
@@ -247,6 +265,7 @@ typedef struct mfm_fill {
 static ct_status fill(void *ctx, const char *dir, ct_error *err) {
     const mfm_fill *f = ctx;
     ct_status st = write_indexes(dir, err);
+    if (st == CT_OK) st = write_item_index(f->p, dir, err);
     if (st == CT_OK) st = make_split(f->p, 0, dir, f->verbose, err);
     if (st == CT_OK && f->p->test_videos > 0) st = make_split(f->p, 1, dir, f->verbose, err);
     return st;

@@ -22,8 +22,10 @@
  *   train/<class>/v000000.avi ...  test/<class>/...   (class = "0_tshirt_top" ...)
  *   train.csv, test.csv     file,class,direction,item,distractor_item,distractor_direction,x0,y0
  *   classInd.txt, directionInd.txt     UCF101-style class indexes
- *   {train,test}list_class.txt, {train,test}list_direction.txt   split lists
+ *   itemInd.txt             one class per pool slot (which pool image a video shows)
+ *   {train,test}list_{class,direction,item}.txt   split lists by each label
  *   params.txt              the parameters; a folder with the same ones is reused
+ *                           (format 2 added the item lists: a format-1 folder is refused)
  * The set is built in OUT.partial-<pid> and renamed at the end. */
 #ifndef CONTRAST_HOST_MOVING_FMNIST_H
 #define CONTRAST_HOST_MOVING_FMNIST_H

@@ -41,6 +41,9 @@ struct ct_pipeline {
     int64_t epoch_n;      /* samples per epoch */
     int64_t steps;
     int64_t *order;       /* this epoch's order (epoch_n) */
+    int32_t *run_keys;    /* label_runs > 1: every dataset item's label; else NULL */
+    int32_t n_keys;       /* labels 0..n_keys-1 */
+    int64_t *run_scratch; /* group_runs' buffers: 2 * epoch_n + n_keys + 1 */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* workers wait for work; start_epoch for idleness */
@@ -302,6 +305,63 @@ static ct_status set_epoch_items(ct_pipeline *p, ct_error *err) {
     return CT_OK;
 }
 
+/* The labels label_runs groups by: every item's, read once (sources have
+ * no label-only accessor, so each item is read and its image dropped). */
+static ct_status load_run_keys(ct_pipeline *p, ct_error *err) {
+    const ct_dataset *d = p->spec.data;
+    ct_source_info info;
+    memset(&info, 0, sizeof info);
+    d->ops->info(d->self, &info);
+    if (!info.has_labels)
+        return ct_error_set(err, CT_ERR_CONFIG, "pipeline (%s): label_runs = %d needs labelled data", p->name,
+                            p->spec.label_runs);
+    p->run_keys = malloc((size_t)(info.count > 0 ? info.count : 1) * sizeof *p->run_keys);
+    if (!p->run_keys) return ct_error_set(err, CT_ERR_NOMEM, "pipeline (%s): out of memory", p->name);
+    ct_image img = CT_IMAGE_INIT;
+    ct_status st = CT_OK;
+    for (int64_t i = 0; i < info.count && st == CT_OK; i++) {
+        st = d->ops->get(d->self, i, &img, &p->run_keys[i], err);
+        if (st != CT_OK) ct_error_prefix(err, "pipeline (%s): item %lld: ", p->name, (long long)i);
+        else if (p->run_keys[i] < 0)
+            st = ct_error_set(err, CT_ERR_CONFIG, "pipeline (%s): label_runs: item %lld has no label", p->name,
+                              (long long)i);
+        else if (p->run_keys[i] >= p->n_keys) p->n_keys = p->run_keys[i] + 1;
+    }
+    ct_image_free(&img);
+    if (st != CT_OK) return st;
+    p->run_scratch = malloc((size_t)(2 * p->epoch_n + p->n_keys + 1) * sizeof *p->run_scratch);
+    return p->run_scratch ? CT_OK : ct_error_set(err, CT_ERR_NOMEM, "pipeline (%s): out of memory", p->name);
+}
+
+/* label_runs: regroup the shuffled order. Each label's items keep their
+ * shuffled order and are cut into runs of up to G; the runs are shuffled
+ * (their own stream, part 1 of the epoch's) and laid end to end. So every
+ * item still comes once per epoch, and a batch of B holds about B / G
+ * labels with up to G samples each: for a contrastive loss, negatives
+ * that the label's shared features (an item's appearance) cannot tell
+ * apart from the anchor. */
+static void group_runs(ct_pipeline *p, int64_t epoch) {
+    const int64_t n = p->epoch_n, g = p->spec.label_runs;
+    int64_t *sorted = p->run_scratch, *runs = sorted + n, *start = runs + n;
+    memset(start, 0, (size_t)(p->n_keys + 1) * sizeof *start);
+    for (int64_t i = 0; i < n; i++) start[p->run_keys[p->order[i]] + 1]++;
+    for (int32_t k = 0; k < p->n_keys; k++) start[k + 1] += start[k];
+    int64_t n_runs = 0;
+    for (int32_t k = 0; k < p->n_keys; k++) /* run starts, positions in sorted */
+        for (int64_t at = start[k]; at < start[k + 1]; at += g) runs[n_runs++] = at;
+    for (int64_t i = 0; i < n; i++) sorted[start[p->run_keys[p->order[i]]]++] = p->order[i];
+    /* start[k] is now the end of label k's items: a run ends there or g on */
+    ct_rng r;
+    ct_rng_init_keyed(&r, p->opts.seed, (uint64_t)epoch, UINT64_MAX, 1);
+    ct_rng_shuffle(&r, runs, n_runs);
+    int64_t at = 0;
+    for (int64_t j = 0; j < n_runs; j++) {
+        int32_t k = p->run_keys[sorted[runs[j]]];
+        int64_t end = runs[j] + g < start[k] ? runs[j] + g : start[k];
+        for (int64_t i = runs[j]; i < end; i++) p->order[at++] = sorted[i];
+    }
+}
+
 ct_status ct_pipeline_new(const ct_pipeline_spec *spec, const ct_pipeline_opts *opts, ct_pipeline **out,
                           ct_error *err) {
     *out = NULL;
@@ -324,6 +384,7 @@ ct_status ct_pipeline_new(const ct_pipeline_spec *spec, const ct_pipeline_opts *
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->ready_cv, NULL);
     st = set_epoch_items(p, err);
+    if (st == CT_OK && spec->label_runs > 1 && opts->shuffle) st = load_run_keys(p, err);
     if (st == CT_OK) st = probe_shapes(p, p->base ? p->base[0] : 0, err);
     if (st == CT_OK) st = alloc_slots(p, err);
     if (st == CT_OK) {
@@ -384,6 +445,7 @@ ct_status ct_pipeline_start_epoch(ct_pipeline *p, int64_t epoch, ct_error *err) 
         ct_rng_init_keyed(&r, p->opts.seed, (uint64_t)epoch, UINT64_MAX, 0);
         ct_rng_shuffle(&r, p->order, p->epoch_n);
     }
+    if (p->run_keys) group_runs(p, epoch);
     p->epoch = epoch;
     p->next_fill = p->next_out = 0;
     p->active = true;
@@ -496,5 +558,7 @@ void ct_pipeline_free(ct_pipeline *p) {
     free(p->threads);
     free(p->base);
     free(p->order);
+    free(p->run_keys);
+    free(p->run_scratch);
     free(p);
 }

@@ -4,7 +4,11 @@
  *
  * Order. Each epoch visits the dataset (or a subset) once, in an order
  * shuffled by a ct_rng keyed by (seed, epoch) — or in index order when
- * shuffling is off (evaluation). Batch b of an epoch holds positions
+ * shuffling is off (evaluation). With spec.label_runs = G > 1 (shuffled
+ * pipelines only) that order is regrouped: each label's items, in their
+ * shuffled order, are cut into runs of up to G, and the runs are laid end
+ * to end in an order shuffled by (seed, epoch) stream 1 (hard negatives:
+ * a batch holds several samples of one label). Batch b of an epoch holds positions
  * [b*n, (b+1)*n) of that order; the last incomplete batch is dropped when
  * drop_last is set. A shard of a data-parallel job takes its slice of each
  * global batch (ct_pipeline_opts.shard).
