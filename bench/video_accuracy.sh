@@ -8,8 +8,12 @@
 #   gap0 / uniform  CVRL with the gap ablations,
 # plus the control: CVRL's direction probe on test clips whose frames are
 # shuffled (evaluation.shuffle_test_frames), which should fall to chance.
+# With LEVERS=1, issue 13's levers, one at a time at the same budget:
+#   sk3      spatial_kernel = 3 in the temporal block,
+#   runs8    hard negatives: pipelines[0].label_runs = 8 over train_item
+#            (batches of 8 items x 8 videos; appearance cannot tell them apart).
 #
-#   bench/video_accuracy.sh [BUILD_DIR] [OUT_DIR]    # from the repository root
+#   [LEVERS=1] bench/video_accuracy.sh [BUILD_DIR] [OUT_DIR]    # from the repository root
 #
 # A row whose run already has its final checkpoint is not retrained, so an
 # interrupted run of this script continues where it stopped. Results go to
@@ -19,7 +23,8 @@ build=${1:-build}
 out=${2:-runs/video_accuracy}
 contrast="$build/contrast"
 mkdir -p "$out"
-[ -d data/moving-fmnist ] || "$contrast" make-dataset moving-fmnist data/moving-fmnist
+# reused when it exists with these parameters (format 2: with the item lists)
+"$contrast" make-dataset moving-fmnist data/moving-fmnist
 
 # train NAME CONFIG [--set ...]: the run's last checkpoint on stdout
 train() {
@@ -67,3 +72,12 @@ probe gap0 direction "$ck"
 ck=$(train uniform configs/cvrl_fmnist.cfg --set pipelines.[0].structure.gap=uniform)
 probe uniform class "$ck"
 probe uniform direction "$ck"
+[ "${LEVERS:-0}" = 1 ] || exit 0
+sk3="--set encoder.spatial_kernel=3"
+ck=$(train sk3 configs/cvrl_fmnist.cfg $sk3)
+probe sk3 class "$ck" $sk3
+probe sk3 direction "$ck" $sk3
+runs8="--set pipelines.[0].data=train_item --set pipelines.[0].label_runs=8"
+ck=$(train runs8 configs/cvrl_fmnist.cfg $runs8)
+probe runs8 class "$ck"
+probe runs8 direction "$ck"
