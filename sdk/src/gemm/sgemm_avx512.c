@@ -27,6 +27,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "gemm/transpose16.h"
+
 #define MR CT__SGEMM_MR
 #define NR CT__SGEMM_NR
 #define CT__SGEMM_KC 256
@@ -58,29 +60,10 @@ static void ct__sg_pack_kmajor(const float *src, int64_t ld, int64_t rows, int64
 
 /* Transpose 16 x 16 32-bit lanes: r[i] lane j -> r[j] lane i. */
 static inline void ct__sg_transpose16(__m512 f[16]) {
-    __m512i r[16], t[16];
+    __m512i r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(f[i]);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    /* Each 128-bit lane now holds 4x4 transposed blocks; move the blocks. */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        f[i] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(t[i], t[i + 8], 0x88));
-        f[i + 8] = _mm512_castsi512_ps(_mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd));
-    }
+    ct__transpose16(r);
+    for (int i = 0; i < 16; i++) f[i] = _mm512_castsi512_ps(r[i]);
 }
 
 /* Store rows i0..i0+15 of column kk of a buffer of R-row panels (i0 a
